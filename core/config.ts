@@ -1,0 +1,328 @@
+import { readFileSync, existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { RESOURCE_NAMES } from './resources.ts';
+import { registerSecret } from './secrets.ts';
+
+const positiveInt = z.number().int().positive();
+const resourceName = z.enum(RESOURCE_NAMES);
+
+const kafkaSasl = z.discriminatedUnion('mechanism', [
+  z.strictObject({
+    mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']),
+    username: z.string().min(1),
+    password: z.string().min(1),
+  }),
+  z.strictObject({
+    mechanism: z.literal('oauthbearer'),
+    /** A file holding the current bearer token, re-read on every authentication (rotated by a sidecar). */
+    tokenFile: z.string().min(1).optional(),
+    token: z.string().min(1).optional(),
+  }),
+]);
+
+const tlsOptions = z.strictObject({
+  enabled: z.boolean().default(false),
+  caFile: z.string().optional(),
+  certFile: z.string().optional(),
+  keyFile: z.string().optional(),
+  /** Hostname and chain verification; turning it off is for local experiments only. */
+  rejectUnauthorized: z.boolean().default(true),
+});
+
+export const configSchema = z.strictObject({
+  instabase: z
+    .strictObject({
+      apiUrl: z.url().default('https://aihub.instabase.com/api'),
+      token: z.string().min(1).optional(),
+      context: z.string().min(1).optional(),
+      timeoutMs: positiveInt.default(30_000),
+      maxRetries: z.number().int().min(0).default(6),
+      retryBaseMs: positiveInt.default(250),
+      retryMaxMs: positiveInt.default(30_000),
+      rps: z.number().positive().default(20),
+      concurrency: positiveInt.default(4),
+      maxPagesPerWalk: positiveInt.default(100_000),
+    })
+    .prefault({}),
+  kafka: z
+    .strictObject({
+      brokers: z
+        .array(z.string().regex(/^[^:\s]+:\d+$/, 'expected host:port'))
+        .min(1)
+        .default(['127.0.0.1:9092']),
+      clientId: z.string().min(1).default('instabase-stream'),
+      topicPrefix: z.string().default('instabase.'),
+      partitions: positiveInt.default(3),
+      replicationFactor: positiveInt.default(1),
+      /** Retention of the append-only audit log topic; entity topics are compacted instead. */
+      auditRetentionMs: positiveInt.default(30 * 24 * 3600 * 1000),
+      ssl: tlsOptions.prefault({}),
+      sasl: kafkaSasl.optional(),
+      connectionTimeoutMs: positiveInt.default(10_000),
+    })
+    .prefault({}),
+  registry: z
+    .strictObject({
+      url: z.url().default('http://127.0.0.1:8081/apis/ccompat/v7'),
+      username: z.string().min(1).optional(),
+      password: z.string().min(1).optional(),
+      bearerToken: z.string().min(1).optional(),
+      caFile: z.string().optional(),
+      compatibility: z
+        .enum(['BACKWARD', 'BACKWARD_TRANSITIVE', 'FORWARD', 'FORWARD_TRANSITIVE', 'FULL', 'FULL_TRANSITIVE'])
+        .default('BACKWARD_TRANSITIVE'),
+    })
+    .prefault({}),
+  clickhouse: z
+    .strictObject({
+      url: z.url().default('http://127.0.0.1:8123'),
+      user: z.string().min(1).default('default'),
+      password: z.string().default(''),
+      database: z
+        .string()
+        .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a plain identifier')
+        .default('instabase'),
+      caFile: z.string().optional(),
+      /** ON CLUSTER name for DDL when writing to a ClickHouse cluster. */
+      cluster: z.string().min(1).optional(),
+      requestTimeoutMs: positiveInt.default(60_000),
+    })
+    .prefault({}),
+  producers: z
+    .strictObject({
+      resources: z.array(resourceName).default([...RESOURCE_NAMES]),
+      /** Poll interval per resource; resources not listed use defaultIntervalMs. */
+      intervalsMs: z.partialRecord(resourceName, positiveInt).default({}),
+      defaultIntervalMs: positiveInt.default(30_000),
+      concurrency: positiveInt.default(3),
+      batchesPageSize: positiveInt.default(100),
+      runsPageSize: positiveInt.default(100),
+      auditLogsPageSize: positiveInt.default(500),
+      /** How far back the runs watermark reaches on each poll, so late updates are caught. */
+      runsLookbackMs: z.number().int().min(0).default(3_600_000),
+      /** Where runs and audit logs start on the very first poll. */
+      initialLookbackMs: z
+        .number()
+        .int()
+        .min(0)
+        .default(7 * 24 * 3_600_000),
+      /** Audit windows end this far behind now, so entries still being written are not missed. */
+      auditLogsSettleMs: z.number().int().min(0).default(5_000),
+      files: z.array(z.string().min(1)).default([]),
+      queryIds: z.array(z.string().min(1)).default([]),
+      shutdownTimeoutMs: positiveInt.default(15_000),
+    })
+    .prefault({}),
+  sinks: z
+    .strictObject({
+      group: z.string().min(1).default('instabase-clickhouse-sink'),
+      resources: z.array(resourceName).default([...RESOURCE_NAMES]),
+      flushRows: positiveInt.default(50_000),
+      flushMs: positiveInt.default(1_000),
+      flushBytes: positiveInt.default(32 * 1024 * 1024),
+      retryMaxMs: positiveInt.default(30_000),
+      shutdownTimeoutMs: positiveInt.default(15_000),
+    })
+    .prefault({}),
+  http: z
+    .strictObject({
+      host: z.string().default('127.0.0.1'),
+      port: z.number().int().min(0).max(65535).default(3000),
+      /** Required to expose the dashboard beyond loopback without a warning. */
+      token: z.string().min(1).optional(),
+    })
+    .prefault({}),
+});
+
+export type Config = z.infer<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+/** Secret env vars may instead name a file (`<VAR>_FILE`), as Docker and Kubernetes secrets are mounted. */
+function envValue(env: Env, name: string, problems: string[]): string | undefined {
+  const direct = env[name];
+  if (direct !== undefined && direct !== '') return direct;
+  const file = env[`${name}_FILE`];
+  if (!file) return undefined;
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    problems.push(`${name}_FILE: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+    return undefined;
+  }
+}
+
+function setPath(target: Record<string, unknown>, path: string[], value: unknown): void {
+  let node = target;
+  for (const key of path.slice(0, -1)) {
+    const next = node[key];
+    if (typeof next !== 'object' || next === null) node[key] = {};
+    node = node[key] as Record<string, unknown>;
+  }
+  node[path[path.length - 1]!] = value;
+}
+
+const list = (v: string): string[] =>
+  v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+const num = (v: string): number | string => (/^-?\d+(\.\d+)?$/.test(v) ? Number(v) : v);
+const bool = (v: string): boolean | string =>
+  /^(1|true|yes)$/i.test(v) ? true : /^(0|false|no)$/i.test(v) ? false : v;
+
+/** Environment variable → config path. Names follow ../shared/CONVENTIONS.md; secrets also accept `_FILE`. */
+const ENV_MAP: Array<[string, string, (v: string) => unknown]> = [
+  ['INSTABASE_API_URL', 'instabase.apiUrl', String],
+  ['INSTABASE_API_TOKEN', 'instabase.token', String],
+  ['IB_CONTEXT', 'instabase.context', String],
+  ['KAFKA_BROKERS', 'kafka.brokers', list],
+  ['KAFKA_CLIENT_ID', 'kafka.clientId', String],
+  ['TOPIC_PREFIX', 'kafka.topicPrefix', String],
+  ['KAFKA_PARTITIONS', 'kafka.partitions', num],
+  ['KAFKA_REPLICATION_FACTOR', 'kafka.replicationFactor', num],
+  ['KAFKA_SSL', 'kafka.ssl.enabled', bool],
+  ['KAFKA_SSL_CA_FILE', 'kafka.ssl.caFile', String],
+  ['KAFKA_SSL_CERT_FILE', 'kafka.ssl.certFile', String],
+  ['KAFKA_SSL_KEY_FILE', 'kafka.ssl.keyFile', String],
+  ['KAFKA_SSL_REJECT_UNAUTHORIZED', 'kafka.ssl.rejectUnauthorized', bool],
+  ['KAFKA_SASL_MECHANISM', 'kafka.sasl.mechanism', (v) => v.toLowerCase()],
+  ['KAFKA_SASL_USERNAME', 'kafka.sasl.username', String],
+  ['KAFKA_SASL_PASSWORD', 'kafka.sasl.password', String],
+  ['KAFKA_SASL_OAUTH_TOKEN', 'kafka.sasl.token', String],
+  ['KAFKA_SASL_OAUTH_TOKEN_FILE_PATH', 'kafka.sasl.tokenFile', String],
+  ['SCHEMA_REGISTRY_URL', 'registry.url', String],
+  ['SCHEMA_REGISTRY_USERNAME', 'registry.username', String],
+  ['SCHEMA_REGISTRY_PASSWORD', 'registry.password', String],
+  ['SCHEMA_REGISTRY_BEARER_TOKEN', 'registry.bearerToken', String],
+  ['SCHEMA_REGISTRY_CA_FILE', 'registry.caFile', String],
+  ['CLICKHOUSE_URL', 'clickhouse.url', String],
+  ['CLICKHOUSE_USER', 'clickhouse.user', String],
+  ['CLICKHOUSE_PASSWORD', 'clickhouse.password', String],
+  ['CLICKHOUSE_DATABASE', 'clickhouse.database', String],
+  ['CLICKHOUSE_CA_FILE', 'clickhouse.caFile', String],
+  ['CLICKHOUSE_CLUSTER', 'clickhouse.cluster', String],
+  ['SINK_GROUP', 'sinks.group', String],
+  ['HTTP_HOST', 'http.host', String],
+  ['HTTP_PORT', 'http.port', num],
+  ['DASHBOARD_TOKEN', 'http.token', String],
+];
+
+/** The config paths that hold secrets: registered for redaction and shown as *** in dumps. */
+export const SECRET_PATHS = [
+  'instabase.token',
+  'kafka.sasl.password',
+  'kafka.sasl.token',
+  'registry.password',
+  'registry.bearerToken',
+  'clickhouse.password',
+  'http.token',
+];
+
+function readConfigFile(path: string, problems: string[]): Record<string, unknown> {
+  try {
+    const text = readFileSync(path, 'utf8');
+    const parsed: unknown = /\.ya?ml$/i.test(path) ? parseYaml(text) : JSON.parse(text);
+    if (parsed === null || parsed === undefined) return {};
+    if (typeof parsed !== 'object' || Array.isArray(parsed)) {
+      problems.push(`${path}: the config file must hold an object`);
+      return {};
+    }
+    return parsed as Record<string, unknown>;
+  } catch (err) {
+    problems.push(`${path}: ${(err as Error).message}`);
+    return {};
+  }
+}
+
+function defaultConfigFile(cwd: string): string | undefined {
+  for (const name of [
+    'instabase-stream.config.json',
+    'instabase-stream.config.yaml',
+    'instabase-stream.config.yml',
+  ]) {
+    const candidate = resolve(cwd, name);
+    if (existsSync(candidate)) return candidate;
+  }
+  return undefined;
+}
+
+export interface LoadOptions {
+  env?: Env;
+  cwd?: string;
+  /** Applied after the file and before the environment; used by CLI flags and tests. */
+  overrides?: ConfigInput;
+}
+
+function deepMerge(base: Record<string, unknown>, extra: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(extra)) {
+    const prev = out[key];
+    out[key] =
+      value &&
+      typeof value === 'object' &&
+      !Array.isArray(value) &&
+      prev &&
+      typeof prev === 'object' &&
+      !Array.isArray(prev)
+        ? deepMerge(prev as Record<string, unknown>, value as Record<string, unknown>)
+        : value;
+  }
+  return out;
+}
+
+/**
+ * File, then overrides, then environment (the environment wins), validated in one pass so that every
+ * problem is reported at once.
+ */
+export function loadConfig(options: LoadOptions = {}): Config {
+  const env = options.env ?? process.env;
+  const problems: string[] = [];
+  const filePath = env.INSTABASE_STREAM_CONFIG || defaultConfigFile(options.cwd ?? process.cwd());
+  let raw: Record<string, unknown> = filePath ? readConfigFile(filePath, problems) : {};
+  raw = deepMerge(raw, (options.overrides ?? {}) as Record<string, unknown>);
+  for (const [name, path, convert] of ENV_MAP) {
+    const value = envValue(env, name, problems);
+    if (value !== undefined && value !== '') setPath(raw, path.split('.'), convert(value));
+  }
+  const result = configSchema.safeParse(raw);
+  if (!result.success) {
+    for (const issue of result.error.issues) {
+      const where = issue.path.length ? issue.path.join('.') : '(root)';
+      problems.push(`${where}: ${issue.message}`);
+    }
+  }
+  if (problems.length || !result.success) throw new ConfigError(problems);
+  const config = result.data;
+  for (const path of SECRET_PATHS) registerSecret(getPath(config, path) as string | undefined);
+  return config;
+}
+
+function getPath(obj: unknown, path: string): unknown {
+  return path
+    .split('.')
+    .reduce<unknown>((node, key) => (node as Record<string, unknown> | undefined)?.[key], obj);
+}
+
+/** The config with every secret shown as ***, for `--print-config` and start-up logs. */
+export function redactedConfig(config: Config): Config {
+  const copy = structuredClone(config) as unknown as Record<string, unknown>;
+  for (const path of SECRET_PATHS) {
+    if (getPath(copy, path) !== undefined) setPath(copy, path.split('.'), '***');
+  }
+  return copy as unknown as Config;
+}
+
+export function topicFor(config: Config, resource: string): string {
+  return `${config.kafka.topicPrefix}${resource}`;
+}
