@@ -322,7 +322,3 @@ export function redactedConfig(config: Config): Config {
   }
   return copy as unknown as Config;
 }
-
-export function topicFor(config: Config, resource: string): string {
-  return `${config.kafka.topicPrefix}${resource}`;
-}

@@ -1,0 +1,113 @@
+import { randomUUID } from 'node:crypto';
+import type { Kafka, Message } from 'kafkajs';
+import type { Logger } from '../core/log.ts';
+import type { TransactionalPublisher } from './publisher.ts';
+
+export type StateValue = Record<string, unknown>;
+
+/** A change to the durable cursor state: a value, or null to forget the key (a compaction tombstone). */
+export interface StateChange {
+  key: string;
+  value: StateValue | null;
+}
+
+/**
+ * Cursor state (watermarks, per-parent cursors, last-seen hashes) kept in a compacted Kafka topic, as
+ * Kafka Connect keeps source offsets. Keys are `<resource>/<scope>`. Changes are written in the same
+ * transaction as the records they cover and applied in memory only once that transaction commits.
+ */
+export class StateStore {
+  private readonly values = new Map<string, StateValue>();
+
+  constructor(
+    readonly topic: string,
+    private readonly instanceId: string,
+  ) {}
+
+  get<T extends StateValue>(key: string): T | undefined {
+    return this.values.get(key) as T | undefined;
+  }
+
+  /** Every key under a prefix, e.g. all per-entity hashes of one resource. */
+  entries<T extends StateValue>(prefix: string): Array<[string, T]> {
+    const out: Array<[string, T]> = [];
+    for (const [key, value] of this.values) if (key.startsWith(prefix)) out.push([key, value as T]);
+    return out;
+  }
+
+  get size(): number {
+    return this.values.size;
+  }
+
+  toMessages(changes: StateChange[]): Message[] {
+    return changes.map((c) => ({ key: c.key, value: c.value === null ? null : JSON.stringify(c.value) }));
+  }
+
+  apply(changes: StateChange[]): void {
+    for (const c of changes) {
+      if (c.value === null) this.values.delete(c.key);
+      else this.values.set(c.key, c.value);
+    }
+  }
+
+  /**
+   * Reads the topic from the beginning up to a marker this instance writes first. Everything before
+   * the marker is then either committed (and read) or aborted (and skipped by read_committed), so the
+   * loaded state is complete without reasoning about transaction markers and high-water marks.
+   */
+  async load(
+    kafka: Kafka,
+    publisher: TransactionalPublisher,
+    logger: Logger,
+    timeoutMs = 60_000,
+  ): Promise<void> {
+    const markerKey = `__marker__/${this.instanceId}`;
+    const markerValue = randomUUID();
+    await publisher.publish({
+      messages: [{ topic: this.topic, messages: [{ key: markerKey, value: markerValue }] }],
+    });
+
+    const consumer = kafka.consumer({
+      groupId: `${this.instanceId}-state-loader-${markerValue}`,
+      readUncommitted: false,
+      allowAutoTopicCreation: false,
+    });
+    await consumer.connect();
+    try {
+      await consumer.subscribe({ topic: this.topic, fromBeginning: true });
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new Error(`state topic ${this.topic} was not read to its end within ${timeoutMs} ms`)),
+          timeoutMs,
+        );
+        void consumer
+          .run({
+            autoCommit: false,
+            eachMessage: async ({ message }) => {
+              const key = message.key?.toString() ?? '';
+              if (key.startsWith('__marker__/')) {
+                if (key === markerKey && message.value?.toString() === markerValue) {
+                  clearTimeout(timer);
+                  resolve();
+                }
+                return;
+              }
+              if (message.value === null) this.values.delete(key);
+              else this.values.set(key, JSON.parse(message.value.toString()) as StateValue);
+            },
+          })
+          .catch(reject);
+      });
+    } finally {
+      await consumer.disconnect();
+      // The loader's group never commits; delete it so loads leave nothing behind on the broker.
+      const admin = kafka.admin();
+      await admin
+        .connect()
+        .then(() => admin.deleteGroups([`${this.instanceId}-state-loader-${markerValue}`]))
+        .catch(() => undefined)
+        .finally(() => admin.disconnect());
+    }
+    logger.info({ topic: this.topic, keys: this.values.size }, 'cursor state loaded');
+  }
+}
