@@ -1,5 +1,6 @@
 import { Agent as HttpsAgent } from 'node:https';
-import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
+import { avroOptions } from './avro.ts';
 import type { Config } from './config.ts';
 import { tlsOptionsFromFiles } from './tls.ts';
 
@@ -14,20 +15,24 @@ function bearerMiddleware(token: string): Middleware {
 }
 
 export function createRegistry(config: Config): SchemaRegistry {
+  // The registry client builds its own avsc types; they must read int64 extremes as ours do.
   const { registry } = config;
   const isHttps = registry.url.startsWith('https:');
-  return new SchemaRegistry({
-    host: registry.url,
-    clientId: config.kafka.clientId,
-    retry: { retries: 5, initialRetryTimeInSecs: 0.2, maxRetryTimeInSecs: 5 },
-    ...(registry.username
-      ? { auth: { username: registry.username, password: registry.password ?? '' } }
-      : {}),
-    ...(registry.bearerToken ? { middlewares: [bearerMiddleware(registry.bearerToken)] } : {}),
-    ...(isHttps && registry.caFile
-      ? { agent: new HttpsAgent({ keepAlive: true, ...tlsOptionsFromFiles({ caFile: registry.caFile }) }) }
-      : {}),
-  });
+  return new SchemaRegistry(
+    {
+      host: registry.url,
+      clientId: config.kafka.clientId,
+      retry: { retries: 5, initialRetryTimeInSecs: 0.2, maxRetryTimeInSecs: 5 },
+      ...(registry.username
+        ? { auth: { username: registry.username, password: registry.password ?? '' } }
+        : {}),
+      ...(registry.bearerToken ? { middlewares: [bearerMiddleware(registry.bearerToken)] } : {}),
+      ...(isHttps && registry.caFile
+        ? { agent: new HttpsAgent({ keepAlive: true, ...tlsOptionsFromFiles({ caFile: registry.caFile }) }) }
+        : {}),
+    },
+    { [SchemaType.AVRO]: avroOptions },
+  );
 }
 
 /** Headers for the few registry calls the client library has no method for (config, compatibility). */

@@ -1,0 +1,108 @@
+import { SchemaType, type SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import { request } from 'undici';
+import type { Config } from '../core/config.ts';
+import { registryHeaders } from '../core/registry.ts';
+
+type AvroSchema = Record<string, unknown>;
+interface AvroField {
+  name: string;
+  type: unknown;
+  default?: unknown;
+}
+
+export class IncompatibleSchemaError extends Error {
+  constructor(
+    readonly subject: string,
+    readonly problems: string[],
+  ) {
+    super(`schema for subject ${subject} is incompatible with the registered one: ${problems.join('; ')}`);
+    this.name = 'IncompatibleSchemaError';
+  }
+}
+
+/** Field-level reasons a record schema cannot read data written with the registered one (BACKWARD). */
+export function describeIncompatibility(registered: AvroSchema, local: AvroSchema): string[] {
+  const oldFields = new Map(((registered.fields as AvroField[] | undefined) ?? []).map((f) => [f.name, f]));
+  const newFields = new Map(((local.fields as AvroField[] | undefined) ?? []).map((f) => [f.name, f]));
+  const problems: string[] = [];
+  for (const [name, field] of newFields) {
+    const old = oldFields.get(name);
+    if (!old && !('default' in field)) problems.push(`field "${name}" was added without a default`);
+    if (old && JSON.stringify(old.type) !== JSON.stringify(field.type)) {
+      problems.push(
+        `field "${name}" changed type from ${JSON.stringify(old.type)} to ${JSON.stringify(field.type)}`,
+      );
+    }
+  }
+  for (const name of oldFields.keys()) {
+    if (!newFields.has(name)) problems.push(`field "${name}" was removed`);
+  }
+  if (registered.name !== local.name || registered.namespace !== local.namespace) {
+    problems.push(`record name changed from ${String(registered.namespace)}.${String(registered.name)}`);
+  }
+  return problems.length ? problems : ['the registry reports an incompatibility that no field diff explains'];
+}
+
+async function registryCall(config: Config, method: 'GET' | 'PUT' | 'POST', path: string, body?: unknown) {
+  const response = await request(`${config.registry.url}${path}`, {
+    method,
+    headers: registryHeaders(config),
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const text = await response.body.text();
+  return { status: response.statusCode, json: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+}
+
+export interface SubjectCheck {
+  subject: string;
+  /** false when the subject has no version yet. */
+  exists: boolean;
+  compatible: boolean;
+  problems: string[];
+}
+
+/** Checks a local schema against the subject's latest version without changing anything. */
+export async function checkSubject(
+  config: Config,
+  subject: string,
+  schema: AvroSchema,
+): Promise<SubjectCheck> {
+  const encoded = encodeURIComponent(subject);
+  const latest = await registryCall(config, 'GET', `/subjects/${encoded}/versions/latest`);
+  if (latest.status === 404) return { subject, exists: false, compatible: true, problems: [] };
+  if (latest.status !== 200) throw new Error(`registry answered ${latest.status} for subject ${subject}`);
+  const check = await registryCall(config, 'POST', `/compatibility/subjects/${encoded}/versions/latest`, {
+    schema: JSON.stringify(schema),
+    schemaType: 'AVRO',
+  });
+  if (check.status !== 200)
+    throw new Error(`registry compatibility check answered ${check.status} for ${subject}`);
+  if (check.json.is_compatible === true) return { subject, exists: true, compatible: true, problems: [] };
+  const registered = JSON.parse(String(latest.json.schema)) as AvroSchema;
+  return { subject, exists: true, compatible: false, problems: describeIncompatibility(registered, schema) };
+}
+
+/**
+ * Sets the subject's compatibility level explicitly, refuses an incompatible schema with an error
+ * naming the subject and the fields, then registers (an unchanged schema gets its existing id).
+ */
+export async function registerSubject(
+  config: Config,
+  registry: SchemaRegistry,
+  subject: string,
+  schema: AvroSchema,
+): Promise<number> {
+  const check = await checkSubject(config, subject, schema);
+  if (!check.compatible) throw new IncompatibleSchemaError(subject, check.problems);
+  const { id } = await registry.register(
+    { type: SchemaType.AVRO, schema: JSON.stringify(schema) },
+    { subject },
+  );
+  // Set after registering: some registries keep no per-subject config for a subject that does not exist.
+  const level = await registryCall(config, 'PUT', `/config/${encodeURIComponent(subject)}`, {
+    compatibility: config.registry.compatibility,
+  });
+  if (level.status !== 200)
+    throw new Error(`registry refused compatibility level for ${subject}: ${level.status}`);
+  return id;
+}

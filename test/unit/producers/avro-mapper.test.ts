@@ -1,0 +1,79 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { avroType } from '../../../core/avro.ts';
+import { mapToAvro, MappingError } from '../../../producers/avro-mapper.ts';
+
+const type = avroType({
+  type: 'record',
+  name: 'T',
+  namespace: 'x',
+  fields: [
+    { name: 'id', type: 'long' },
+    { name: 'name', type: ['null', 'string'], default: null },
+    { name: 'score', type: ['null', 'double'], default: null },
+    { name: 'ts', type: ['null', 'string'], default: null },
+    { name: 'meta', type: ['null', 'string'], default: null },
+    { name: 'flag', type: 'boolean', default: false },
+    {
+      name: 'fields',
+      type: {
+        type: 'array',
+        items: {
+          type: 'record',
+          name: 'F',
+          fields: [{ name: 'v', type: ['null', 'string'], default: null }],
+        },
+      },
+      default: [],
+    },
+    { name: 'more', type: { type: 'array', items: 'F' }, default: [] },
+  ],
+});
+
+test('maps by name, keeps extremes exact and stringifies what a string field receives', () => {
+  const record = mapToAvro(type, {
+    id: -9007199254740991,
+    name: 42,
+    score: 1e308,
+    ts: 'not-a-number',
+    meta: { a: [1, 2] },
+    fields: [{ v: true }, { v: null }],
+    more: [{ v: 'x' }],
+    unknown: 'ignored here; the raw JSON keeps it',
+  });
+  assert.deepEqual(record, {
+    id: -9007199254740991,
+    name: '42',
+    score: 1e308,
+    ts: 'not-a-number',
+    meta: '{"a":[1,2]}',
+    flag: false,
+    fields: [{ v: 'true' }, { v: null }],
+    more: [{ v: 'x' }],
+  });
+  assert.deepEqual(JSON.parse(JSON.stringify(type.fromBuffer(type.toBuffer(record)))), record);
+});
+
+test('an integral numeric string for a long stays exact', () => {
+  assert.equal(mapToAvro(type, { id: '123' }).id, 123);
+});
+
+test('every misfit is reported with its path', () => {
+  try {
+    mapToAvro(type, { id: 1.5, score: 'high', flag: 'yes', fields: [{ v: 1 }, 'oops'] });
+    assert.fail('expected MappingError');
+  } catch (err) {
+    assert.ok(err instanceof MappingError);
+    assert.deepEqual(err.problems, [
+      'id: 1.5 is not an exact long',
+      'score: "high" is not a finite number',
+      'flag: "yes" is not a boolean',
+      'fields[1]: expected an object',
+    ]);
+  }
+});
+
+test('unsafe integers are refused rather than rounded', () => {
+  assert.throws(() => mapToAvro(type, { id: '9007199254740993' }), /not an exact long/);
+  assert.throws(() => mapToAvro(type, { id: 2 ** 60 }), /not an exact long/);
+});
