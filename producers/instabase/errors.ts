@@ -95,13 +95,14 @@ export class InstabaseNotFoundError extends InstabaseHttpStatusError {
 /** The request never got a complete response: connection refused or reset, DNS, TLS, timeout. */
 export class InstabaseNetworkError extends InstabaseError {
   readonly code: string = 'network';
-  readonly retryable = true;
+  readonly retryable: boolean;
   /** The underlying error code, e.g. ECONNRESET or UND_ERR_SOCKET. */
   readonly causeCode: string | undefined;
-  constructor(ctx: ErrorContext, causeCode: string | undefined, detail: string) {
+  constructor(ctx: ErrorContext, causeCode: string | undefined, detail: string, retryable = true) {
     const attempts = ctx.attempts ?? 1;
     super(`${detail}${attempts > 1 ? ` (after ${attempts} attempts)` : ''}`, ctx);
     this.causeCode = causeCode;
+    this.retryable = retryable;
   }
 }
 

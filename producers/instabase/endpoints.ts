@@ -1,0 +1,146 @@
+// The nine resources of CONVENTIONS.md, declared as data. Every path, parameter and shape here was checked
+// against shared/instabase-api (openapi.yaml; conversations and queries: openapi-2026-01-15.yaml).
+import { z } from 'zod';
+import type { ResourceSpec } from './resource.ts';
+import * as s from './schemas.ts';
+
+const openObject = z.looseObject({});
+
+export const conversations = {
+  name: 'conversations',
+  method: 'GET',
+  path: '/v2/conversations',
+  paginator: { kind: 'none' },
+  dataSelector: 'conversations',
+  record: s.conversationSummary,
+  envelope: openObject,
+  primaryKey: ['id'],
+  contract: { file: 'openapi-2026-01-15.yaml', operationId: 'listConversations' },
+} as const satisfies ResourceSpec<s.ConversationSummary>;
+
+/** GET /v2/conversations/{id}: the documents are the records; the conversation itself is the page meta. */
+export const conversationDocuments = {
+  name: 'conversation_documents',
+  method: 'GET',
+  path: '/v2/conversations/{conversation_id}',
+  paginator: { kind: 'none' },
+  dataSelector: 'documents',
+  record: s.documentDetails,
+  envelope: s.conversationEnvelope,
+  primaryKey: ['id'],
+  parent: { resource: 'conversations', pathParams: { conversation_id: 'id' } },
+  contract: { file: 'openapi-2026-01-15.yaml', operationId: 'getConversation' },
+} as const satisfies ResourceSpec<s.DocumentDetails>;
+
+export const conversationDocumentMetadata = {
+  name: 'conversation_document_metadata',
+  method: 'GET',
+  path: '/v2/conversations/{conversation_id}/documents/{document_id}',
+  paginator: { kind: 'single' },
+  dataSelector: '',
+  record: s.documentMetadataResponse,
+  primaryKey: ['id'],
+  parent: {
+    resource: 'conversation_documents',
+    pathParams: { conversation_id: '^conversation_id', document_id: 'id' },
+  },
+  contract: { file: 'openapi-2026-01-15.yaml', operationId: 'getConversationDocumentMetadata' },
+} as const satisfies ResourceSpec<s.DocumentMetadata>;
+
+export const batches = {
+  name: 'batches',
+  method: 'GET',
+  path: '/v2/batches',
+  paginator: { kind: 'offset', limitParam: 'limit', offsetParam: 'offset', pageSize: 100 },
+  dataSelector: 'batches',
+  record: s.batchInfo,
+  envelope: openObject,
+  primaryKey: ['id'],
+  cursor: { field: 'updated_at_ms', unit: 'ms' },
+  contract: { file: 'openapi.yaml', operationId: 'listBatches' },
+} as const satisfies ResourceSpec<s.BatchInfo>;
+
+/** Pass from_timestamp / to_timestamp (Unix seconds) in the query: the API defaults to the last 24 hours. */
+export const runs = {
+  name: 'runs',
+  method: 'GET',
+  path: '/v2/apps/runs',
+  paginator: { kind: 'offset', limitParam: 'limit', offsetParam: 'offset', pageSize: 100 },
+  dataSelector: 'runs',
+  record: s.run,
+  envelope: openObject,
+  primaryKey: ['id'],
+  cursor: { field: 'start_timestamp', unit: 'ns' },
+  contract: { file: 'openapi.yaml', operationId: 'listRuns' },
+} as const satisfies ResourceSpec<s.Run>;
+
+export const runsResults = {
+  name: 'runs_results',
+  method: 'GET',
+  path: '/v2/apps/runs/{run_id}/results',
+  paginator: { kind: 'has_more', offsetParam: 'file_offset', hasMoreField: 'has_more' },
+  dataSelector: 'files',
+  record: s.fileWithDocuments,
+  envelope: s.resultsEnvelope,
+  // The API gives files no id; a file is identified by its run and its position in the results.
+  primaryKey: [],
+  cursor: { field: 'file_offset', unit: 'offset' },
+  parent: { resource: 'runs', pathParams: { run_id: 'id' } },
+  defaultQuery: { include_review_results: true },
+  contract: { file: 'openapi.yaml', operationId: 'getRunResults' },
+} as const satisfies ResourceSpec<s.FileWithDocuments>;
+
+export const queriesStatus = {
+  name: 'queries_status',
+  method: 'GET',
+  path: '/v2/queries/{query_id}',
+  paginator: { kind: 'single' },
+  dataSelector: '',
+  record: s.queryStatusResponse,
+  primaryKey: ['query_id'],
+  terminal: { field: 'status', values: s.TERMINAL_QUERY_STATUSES },
+  contract: { file: 'openapi-2026-01-15.yaml', operationId: 'getQueryStatus' },
+} as const satisfies ResourceSpec<s.QueryStatusResponse>;
+
+/** HEAD: no body; the walker builds one fileMetadata record from the headers (404 = exists: false). */
+export const filesMetadata = {
+  name: 'files_metadata',
+  method: 'HEAD',
+  path: '/v2/files/{path}',
+  multiSegmentParams: ['path'],
+  paginator: { kind: 'single' },
+  dataSelector: '',
+  record: s.fileMetadata,
+  primaryKey: ['path'],
+  contract: { file: 'openapi.yaml', operationId: 'getFileMetadata' },
+} as const satisfies ResourceSpec<s.FileMetadata>;
+
+/** Filter with body fields log_type, email, start_time, end_time (epoch ms as strings). */
+export const auditLogs = {
+  name: 'audit_logs',
+  method: 'POST',
+  path: '/v1/auditlogs',
+  paginator: { kind: 'body_offset', startField: 'start', sizeField: 'size', pageSize: 100 },
+  dataSelector: 'data.results',
+  record: s.auditLogEntry,
+  envelope: z.looseObject({ status: z.string().optional(), data: z.looseObject({}) }),
+  // Audit entries carry no id: producers key them by a hash of the entry.
+  primaryKey: [],
+  cursor: { field: 'timestamp_millis', unit: 'ms_string' },
+  contract: { file: 'openapi.yaml', operationId: 'getAuditLogs' },
+} as const satisfies ResourceSpec<s.AuditLogEntry>;
+
+export const resources = {
+  conversations,
+  conversation_documents: conversationDocuments,
+  conversation_document_metadata: conversationDocumentMetadata,
+  batches,
+  runs,
+  runs_results: runsResults,
+  queries_status: queriesStatus,
+  files_metadata: filesMetadata,
+  audit_logs: auditLogs,
+} as const;
+
+export type ResourceName = keyof typeof resources;
+export const RESOURCE_NAMES = Object.keys(resources) as ResourceName[];
