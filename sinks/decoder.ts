@@ -1,0 +1,70 @@
+import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import type avro from 'avsc';
+
+/** Why a message cannot be decoded. Each is permanent for that message, so it is dead-lettered. */
+export type DecodeFailure = 'empty-value' | 'not-wire-format' | 'unknown-schema-id' | 'avro-decode-failed';
+
+export class DecodeError extends Error {
+  constructor(
+    readonly reason: DecodeFailure,
+    detail: string,
+    readonly schemaId?: number,
+  ) {
+    super(`${reason}: ${detail}`);
+    this.name = 'DecodeError';
+  }
+}
+
+export interface Decoded {
+  schemaId: number;
+  type: avro.Type;
+  record: Record<string, unknown>;
+}
+
+const MAGIC_BYTE = 0;
+
+function isNotFound(err: unknown): boolean {
+  const e = err as { status?: number; message?: string };
+  return e?.status === 404 || /\b404\b|not found|No content with id/i.test(String(e?.message ?? ''));
+}
+
+/**
+ * Decodes Confluent wire-format Avro: magic byte, 4-byte schema id, Avro binary. Writer types are
+ * fetched from the registry once per id and decoding itself is synchronous, which keeps the hot loop
+ * free of promises. A registry that is down is not a bad message: that error propagates, the batch is
+ * retried, and nothing is dead-lettered for it.
+ */
+export class WireDecoder {
+  private readonly types = new Map<number, avro.Type>();
+  private readonly unknownIds = new Set<number>();
+
+  constructor(private readonly registry: SchemaRegistry) {}
+
+  /** Header check and schema lookup; resolves the writer type so that decode() can stay synchronous. */
+  async prepare(value: Buffer | null): Promise<void> {
+    if (!value || value.length < 5 || value[0] !== MAGIC_BYTE) return;
+    const id = value.readInt32BE(1);
+    if (this.types.has(id) || this.unknownIds.has(id)) return;
+    try {
+      this.types.set(id, (await this.registry.getSchema(id)) as unknown as avro.Type);
+    } catch (err) {
+      if (isNotFound(err)) this.unknownIds.add(id);
+      else throw err;
+    }
+  }
+
+  decode(value: Buffer | null): Decoded {
+    if (!value || value.length === 0) throw new DecodeError('empty-value', 'the message has no value');
+    if (value.length < 5 || value[0] !== MAGIC_BYTE) {
+      throw new DecodeError('not-wire-format', `first byte is ${value[0]}, length ${value.length}`);
+    }
+    const schemaId = value.readInt32BE(1);
+    const type = this.types.get(schemaId);
+    if (!type) throw new DecodeError('unknown-schema-id', `the registry has no schema ${schemaId}`, schemaId);
+    try {
+      return { schemaId, type, record: type.fromBuffer(value.subarray(5)) as Record<string, unknown> };
+    } catch (err) {
+      throw new DecodeError('avro-decode-failed', (err as Error).message, schemaId);
+    }
+  }
+}

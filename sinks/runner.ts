@@ -1,0 +1,351 @@
+import { createHash } from 'node:crypto';
+import type { ClickHouseClient } from '@clickhouse/client';
+import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
+import type avro from 'avsc';
+import type { Logger } from '../core/log.ts';
+import { metrics } from '../core/metrics.ts';
+import { redact } from '../core/secrets.ts';
+import { BatchBuffer } from './batch-buffer.ts';
+import { isPermanentClickHouseError } from './clickhouse-errors.ts';
+import { DecodeError, type WireDecoder } from './decoder.ts';
+
+export interface RecordCoordinates {
+  topic: string;
+  partition: number;
+  offset: number;
+}
+
+/** One topic's sink: how its records become rows, and how its tables follow its schemas. */
+export interface SinkTarget {
+  resource: string;
+  topic: string;
+  dlqTopic: string;
+  /** Called before the first record of each writer schema: creates tables, adds new columns, or throws. */
+  prepare(schemaId: number, type: avro.Type): Promise<void>;
+  /** Rows per table for one record; throwing dead-letters the message. */
+  rows(
+    record: Record<string, unknown>,
+    coords: RecordCoordinates,
+  ): Array<[string, Record<string, unknown>[]]>;
+}
+
+export interface SinkRunnerOptions {
+  kafka: Kafka;
+  clickhouse: ClickHouseClient;
+  decoder: WireDecoder;
+  targets: SinkTarget[];
+  groupId: string;
+  flushRows: number;
+  flushMs: number;
+  flushBytes: number;
+  retryMaxMs: number;
+  /** Whether the server takes insert_deduplication_token (ClickHouse ≥ 22.2). */
+  dedupTokens: boolean;
+  fromBeginning: boolean;
+  logger: Logger;
+  /** Called when the sink must stop (an incompatible schema, a permanent insert error). */
+  onFatal?: (err: Error) => void;
+}
+
+export class FatalSinkError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'FatalSinkError';
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Kafka → ClickHouse with offsets committed only after the rows they cover have landed. Records are
+ * decoded and buffered per topic; a buffer is flushed at flushRows, flushBytes or flushMs, whichever
+ * comes first, and while it is being written its topic is paused, which bounds memory. ClickHouse
+ * outages are retried with capped backoff for as long as it takes, heart-beating so the group keeps
+ * the partitions. A rebalance drops unflushed rows: kafkajs re-reads every assigned partition from
+ * its committed offset after a rebalance, so they come back.
+ */
+export class SinkRunner {
+  private consumer: Consumer | undefined;
+  private dlqProducer: Producer | undefined;
+  private readonly byTopic: Map<string, SinkTarget>;
+  private readonly buffers = new Map<string, BatchBuffer>();
+  private readonly prepared = new Set<string>();
+  private flushing: Promise<void> = Promise.resolve();
+  private timer: NodeJS.Timeout | undefined;
+  private stopping = false;
+  private fatal: Error | undefined;
+  private generation = 0;
+  private lastFlushAt = Date.now();
+  readonly stats = { rows: 0, deadLetters: 0, flushes: 0 };
+
+  constructor(private readonly o: SinkRunnerOptions) {
+    this.byTopic = new Map(o.targets.map((t) => [t.topic, t]));
+  }
+
+  get failure(): Error | undefined {
+    return this.fatal;
+  }
+
+  async start(): Promise<void> {
+    const { kafka, groupId } = this.o;
+    this.dlqProducer = kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+    });
+    await this.dlqProducer.connect();
+    this.consumer = kafka.consumer({
+      groupId,
+      allowAutoTopicCreation: false,
+      readUncommitted: false,
+      sessionTimeout: 30_000,
+      heartbeatInterval: 3_000,
+      maxBytes: 16 * 1024 * 1024,
+    });
+    this.consumer.on(this.consumer.events.GROUP_JOIN, () => {
+      this.generation += 1;
+      this.buffers.clear();
+    });
+    this.consumer.on(this.consumer.events.CRASH, (event) => {
+      const err = (event.payload as { error?: Error }).error;
+      if (err && !(event.payload as { restart?: boolean }).restart) this.fail(err);
+    });
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topics: [...this.byTopic.keys()], fromBeginning: this.o.fromBeginning });
+    await this.consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: 1,
+      eachBatch: (payload) => this.eachBatch(payload),
+    });
+    this.timer = setInterval(
+      () => void this.flushDue().catch(() => undefined),
+      Math.min(250, this.o.flushMs),
+    );
+  }
+
+  private fail(err: Error): void {
+    if (this.fatal) return;
+    this.fatal = err;
+    this.o.logger.error({ err }, 'sink stopped: offsets past the last successful flush are not committed');
+    this.o.onFatal?.(err);
+  }
+
+  private bufferFor(topic: string): BatchBuffer {
+    let buffer = this.buffers.get(topic);
+    if (!buffer) {
+      buffer = new BatchBuffer();
+      this.buffers.set(topic, buffer);
+    }
+    return buffer;
+  }
+
+  private async eachBatch({
+    batch,
+    resolveOffset,
+    heartbeat,
+    isRunning,
+    isStale,
+  }: EachBatchPayload): Promise<void> {
+    const target = this.byTopic.get(batch.topic);
+    if (!target || this.fatal) return;
+    const generation = this.generation;
+    for (const message of batch.messages) {
+      if (!isRunning() || isStale() || this.fatal || generation !== this.generation) return;
+      await this.o.decoder.prepare(message.value);
+      const offset = Number(message.offset);
+      const coords = { topic: batch.topic, partition: batch.partition, offset };
+      const buffer = this.bufferFor(batch.topic);
+      try {
+        const decoded = this.o.decoder.decode(message.value);
+        const preparedKey = `${batch.topic}#${decoded.schemaId}`;
+        if (!this.prepared.has(preparedKey)) {
+          await target.prepare(decoded.schemaId, decoded.type);
+          this.prepared.add(preparedKey);
+        }
+        for (const [table, rows] of target.rows(decoded.record, coords)) buffer.addRows(table, rows);
+      } catch (err) {
+        if (err instanceof FatalSinkError) {
+          this.fail(err);
+          return;
+        }
+        buffer.addDeadLetter(this.deadLetter(target, message, coords, err as Error));
+      }
+      buffer.cover(batch.partition, offset, (message.value?.length ?? 0) * 2 + 64);
+      resolveOffset(message.offset);
+      if (buffer.rowCount >= this.o.flushRows || buffer.bytes >= this.o.flushBytes) {
+        // A failed flush has already stopped the sink; returning leaves its offsets uncommitted.
+        if (
+          !(await this.flushAndWait(heartbeat).then(
+            () => true,
+            () => false,
+          ))
+        )
+          return;
+      }
+    }
+    await heartbeat();
+  }
+
+  private deadLetter(
+    target: SinkTarget,
+    message: KafkaMessage,
+    coords: RecordCoordinates,
+    err: Error,
+  ): Message {
+    const reason = err instanceof DecodeError ? err.reason : 'unmappable-record';
+    this.o.logger.warn(
+      { topic: coords.topic, partition: coords.partition, offset: coords.offset, reason },
+      redact(err.message),
+    );
+    metrics.deadLettered.inc({ resource: target.resource, stage: 'sink' });
+    this.stats.deadLetters += 1;
+    return {
+      key: message.key,
+      value: message.value,
+      headers: {
+        'x-error-reason': reason,
+        'x-error-message': redact(err.message).slice(0, 2_000),
+        'x-source-topic': coords.topic,
+        'x-source-partition': String(coords.partition),
+        'x-source-offset': String(coords.offset),
+      },
+    };
+  }
+
+  /** Waits for any flush in flight, heart-beating so that a long ClickHouse outage keeps the partitions. */
+  private async flushAndWait(heartbeat: () => Promise<void>): Promise<void> {
+    const done = this.flush();
+    let settled = false;
+    void done.finally(() => {
+      settled = true;
+    });
+    while (!settled) {
+      await Promise.race([done.catch(() => undefined), sleep(2_000)]);
+      if (!settled) await heartbeat().catch(() => undefined);
+    }
+    await done;
+  }
+
+  private async flushDue(): Promise<void> {
+    if (Date.now() - this.lastFlushAt >= this.o.flushMs) await this.flush();
+  }
+
+  /** Flushes every topic's buffer; flushes are serialised so that commits move forward in order. */
+  flush(): Promise<void> {
+    this.flushing = this.flushing.then(() =>
+      this.flushAll().catch((err: Error) => {
+        this.fail(err);
+        throw err;
+      }),
+    );
+    // The chain itself must stay usable for the next flush after a failure.
+    const current = this.flushing;
+    this.flushing = current.catch(() => undefined);
+    return current;
+  }
+
+  private async flushAll(): Promise<void> {
+    this.lastFlushAt = Date.now();
+    if (this.fatal) return;
+    for (const [topic, buffer] of [...this.buffers]) {
+      if (buffer.isEmpty) continue;
+      this.buffers.delete(topic);
+      await this.flushBuffer(this.byTopic.get(topic)!, buffer, this.generation);
+    }
+  }
+
+  private async flushBuffer(target: SinkTarget, buffer: BatchBuffer, generation: number): Promise<void> {
+    const started = process.hrtime.bigint();
+    const coverage = buffer.coverage();
+    let paused = false;
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        for (const [table, rows] of buffer.rows) {
+          await this.o.clickhouse.insert({
+            table,
+            values: rows,
+            format: 'JSONEachRow',
+            ...(this.o.dedupTokens
+              ? {
+                  clickhouse_settings: {
+                    insert_deduplication_token: createHash('sha1')
+                      .update(`${table}|${target.topic}|${coverage}`)
+                      .digest('hex'),
+                  } as Record<string, string>,
+                }
+              : {}),
+          });
+          metrics.rowsInserted.inc({ table }, rows.length);
+        }
+        if (buffer.deadLetters.length) {
+          await this.dlqProducer!.send({ topic: target.dlqTopic, messages: buffer.deadLetters, acks: -1 });
+        }
+        break;
+      } catch (err) {
+        metrics.sinkFlushErrors.inc({ resource: target.resource });
+        if (isPermanentClickHouseError(err)) {
+          throw new FatalSinkError(
+            `insert into ${target.resource} tables failed permanently: ${redact(String((err as Error).message))}`,
+            {
+              cause: err,
+            },
+          );
+        }
+        if (this.stopping && attempt >= 2) throw err;
+        if (!paused) {
+          this.consumer?.pause([{ topic: target.topic }]);
+          paused = true;
+        }
+        const delay =
+          Math.min(this.o.retryMaxMs, 250 * 2 ** Math.min(attempt, 10)) * (0.5 + Math.random() / 2);
+        this.o.logger.warn(
+          { resource: target.resource, attempt, delayMs: Math.round(delay), err: redact(String(err)) },
+          'flush failed; retrying',
+        );
+        await sleep(delay);
+      }
+    }
+    if (paused) this.consumer?.resume([{ topic: target.topic }]);
+    // Rows from before a rebalance are in ClickHouse but their offsets may belong to another member now;
+    // the table design absorbs the redelivery, and a failed commit here loses nothing.
+    const offsets = [...buffer.ranges.values()].map((r) => ({
+      topic: target.topic,
+      partition: r.partition,
+      offset: String(r.last + 1),
+    }));
+    try {
+      await this.consumer!.commitOffsets(offsets);
+    } catch (err) {
+      if (generation === this.generation) throw err;
+      this.o.logger.info(
+        { resource: target.resource },
+        'commit after a rebalance was refused; the new owner re-reads those offsets',
+      );
+    }
+    this.stats.rows += buffer.rowCount;
+    this.stats.flushes += 1;
+    metrics.sinkFlushDuration.observe(
+      { resource: target.resource },
+      Number(process.hrtime.bigint() - started) / 1e9,
+    );
+  }
+
+  /** Flushes what it can within the bound, commits, and leaves the group. */
+  async stop(timeoutMs: number): Promise<void> {
+    this.stopping = true;
+    if (this.timer) clearInterval(this.timer);
+    const bounded = Promise.race([
+      (async () => {
+        await this.consumer?.pause([...this.byTopic.keys()].map((topic) => ({ topic })));
+        await this.flush().catch((err) =>
+          this.o.logger.warn({ err }, 'final flush failed; its offsets stay uncommitted'),
+        );
+      })(),
+      sleep(timeoutMs),
+    ]);
+    await bounded;
+    await this.consumer?.disconnect().catch(() => undefined);
+    await this.dlqProducer?.disconnect().catch(() => undefined);
+  }
+}
