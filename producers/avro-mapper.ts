@@ -1,4 +1,5 @@
 import avro from 'avsc';
+import { stringifyJson } from './instabase/json.ts';
 
 /**
  * Maps validated API JSON onto an Avro record type by field name, so one generic mapper serves every
@@ -16,6 +17,10 @@ export class MappingError extends Error {
 
 const INT32_MIN = -(2 ** 31);
 const INT32_MAX = 2 ** 31 - 1;
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
+const describe = (v: unknown): string => (typeof v === 'bigint' ? `${v}n` : JSON.stringify(v));
 
 interface Branching {
   types: avro.Type[];
@@ -50,26 +55,31 @@ function mapValue(type: avro.Type, value: unknown, path: string, problems: strin
   switch (kind) {
     case 'string':
       if (typeof value === 'string') return value;
-      if (typeof value === 'number' || typeof value === 'boolean') return String(value);
-      return JSON.stringify(value);
+      if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
+      return stringifyJson(value);
     case 'long':
     case 'abstract:long':
-    case 'int': {
-      const n = typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value) : value;
-      const [min, max] =
-        kind === 'int' ? [INT32_MIN, INT32_MAX] : [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER];
-      if (typeof n === 'number' && Number.isInteger(n) && n >= min && n <= max) return n;
-      problems.push(`${path}: ${JSON.stringify(value)} is not an exact ${kind === 'int' ? 'int' : 'long'}`);
+      // Integers beyond 2^53 arrive as bigint from the lossless JSON parser and stay exact.
+      if (typeof value === 'bigint' && value >= INT64_MIN && value <= INT64_MAX) return value;
+      if (typeof value === 'number' && Number.isSafeInteger(value)) return value;
+      if (typeof value === 'string' && /^-?\d{1,19}$/.test(value.trim())) {
+        const n = BigInt(value.trim());
+        if (n >= INT64_MIN && n <= INT64_MAX) return Number.isSafeInteger(Number(n)) ? Number(n) : n;
+      }
+      problems.push(`${path}: ${describe(value)} is not an exact long`);
       return undefined;
-    }
+    case 'int':
+      if (typeof value === 'number' && Number.isInteger(value) && value >= INT32_MIN && value <= INT32_MAX) return value;
+      problems.push(`${path}: ${describe(value)} is not an exact int`);
+      return undefined;
     case 'double':
     case 'float':
       if (typeof value === 'number' && Number.isFinite(value)) return value;
-      problems.push(`${path}: ${JSON.stringify(value)} is not a finite number`);
+      problems.push(`${path}: ${describe(value)} is not a finite number`);
       return undefined;
     case 'boolean':
       if (typeof value === 'boolean') return value;
-      problems.push(`${path}: ${JSON.stringify(value)} is not a boolean`);
+      problems.push(`${path}: ${describe(value)} is not a boolean`);
       return undefined;
     case 'array': {
       if (!Array.isArray(value)) {
@@ -94,7 +104,7 @@ function mapValue(type: avro.Type, value: unknown, path: string, problems: strin
     case 'enum': {
       const symbols = (type as avro.types.EnumType).symbols;
       if (typeof value === 'string' && symbols.includes(value)) return value;
-      problems.push(`${path}: ${JSON.stringify(value)} is not one of ${symbols.join(', ')}`);
+      problems.push(`${path}: ${describe(value)} is not one of ${symbols.join(', ')}`);
       return undefined;
     }
     case 'record':

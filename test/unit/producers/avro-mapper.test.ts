@@ -74,6 +74,13 @@ test('every misfit is reported with its path', () => {
 });
 
 test('unsafe integers are refused rather than rounded', () => {
-  assert.throws(() => mapToAvro(type, { id: '9007199254740993' }), /not an exact long/);
+  assert.throws(() => mapToAvro(type, { id: '99999999999999999999' }), /not an exact long/);
   assert.throws(() => mapToAvro(type, { id: 2 ** 60 }), /not an exact long/);
+});
+
+test('int64 beyond 2^53 (bigint from the lossless parser, or an integral string) stays exact', () => {
+  assert.equal(mapToAvro(type, { id: 1_700_000_000_000_000_123n }).id, 1_700_000_000_000_000_123n);
+  assert.equal(mapToAvro(type, { id: '-9223372036854775808' }).id, -9223372036854775808n);
+  assert.equal(mapToAvro(type, { id: 1, meta: { big: 12345678901234567890n } }).meta, '{"big":12345678901234567890}');
+  assert.throws(() => mapToAvro(type, { id: 2n ** 63n }), /not an exact long/);
 });
