@@ -1,0 +1,72 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+
+/** Reads the major version from a JDK's `release` file, falling back to asking the binary. */
+function majorVersion(javaBin: string): number | undefined {
+  try {
+    const home = path.resolve(path.dirname(fs.realpathSync(javaBin)), '..');
+    const release = fs.readFileSync(path.join(home, 'release'), 'utf8');
+    const m = /^JAVA_VERSION="(\d+)/m.exec(release);
+    if (m?.[1]) return Number(m[1]);
+  } catch {
+    // no release file: ask the binary below
+  }
+  try {
+    const out = execFileSync(javaBin, ['-version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    return parseVersionOutput(out);
+  } catch (err) {
+    // `java -version` prints to stderr; execFileSync only hands it back on the error object
+    const stderr = (err as { stderr?: string }).stderr;
+    return stderr ? parseVersionOutput(stderr) : undefined;
+  }
+}
+
+function parseVersionOutput(out: string): number | undefined {
+  const m = /version "(\d+)/.exec(out);
+  return m?.[1] ? Number(m[1]) : undefined;
+}
+
+function onPath(name: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    const candidate = path.join(dir, name);
+    try {
+      fs.accessSync(candidate, fs.constants.X_OK);
+      return candidate;
+    } catch {
+      // keep looking
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Finds a `java` of at least `minMajor`: the JDK home named by `overrideEnv` first, then JAVA_HOME, the one on PATH,
+ * then every JDK under /usr/lib/jvm (the polyglot machines carry a Temurin 25 there beside Debian's 17).
+ */
+export function findJava(minMajor: number, overrideEnv?: string): { bin: string; major: number } {
+  const candidates: string[] = [];
+  const overrideHome = overrideEnv ? process.env[overrideEnv] : undefined;
+  if (overrideHome) candidates.push(path.join(overrideHome, 'bin', 'java'));
+  if (process.env.JAVA_HOME) candidates.push(path.join(process.env.JAVA_HOME, 'bin', 'java'));
+  const fromPath = onPath('java');
+  if (fromPath) candidates.push(fromPath);
+  try {
+    for (const entry of fs.readdirSync('/usr/lib/jvm').sort().reverse()) {
+      candidates.push(path.join('/usr/lib/jvm', entry, 'bin', 'java'));
+    }
+  } catch {
+    // no /usr/lib/jvm on this machine
+  }
+  const seen: string[] = [];
+  for (const bin of candidates) {
+    if (!fs.existsSync(bin)) continue;
+    const major = majorVersion(bin);
+    seen.push(`${bin} (${major ?? '?'})`);
+    if (major !== undefined && major >= minMajor) return { bin, major };
+  }
+  throw new Error(
+    `no Java ${minMajor}+ found (looked at: ${seen.join(', ') || 'nothing'}); ` +
+      `install one and point ${overrideEnv ?? 'JAVA_HOME'} at its home`,
+  );
+}
