@@ -1,0 +1,148 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadConfig, paths, PORT_FLAGS, SERVICES, type Ports, type ServiceName } from './config.ts';
+import { tail } from './process.ts';
+import { ensureStack, stackStatus, StackError, stopStack } from './stack.ts';
+
+const USAGE = `usage: npm run stack -- <command> [options]
+
+commands:
+  up [service...]       start kafka, registry, clickhouse (or the named ones) and wait until healthy
+  down [service...]     stop what \`up\` started
+  status                pid, endpoint and health of each service (exit 3 unless all are healthy)
+  logs [service]        last lines of a service's log (all three when none is named)
+
+options:
+  --kafka-port N --kafka-controller-port N --registry-port N --registry-management-port N
+  --clickhouse-http-port N --clickhouse-tcp-port N      (or STACK_KAFKA_PORT etc., see stack/README.md)
+  --timeout SECONDS     how long \`up\` waits for each service to be healthy (default 180)
+  -n, --lines N         lines for \`logs\` (default 60)
+  -f, --follow          keep following the log
+
+KAFKA_BROKERS, SCHEMA_REGISTRY_URL and CLICKHOUSE_URL, when set, name external services: \`up\` starts
+nothing for those.`;
+
+const ALIASES: Record<string, ServiceName> = {
+  kafka: 'kafka',
+  registry: 'registry',
+  'schema-registry': 'registry',
+  apicurio: 'registry',
+  clickhouse: 'clickhouse',
+  ch: 'clickhouse',
+};
+
+function serviceArg(name: string): ServiceName {
+  const s = ALIASES[name.toLowerCase()];
+  if (!s) throw new UsageError(`unknown service "${name}" (expected one of ${SERVICES.join(', ')})`);
+  return s;
+}
+
+class UsageError extends Error {}
+
+async function main(argv: string[]): Promise<number> {
+  const portOptions = Object.fromEntries(
+    Object.keys(PORT_FLAGS).map((flag) => [flag.slice(2), { type: 'string' as const }]),
+  );
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      ...portOptions,
+      timeout: { type: 'string' },
+      lines: { type: 'string', short: 'n' },
+      follow: { type: 'boolean', short: 'f' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const [command, ...rest] = positionals;
+  if (values.help || !command) {
+    process.stdout.write(USAGE + '\n');
+    return command || values.help ? 0 : 2;
+  }
+
+  const ports: Partial<Ports> = {};
+  for (const [flag, key] of Object.entries(PORT_FLAGS)) {
+    const raw = (values as Record<string, string | boolean | undefined>)[flag.slice(2)];
+    if (typeof raw === 'string') {
+      const port = Number(raw);
+      if (!Number.isInteger(port) || port < 1 || port > 65535)
+        throw new UsageError(`${flag} ${raw} is not a port`);
+      ports[key] = port;
+    }
+  }
+  const timeout = values.timeout === undefined ? undefined : Number(values.timeout) * 1000;
+  if (timeout !== undefined && !(timeout > 0))
+    throw new UsageError(`--timeout ${values.timeout} is not a positive number`);
+  const config = { ports, ...(timeout ? { healthTimeoutMs: timeout } : {}) };
+  const services = rest.length > 0 ? rest.map(serviceArg) : undefined;
+
+  switch (command) {
+    case 'up': {
+      const started = Date.now();
+      const { started: startedNow, env } = await ensureStack({ services, config });
+      const took = ((Date.now() - started) / 1000).toFixed(1);
+      process.stderr.write(
+        `[stack] up in ${took}s${startedNow.length ? ` (started ${startedNow.join(', ')})` : ' (nothing to start)'}\n`,
+      );
+      for (const [k, v] of Object.entries(env)) process.stdout.write(`${k}=${v}\n`);
+      return 0;
+    }
+    case 'down': {
+      const results = await stopStack(services ?? SERVICES, { config });
+      if (results.every((r) => r.result === 'not running'))
+        process.stderr.write('[stack] nothing was running\n');
+      return 0;
+    }
+    case 'status': {
+      const rows = await stackStatus({ config });
+      const cfg = loadConfig(config);
+      for (const r of rows) {
+        const who = r.external ? 'external' : r.pid ? `pid ${r.pid}` : 'not running';
+        const log = r.logFile ? `  log ${path.relative(process.cwd(), r.logFile) || r.logFile}` : '';
+        process.stdout.write(
+          `${r.service.padEnd(11)} ${who.padEnd(12)} ${r.endpoint.padEnd(44)} ${r.healthy ? 'healthy' : 'UNHEALTHY'}${log}\n`,
+        );
+      }
+      process.stdout.write(`data: ${cfg.dir}\n`);
+      return rows.every((r) => r.healthy) ? 0 : 3;
+    }
+    case 'logs': {
+      const cfg = loadConfig(config);
+      const lines = values.lines ? Number(values.lines) : 60;
+      const files = (services ?? SERVICES).map((s) => paths.log(cfg, s)).filter((f) => fs.existsSync(f));
+      if (files.length === 0) {
+        process.stderr.write(`[stack] no logs yet under ${paths.logs(cfg)}\n`);
+        return 1;
+      }
+      if (values.follow) {
+        const child = spawn('tail', ['-n', String(lines), '-F', ...files], { stdio: 'inherit' });
+        return await new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? 0)));
+      }
+      for (const f of files) {
+        if (files.length > 1) process.stdout.write(`==> ${f} <==\n`);
+        process.stdout.write(tail(f, lines) + '\n');
+      }
+      return 0;
+    }
+    default:
+      throw new UsageError(`unknown command "${command}"`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`${(err as Error).message}\n\n${USAGE}\n`);
+      process.exit(2);
+    }
+    if (err instanceof StackError) {
+      process.stderr.write(`[stack] FAILED: ${err.message}\n[stack] full log: ${err.logFile}\n`);
+    } else {
+      process.stderr.write(`[stack] FAILED: ${err instanceof Error ? err.message : String(err)}\n`);
+    }
+    process.exit(1);
+  },
+);

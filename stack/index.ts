@@ -1,0 +1,15 @@
+// The stack's programmatic API, for test/run.ts and the main CLI.
+export {
+  ensureStack,
+  stopStack,
+  stackStatus,
+  resolveEnv,
+  StackError,
+  SERVICES,
+  type EnsureResult,
+  type ServiceName,
+  type ServiceStatus,
+  type StackEnv,
+  type StackOptions,
+  type StopResult,
+} from './stack.ts';
