@@ -1,0 +1,126 @@
+/**
+ * The test entry point (`npm test`). Node 20's test runner has no global setup, so this wrapper picks the
+ * test files, brings up the local stack when an integration test is among them, runs node's runner as a
+ * child with the endpoints in its environment, and stops only what it started.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { ensureStack, StackError, stopStack, type ServiceName, type StackEnv } from '../stack/index.ts';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const TEST_DIR = path.join(ROOT, 'test');
+const INTEGRATION_DIR = `integration${path.sep}`;
+
+const USAGE = `usage: npm test -- [options] [path words...]
+
+  npm test                       every test/**/*.test.ts; starts the local stack if an integration test is in
+  npm test -- --unit             only tests outside test/integration/, no stack
+  npm test -- smoke registry     only files whose path contains one of the words
+  npm test -- --keep-stack       leave what the run started running, for fast reruns
+  npm test -- --name PATTERN     only tests whose name matches (node's --test-name-pattern)
+
+Integration tests use KAFKA_BROKERS, SCHEMA_REGISTRY_URL and CLICKHOUSE_URL when set; the stack starts
+only the services whose variable is unset.`;
+
+function say(line: string): void {
+  process.stderr.write(`[test] ${line}\n`);
+}
+
+function collect(): string[] {
+  return (fs.readdirSync(TEST_DIR, { recursive: true }) as string[])
+    .filter((f) => f.endsWith('.test.ts') && !f.split(path.sep).includes('node_modules'))
+    .map((f) => path.join('test', f))
+    .sort();
+}
+
+function isIntegration(file: string): boolean {
+  return path.relative('test', file).startsWith(INTEGRATION_DIR);
+}
+
+async function main(): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: process.argv.slice(2),
+    allowPositionals: true,
+    options: {
+      unit: { type: 'boolean' },
+      'keep-stack': { type: 'boolean' },
+      name: { type: 'string', multiple: true },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(USAGE + '\n');
+    return 0;
+  }
+
+  let files = collect();
+  if (values.unit) files = files.filter((f) => !isIntegration(f));
+  if (positionals.length > 0) files = files.filter((f) => positionals.some((p) => f.includes(p)));
+  if (files.length === 0) {
+    if (positionals.length > 0) {
+      say(`no test file matches ${positionals.map((p) => `"${p}"`).join(', ')}`);
+      return 1;
+    }
+    say(values.unit ? 'no unit test files yet' : 'no test files found under test/');
+    return 0;
+  }
+
+  let started: ServiceName[] = [];
+  let stackEnv: Partial<StackEnv> = {};
+  if (files.some(isIntegration)) {
+    try {
+      const res = await ensureStack({ progress: (l) => process.stderr.write(`[stack] ${l}\n`) });
+      started = res.started;
+      stackEnv = res.env;
+    } catch (err) {
+      say(`could not bring up the stack: ${err instanceof Error ? err.message : String(err)}`);
+      if (err instanceof StackError) say(`full log: ${err.logFile}`);
+      return 1;
+    }
+  }
+
+  const args = ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec'];
+  for (const pattern of values.name ?? []) args.push(`--test-name-pattern=${pattern}`);
+  args.push(...files);
+  say(`running ${files.length} file(s): ${files.join(' ')}`);
+
+  const child = spawn(process.execPath, args, {
+    cwd: ROOT,
+    stdio: 'inherit',
+    env: { ...process.env, ...stackEnv, NODE_ENV: process.env.NODE_ENV ?? 'test' },
+  });
+  // Ctrl-C reaches the child through the terminal; the runner stays alive to stop the stack afterwards.
+  const forward = (sig: NodeJS.Signals) => () => {
+    if (child.exitCode === null) child.kill(sig);
+  };
+  process.on('SIGINT', forward('SIGINT'));
+  process.on('SIGTERM', forward('SIGTERM'));
+  const code = await new Promise<number>((resolve) => {
+    child.on('error', (err) => {
+      say(`could not run node's test runner: ${err.message}`);
+      resolve(1);
+    });
+    child.on('exit', (c, signal) => resolve(c ?? 128 + (signal ? os.constants.signals[signal] : 0)));
+  });
+
+  if (started.length > 0) {
+    if (values['keep-stack']) {
+      say(`left ${started.join(', ')} running (npm run stack -- down stops them)`);
+    } else {
+      await stopStack(started, { progress: (l) => process.stderr.write(`[stack] ${l}\n`) });
+    }
+  }
+  return code;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    say(`failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    process.exit(1);
+  },
+);
