@@ -1,11 +1,30 @@
-// The simulator's own JSON writer (kept apart from the client's parser so the contract tests do not check
-// one piece of code against itself). bigint values are written as exact integer literals.
-const MARK = '\u0000sim-bigint:';
-const QUOTED = /"\\u0000sim-bigint:(-?\d+)"/g;
-
+// The simulator's own JSON writer (kept apart from the client's so the contract tests do not check one
+// piece of code against itself). bigint values are written as exact integer literals.
 export function toJson(value: unknown): string {
-  const text = JSON.stringify(value, (_k, v: unknown) =>
-    typeof v === 'bigint' ? `${MARK}${v.toString()}` : v,
-  );
-  return text.includes('\\u0000sim-bigint:') ? text.replace(QUOTED, '$1') : text;
+  return write(value) ?? 'null';
+}
+
+function write(v: unknown): string | undefined {
+  switch (typeof v) {
+    case 'string':
+      return JSON.stringify(v);
+    case 'number':
+      return Number.isFinite(v) ? String(v) : 'null';
+    case 'bigint':
+      return v.toString();
+    case 'boolean':
+      return String(v);
+    case 'object': {
+      if (v === null) return 'null';
+      if (Array.isArray(v)) return `[${v.map((x) => write(x) ?? 'null').join(',')}]`;
+      const parts: string[] = [];
+      for (const [k, x] of Object.entries(v)) {
+        const s = write(x);
+        if (s !== undefined) parts.push(`${JSON.stringify(k)}:${s}`);
+      }
+      return `{${parts.join(',')}}`;
+    }
+    default:
+      return undefined;
+  }
 }

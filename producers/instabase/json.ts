@@ -247,16 +247,40 @@ class LosslessParser {
   }
 }
 
-const BIGINT_MARK = '\u0000bigint:';
-const BIGINT_QUOTED = /"\\u0000bigint:(-?\d+)"/g;
+/**
+ * JSON.stringify semantics, except that bigint values are written as exact integer literals (the inverse
+ * of parseJson). Hand-written because a replacer cannot emit raw digits without a sentinel that some
+ * string could collide with.
+ */
+export function stringifyJson(value: unknown): string {
+  return write(value, '') ?? 'null';
+}
 
-/** JSON.stringify that writes bigint values as exact integer literals (the inverse of parseJson). */
-export function stringifyJson(value: unknown, space?: number): string {
-  const text = JSON.stringify(
-    value,
-    (_k, v: unknown) => (typeof v === 'bigint' ? `${BIGINT_MARK}${v.toString()}` : v),
-    space,
-  );
-  if (text === undefined) return 'null';
-  return text.includes('\\u0000bigint:') ? text.replace(BIGINT_QUOTED, '$1') : text;
+function write(value: unknown, key: string): string | undefined {
+  let v = value;
+  if (typeof v === 'object' && v !== null && typeof (v as { toJSON?: unknown }).toJSON === 'function') {
+    v = (v as { toJSON: (k: string) => unknown }).toJSON(key);
+  }
+  switch (typeof v) {
+    case 'string':
+      return JSON.stringify(v);
+    case 'number':
+      return Number.isFinite(v) ? String(v) : 'null';
+    case 'bigint':
+      return v.toString();
+    case 'boolean':
+      return v ? 'true' : 'false';
+    case 'object': {
+      if (v === null) return 'null';
+      if (Array.isArray(v)) return `[${v.map((x, i) => write(x, String(i)) ?? 'null').join(',')}]`;
+      const parts: string[] = [];
+      for (const k of Object.keys(v)) {
+        const s = write((v as Record<string, unknown>)[k], k);
+        if (s !== undefined) parts.push(`${JSON.stringify(k)}:${s}`);
+      }
+      return `{${parts.join(',')}}`;
+    }
+    default:
+      return undefined;
+  }
 }

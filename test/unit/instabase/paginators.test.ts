@@ -1,0 +1,360 @@
+import assert from 'node:assert/strict';
+import { afterEach, describe, it } from 'node:test';
+import {
+  InstabasePagingError,
+  InstabaseSchemaError,
+  auditLogs,
+  batches,
+  filesMetadata,
+  poll,
+  queriesStatus,
+  runsResults,
+  walk,
+  type Page,
+  type WalkSummary,
+} from '../../../producers/instabase/index.ts';
+import { json, testClient, type TestClient } from './helpers.ts';
+
+let t: TestClient;
+afterEach(async () => {
+  await t.agent.close();
+});
+
+async function collect<R>(
+  gen: AsyncGenerator<Page<R>, WalkSummary, void>,
+): Promise<{ pages: Page<R>[]; summary: WalkSummary }> {
+  const pages: Page<R>[] = [];
+  for (;;) {
+    const step = await gen.next();
+    if (step.done) return { pages, summary: step.value };
+    pages.push(step.value);
+  }
+}
+
+const batch = (id: number) => ({ id, name: `b${id}`, updated_at_ms: 1000 + id });
+
+describe('offset paginator', () => {
+  it('walks until a short page and reports positions to checkpoint', async () => {
+    t = testClient();
+    const all = Array.from({ length: 5 }, (_, i) => batch(i + 1));
+    t.pool
+      .intercept({ path: (p) => p.startsWith('/api/v2/batches?') })
+      .reply((o) => {
+        const q = new URL(o.path, 'http://x').searchParams;
+        const off = Number(q.get('offset'));
+        const lim = Number(q.get('limit'));
+        return {
+          statusCode: 200,
+          data: { batches: all.slice(off, off + lim) },
+          responseOptions: { headers: json },
+        };
+      })
+      .persist();
+    const { pages, summary } = await collect(
+      walk(t.client, batches, { pageSize: 2, query: { workspace: 'ws' } }),
+    );
+    assert.deepEqual(
+      pages.map((p) => [p.position.offset, p.next?.offset, p.last, p.records.map((r) => r.id)]),
+      [
+        [0, 2, false, [1, 2]],
+        [2, 4, false, [3, 4]],
+        [4, undefined, true, [5]],
+      ],
+    );
+    assert.deepEqual(summary, { pages: 3, records: 5, invalid: 0, endOffset: 5 });
+    assert.equal(pages[0]!.requestPath, '/v2/batches?workspace=ws&limit=2&offset=0');
+  });
+
+  it('stops on an empty page when the total is a multiple of the page size, and resumes from a checkpoint', async () => {
+    t = testClient();
+    t.pool
+      .intercept({ path: '/api/v2/batches?limit=2&offset=4' })
+      .reply(200, { batches: [batch(5), batch(6)] });
+    t.pool.intercept({ path: '/api/v2/batches?limit=2&offset=6' }).reply(200, { batches: [] });
+    const { pages, summary } = await collect(walk(t.client, batches, { pageSize: 2, startOffset: 4 }));
+    assert.equal(pages.length, 2);
+    assert.equal(pages[1]!.last, true);
+    assert.equal(summary.records, 2);
+    assert.equal(summary.endOffset, 6);
+  });
+
+  it('yields the valid records of a page and surfaces the bad one as an invalid item', async () => {
+    t = testClient();
+    t.pool
+      .intercept({ path: '/api/v2/batches?limit=100&offset=0' })
+      .reply(
+        200,
+        '{"batches":[{"id":1,"name":"a"},{"id":2,"created_at_ms":"yesterday"},{"id":3,"name":"c","extra":{"kept":true},"updated_at_ms":9223372036854775807}]}',
+      );
+    const { pages } = await collect(walk(t.client, batches));
+    const page = pages[0]!;
+    assert.deepEqual(
+      page.records.map((r) => r.id),
+      [1, 3],
+    );
+    assert.deepEqual(
+      (page.records[1] as Record<string, unknown>).extra,
+      { kept: true },
+      'unknown fields are kept',
+    );
+    assert.equal(page.records[1]!.updated_at_ms, 9223372036854775807n);
+    assert.equal(page.invalid.length, 1);
+    const bad = page.invalid[0]!;
+    assert.equal(bad.index, 1);
+    assert.equal(bad.rawJson, '{"id":2,"created_at_ms":"yesterday"}');
+    assert.deepEqual(bad.issues.map((i) => i.path.join('.')).sort(), ['created_at_ms', 'name']);
+    assert.deepEqual(
+      page.items.map((i) => i.ok),
+      [true, false, true],
+    );
+  });
+
+  it('throws a page-level schema error when the list is missing or not a list', async () => {
+    t = testClient();
+    t.pool.intercept({ path: '/api/v2/batches?limit=100&offset=0' }).reply(200, { batches: { id: 1 } });
+    await assert.rejects(collect(walk(t.client, batches)), (e: unknown) => {
+      assert.ok(e instanceof InstabaseSchemaError);
+      assert.equal(e.endpoint, 'GET /v2/batches');
+      assert.equal(e.status, 200);
+      assert.deepEqual(e.issues[0]!.path, ['batches']);
+      assert.equal(e.bodyExcerpt, '{"batches":{"id":1}}');
+      return true;
+    });
+    t.pool.intercept({ path: '/api/v2/batches?limit=100&offset=0' }).reply(200, '[1,2]');
+    await assert.rejects(collect(walk(t.client, batches)), InstabaseSchemaError);
+  });
+
+  it('detects a server that ignores the offset (the same full page again)', async () => {
+    t = testClient();
+    t.pool
+      .intercept({ path: (p) => p.startsWith('/api/v2/batches') })
+      .reply(200, { batches: [batch(1), batch(2)] })
+      .persist();
+    const seen: number[] = [];
+    await assert.rejects(
+      (async () => {
+        for await (const p of walk(t.client, batches, { pageSize: 2 })) seen.push(p.position.offset);
+      })(),
+      (e: unknown) => {
+        assert.ok(e instanceof InstabasePagingError);
+        assert.equal(e.reason, 'repeated_page');
+        assert.equal(e.offset, 2);
+        assert.equal(e.endpoint, 'GET /v2/batches');
+        assert.match(e.message, /offset 2/);
+        return true;
+      },
+    );
+    assert.deepEqual(seen, [0], 'the repeated page is never yielded');
+  });
+
+  it('stops at maxPagesPerWalk with a typed error', async () => {
+    t = testClient({ maxPagesPerWalk: 3 });
+    let n = 0;
+    t.pool
+      .intercept({ path: (p) => p.startsWith('/api/v2/batches') })
+      .reply(() => ({ statusCode: 200, data: { batches: [batch(++n), batch(++n)] } }))
+      .persist();
+    await assert.rejects(collect(walk(t.client, batches, { pageSize: 2 })), (e: unknown) => {
+      assert.ok(e instanceof InstabasePagingError);
+      assert.equal(e.reason, 'page_cap');
+      assert.equal(e.offset, 6);
+      assert.equal(e.pages, 3);
+      return true;
+    });
+  });
+});
+
+describe('has_more paginator', () => {
+  const results = (files: unknown[], has_more: boolean) => ({
+    id: 'r1',
+    status: 'COMPLETE',
+    files,
+    has_more,
+  });
+  const file = (n: number) => ({ original_file_name: `f${n}.pdf`, documents: [] });
+
+  it('follows has_more with file_offset += files received and carries the run fields as meta', async () => {
+    t = testClient();
+    const base = '/api/v2/apps/runs/r1/results?include_review_results=true&file_offset=';
+    t.pool.intercept({ path: `${base}0` }).reply(200, results([file(0), file(1)], true));
+    t.pool.intercept({ path: `${base}2` }).reply(200, results([file(2)], false));
+    const { pages, summary } = await collect(walk(t.client, runsResults, { pathParams: { run_id: 'r1' } }));
+    assert.deepEqual(
+      pages.map((p) => [p.position.offset, p.next?.offset, p.records.length]),
+      [
+        [0, 2, 2],
+        [2, undefined, 1],
+      ],
+    );
+    assert.equal(pages[0]!.meta?.status, 'COMPLETE');
+    assert.equal('files' in (pages[0]!.meta ?? {}), false);
+    assert.equal(summary.records, 3);
+  });
+
+  it('refuses has_more=true with an empty page', async () => {
+    t = testClient();
+    t.pool.intercept({ path: (p) => p.includes('file_offset=0') }).reply(200, results([file(0)], true));
+    t.pool.intercept({ path: (p) => p.includes('file_offset=1') }).reply(200, results([], true));
+    await assert.rejects(
+      collect(walk(t.client, runsResults, { pathParams: { run_id: 'r1' } })),
+      (e: unknown) => {
+        assert.ok(e instanceof InstabasePagingError);
+        assert.equal(e.reason, 'no_progress');
+        assert.equal(e.offset, 1);
+        assert.equal(e.endpoint, 'GET /v2/apps/runs/{run_id}/results');
+        return true;
+      },
+    );
+  });
+
+  it('refuses has_more=true forever with the same page', async () => {
+    t = testClient();
+    t.pool
+      .intercept({ path: (p) => p.includes('/results') })
+      .reply(200, results([file(0), file(1)], true))
+      .persist();
+    await assert.rejects(
+      collect(walk(t.client, runsResults, { pathParams: { run_id: 'r1' } })),
+      (e: unknown) => {
+        assert.ok(e instanceof InstabasePagingError);
+        assert.equal(e.reason, 'repeated_page');
+        assert.equal(e.offset, 2);
+        return true;
+      },
+    );
+  });
+});
+
+describe('body_offset paginator', () => {
+  it('sends start and size in the POST body with the filters, and reads data.results', async () => {
+    t = testClient();
+    const bodies: Array<Record<string, unknown>> = [];
+    t.pool
+      .intercept({ path: '/api/v1/auditlogs', method: 'POST' })
+      .reply((o) => {
+        const b = JSON.parse(String(o.body)) as { start: number; size: number };
+        bodies.push(b);
+        const n = Math.max(0, Math.min(b.size, 5 - b.start));
+        const results = Array.from({ length: n }, (_, i) => ({
+          timestamp_millis: String(1000 + b.start + i),
+          log_type: 'api_v2',
+        }));
+        return { statusCode: 200, data: { status: 'OK', data: { results } } };
+      })
+      .persist();
+    const { summary } = await collect(
+      walk(t.client, auditLogs, { pageSize: 2, body: { log_type: 'api_v2', start_time: '1000' } }),
+    );
+    assert.equal(summary.records, 5);
+    assert.deepEqual(bodies, [
+      { log_type: 'api_v2', start_time: '1000', start: 0, size: 2 },
+      { log_type: 'api_v2', start_time: '1000', start: 2, size: 2 },
+      { log_type: 'api_v2', start_time: '1000', start: 4, size: 2 },
+    ]);
+  });
+
+  it('treats a 200 without data (the API reports some failures that way) as a schema error', async () => {
+    t = testClient();
+    t.pool
+      .intercept({ path: '/api/v1/auditlogs', method: 'POST' })
+      .reply(200, { status: 'ERROR', message: 'no permission' });
+    await assert.rejects(collect(walk(t.client, auditLogs)), (e: unknown) => {
+      assert.ok(e instanceof InstabaseSchemaError);
+      assert.deepEqual(e.issues[0]!.path, ['data', 'results']);
+      assert.match(e.bodyExcerpt ?? '', /no permission/);
+      return true;
+    });
+  });
+});
+
+describe('single and HEAD', () => {
+  it('yields a single object, or an invalid item when it breaks the schema', async () => {
+    t = testClient();
+    t.pool.intercept({ path: '/api/v2/queries/q1' }).reply(200, { query_id: 'q1', status: 'RUNNING' });
+    t.pool.intercept({ path: '/api/v2/queries/q2' }).reply(200, { query_id: 'q2', status: 'DONE' });
+    const ok = await collect(walk(t.client, queriesStatus, { pathParams: { query_id: 'q1' } }));
+    assert.equal(ok.pages[0]!.records[0]!.status, 'RUNNING');
+    const bad = await collect(walk(t.client, queriesStatus, { pathParams: { query_id: 'q2' } }));
+    assert.equal(bad.pages[0]!.records.length, 0);
+    assert.deepEqual(bad.pages[0]!.invalid[0]!.issues[0]!.path, ['status']);
+  });
+
+  it('polls until the query is terminal', async () => {
+    t = testClient();
+    t.pool
+      .intercept({ path: '/api/v2/queries/q1' })
+      .reply(200, { query_id: 'q1', status: 'RUNNING' })
+      .times(2);
+    t.pool
+      .intercept({ path: '/api/v2/queries/q1' })
+      .reply(200, { query_id: 'q1', status: 'COMPLETE', results: [{ response: 'hi' }] });
+    const seen: string[] = [];
+    for await (const p of poll(
+      t.client,
+      queriesStatus,
+      { pathParams: { query_id: 'q1' } },
+      { intervalMs: 1000, maxPolls: 5 },
+    )) {
+      seen.push(String(p.records[0]?.status));
+    }
+    assert.deepEqual(seen, ['RUNNING', 'RUNNING', 'COMPLETE']);
+    assert.deepEqual(t.sleeps, [1000, 1000]);
+  });
+
+  it('gives up polling after maxPolls', async () => {
+    t = testClient();
+    t.pool
+      .intercept({ path: '/api/v2/queries/q1' })
+      .reply(200, { query_id: 'q1', status: 'RUNNING' })
+      .persist();
+    await assert.rejects(
+      (async () => {
+        for await (const _ of poll(
+          t.client,
+          queriesStatus,
+          { pathParams: { query_id: 'q1' } },
+          { intervalMs: 1, maxPolls: 3 },
+        ))
+          void _;
+      })(),
+      (e: unknown) => e instanceof InstabasePagingError && e.reason === 'poll_cap',
+    );
+  });
+
+  it('builds file metadata from HEAD headers; 404 is a record of an absent path', async () => {
+    t = testClient();
+    const file = 'org/ws/fs/Instabase Drive/a.pdf';
+    t.pool
+      .intercept({ path: '/api/v2/files/org/ws/fs/Instabase%20Drive/a.pdf', method: 'HEAD' })
+      .reply(200, '', {
+        headers: {
+          'content-type': 'application/octet-stream',
+          'content-length': '2048',
+          'last-modified': 'Fri, 09 Jan 2026 10:00:00 GMT',
+        },
+      });
+    t.pool
+      .intercept({ path: '/api/v2/files/org/ws', method: 'HEAD' })
+      .reply(200, '', { headers: { 'content-type': 'application/json' } });
+    t.pool.intercept({ path: '/api/v2/files/org/gone', method: 'HEAD' }).reply(404, '');
+    t.pool
+      .intercept({ path: '/api/v2/files/org/odd', method: 'HEAD' })
+      .reply(200, '', { headers: { 'content-type': 'text/html' } });
+    const get = async (path: string) =>
+      (await collect(walk(t.client, filesMetadata, { pathParams: { path } }))).pages[0]!;
+    assert.deepEqual((await get(file)).records[0], {
+      path: file,
+      exists: true,
+      type: 'file',
+      content_type: 'application/octet-stream',
+      content_length: 2048,
+      last_modified: 'Fri, 09 Jan 2026 10:00:00 GMT',
+      last_modified_ms: Date.parse('2026-01-09T10:00:00Z'),
+    });
+    assert.equal((await get('org/ws')).records[0]!.type, 'folder');
+    assert.equal((await get('org/gone')).records[0]!.exists, false);
+    const odd = await get('org/odd');
+    assert.equal(odd.records.length, 0);
+    assert.deepEqual(odd.invalid[0]!.issues[0]!.path, ['content-type']);
+  });
+});
