@@ -117,7 +117,7 @@ const INT64_MAX = 9223372036854775807n;
 const RUN_SPACING_MAX_MS = 60_000;
 const AUDIT_SPACING_MS = 1000;
 const BATCH_SPACING_MS = 60_000;
-const QUERY_SPACING_MS = 10_000;
+const QUERY_SPACING_MS = 60_000;
 /** Strings that have broken JSON writers and readers before. */
 const ODD_STRING = 'edge "quoted" \\ back\\slash \u0000 nul \u2028 sep 😀 emoji עברית';
 /** audit_logs timestamp_millis values that are strings, as documented, but not numbers. */
