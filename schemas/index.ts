@@ -1,0 +1,139 @@
+// The Avro schemas are the single source of truth for topics, registry subjects and ClickHouse tables.
+// The .avsc files beside this module are what gets registered; the little metadata the producers and
+// sinks need beyond the fields themselves lives here, in RESOURCE_META, and nowhere else.
+import { readFileSync } from 'node:fs';
+import avro from 'avsc';
+import { RESOURCE_NAMES, type ResourceName } from '../core/resources.ts';
+import { int64TypeHook } from './int64.ts';
+
+export { RESOURCE_NAMES as RESOURCES, type ResourceName };
+export { isInt64 } from './int64.ts';
+
+/** An Avro schema as parsed JSON. */
+export type AvroSchema =
+  string | AvroSchema[] | AvroRecordSchema | { readonly type: AvroSchema; readonly [attr: string]: unknown };
+
+export interface AvroField {
+  readonly name: string;
+  readonly type: AvroSchema;
+  readonly default?: unknown;
+  readonly doc?: string;
+}
+
+export interface AvroRecordSchema {
+  readonly type: 'record';
+  readonly name: string;
+  readonly namespace?: string;
+  readonly doc?: string;
+  readonly fields: readonly AvroField[];
+}
+
+export interface ResourceMeta {
+  /**
+   * entity: the topic is compacted and the latest version per key is the state.
+   * append: the topic uses delete with retention; every key is a distinct immutable event.
+   * Both kinds are deduplicated by key in ClickHouse, so redelivery is invisible.
+   */
+  readonly kind: 'entity' | 'append';
+  /** Fields forming the natural key: the Kafka message key (see entityKey) and the table's ORDER BY. */
+  readonly key: readonly string[];
+  /** The field dashboards use as the event's time; a timestamp-millis or timestamp-nanos long. */
+  readonly eventTime: string;
+}
+
+export const NAMESPACE = 'com.instabase.stream';
+
+export const RESOURCE_META: Readonly<Record<ResourceName, ResourceMeta>> = {
+  conversations: { kind: 'entity', key: ['id'], eventTime: '_fetched_at' },
+  conversation_documents: { kind: 'entity', key: ['conversation_id', 'id'], eventTime: 'uploadTimestamp_ms' },
+  conversation_document_metadata: {
+    kind: 'entity',
+    key: ['conversation_id', 'id'],
+    eventTime: '_fetched_at',
+  },
+  batches: { kind: 'entity', key: ['id'], eventTime: 'updated_at_ms' },
+  runs: { kind: 'entity', key: ['id'], eventTime: 'start_timestamp' },
+  runs_results: { kind: 'entity', key: ['run_id', 'file_index', 'document_index'], eventTime: '_fetched_at' },
+  queries_status: { kind: 'entity', key: ['query_id'], eventTime: '_fetched_at' },
+  files_metadata: { kind: 'entity', key: ['path'], eventTime: 'last_modified_ms' },
+  audit_logs: { kind: 'append', key: ['_content_hash'], eventTime: 'timestamp_ms' },
+};
+
+/** The envelope every value schema starts with, in this order. */
+export const ENVELOPE_FIELDS = [
+  '_source_endpoint',
+  '_ib_context',
+  '_fetched_at',
+  '_content_hash',
+  '_deleted',
+  '_raw_json',
+] as const;
+
+function readSchema(file: string): unknown {
+  return JSON.parse(readFileSync(new URL(file, import.meta.url), 'utf8'));
+}
+
+const valueSchemas = new Map<ResourceName, AvroRecordSchema>(
+  RESOURCE_NAMES.map((r) => [r, readSchema(`./${r}.avsc`) as AvroRecordSchema]),
+);
+const keySchemaJson = readSchema('./key.avsc') as AvroSchema;
+
+export function valueSchema(resource: ResourceName): AvroRecordSchema {
+  const schema = valueSchemas.get(resource);
+  if (!schema) throw new Error(`unknown resource: ${String(resource)}`);
+  return schema;
+}
+
+/**
+ * The key schema of every topic: a plain Avro string holding the natural key (see entityKey). Keys are
+ * never evolved (a changed key changes partitioning and defeats compaction), so a record wrapper would
+ * buy nothing and would make keys harder to read in Kafka tooling.
+ */
+export function keySchema(): AvroSchema {
+  return keySchemaJson;
+}
+
+export function resourceMeta(resource: ResourceName): ResourceMeta {
+  return RESOURCE_META[resource];
+}
+
+/**
+ * Options for avsc's Type.forSchema. Every reader and writer of these schemas must use them (the sink
+ * also for schemas fetched from the registry; @kafkajs/confluent-schema-registry takes them as
+ * `{ [SchemaType.AVRO]: avroOptions() }`): they install the exact int64 type (./int64.ts) and decode
+ * ["null", T] unions to plain values. A fresh object each call, because avsc stores its registry of
+ * named types in the options object.
+ */
+export function avroOptions(): { typeHook: typeof int64TypeHook; wrapUnions: 'never' } {
+  return { typeHook: int64TypeHook, wrapUnions: 'never' };
+}
+
+export function parseAvroSchema(schema: unknown): avro.Type {
+  return avro.Type.forSchema(schema as avro.Schema, avroOptions() as Partial<avro.ForSchemaOptions>);
+}
+
+const types = new Map<ResourceName, avro.Type>();
+
+export function avroType(resource: ResourceName): avro.Type {
+  let type = types.get(resource);
+  if (!type) {
+    type = parseAvroSchema(valueSchema(resource));
+    types.set(resource, type);
+  }
+  return type;
+}
+
+/**
+ * The Kafka message key: the key field's value as a string, or for a composite key the JSON array of
+ * the values as strings, e.g. ["3f2a…","0","2"]. Unambiguous without any escaping rules.
+ */
+export function entityKey(resource: ResourceName, record: Readonly<Record<string, unknown>>): string {
+  const fields = RESOURCE_META[resource].key;
+  const parts = fields.map((f) => {
+    const v = record[f];
+    if (typeof v === 'string') return v;
+    if (typeof v === 'number' || typeof v === 'bigint') return String(v);
+    throw new Error(`${resource}: key field ${f} is ${v === null ? 'null' : typeof v}`);
+  });
+  return parts.length === 1 ? (parts[0] as string) : JSON.stringify(parts);
+}
