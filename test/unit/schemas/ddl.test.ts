@@ -1,0 +1,254 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { RESOURCES, parseAvroSchema, valueSchema, type AvroRecordSchema } from '../../../schemas/index.ts';
+import { deriveLayout, type TableLayout } from '../../../sinks/schema/layout.ts';
+import {
+  IncompatibleSchemaError,
+  createStatements,
+  planAlter,
+  type ExistingColumn,
+} from '../../../sinks/schema/ddl.ts';
+import { UnsupportedSchemaError } from '../../../sinks/schema/types.ts';
+
+const DB = 'instabase';
+
+/** What system.columns would report for a table created from this layout. */
+function existing(table: TableLayout): ExistingColumn[] {
+  return table.columns.map((c) => ({
+    name: c.name,
+    type: c.type,
+    default_kind: c.source === 'alias' ? 'ALIAS' : c.expression ? 'DEFAULT' : '',
+  }));
+}
+
+function withFields(schema: AvroRecordSchema, ...fields: AvroRecordSchema['fields']): AvroRecordSchema {
+  return { ...schema, fields: [...schema.fields, ...fields] };
+}
+
+test('every resource derives tables, child tables and views', () => {
+  const names = RESOURCES.map((r) => {
+    const l = deriveLayout(r, valueSchema(r), { database: DB });
+    return [l.table.name, ...l.children.map((c) => c.name), ...l.views.map((v) => v.name)];
+  });
+  assert.deepEqual(names.flat().sort(), [
+    'audit_logs',
+    'audit_logs_current',
+    'batches',
+    'batches_current',
+    'conversation_document_metadata',
+    'conversation_document_metadata_current',
+    'conversation_documents',
+    'conversation_documents_current',
+    'conversations',
+    'conversations_current',
+    'files_metadata',
+    'files_metadata_current',
+    'queries_status',
+    'queries_status_current',
+    'queries_status_results',
+    'queries_status_results_current',
+    'runs',
+    'runs_current',
+    'runs_results',
+    'runs_results_current',
+    'runs_results_fields',
+    'runs_results_fields_current',
+    'runs_results_page_layouts',
+    'runs_results_page_layouts_current',
+  ]);
+});
+
+test('a writer type (as the registry client builds it) derives the same layout as the .avsc', () => {
+  for (const r of RESOURCES) {
+    const fromJson = deriveLayout(r, valueSchema(r), { database: DB });
+    const fromType = deriveLayout(r, parseAvroSchema(valueSchema(r)), { database: DB });
+    assert.deepEqual(fromType, fromJson, r);
+  }
+});
+
+test('the batches DDL', () => {
+  const [db, table, view] = createStatements(
+    deriveLayout('batches', valueSchema('batches'), { database: DB }),
+  );
+  assert.equal(db, 'CREATE DATABASE IF NOT EXISTS `instabase`');
+  assert.equal(
+    table,
+    [
+      'CREATE TABLE IF NOT EXISTS `instabase`.`batches` (',
+      '  `_source_endpoint` String,',
+      '  `_ib_context` Nullable(String),',
+      '  `_fetched_at` Int64,',
+      '  `_content_hash` String,',
+      '  `_deleted` UInt8,',
+      '  `_raw_json` String,',
+      '  `id` Int64,',
+      '  `name` Nullable(String),',
+      '  `workspace` Nullable(String),',
+      '  `mount_point` Nullable(String),',
+      '  `repo_owner` Nullable(String),',
+      '  `batch_owner` Nullable(String),',
+      '  `created_at_ms` Nullable(Int64),',
+      '  `updated_at_ms` Nullable(Int64),',
+      '  `path_suffix` Nullable(String),',
+      '  `_topic` String,',
+      '  `_partition` Int32,',
+      '  `_offset` UInt64,',
+      '  `_ingested_at` DateTime DEFAULT now(),',
+      '  `_fetched_at_dt` DateTime ALIAS toDateTime(intDiv(`_fetched_at`, 1000)),',
+      '  `created_at_dt` Nullable(DateTime) ALIAS toDateTime(intDiv(`created_at_ms`, 1000)),',
+      '  `updated_at_dt` Nullable(DateTime) ALIAS toDateTime(intDiv(`updated_at_ms`, 1000))',
+      ')',
+      'ENGINE = ReplacingMergeTree(`_offset`)',
+      'ORDER BY (`id`)',
+    ].join('\n'),
+  );
+  assert.match(
+    view ?? '',
+    /^CREATE VIEW IF NOT EXISTS `instabase`.`batches_current` AS SELECT `_source_endpoint`, .*`updated_at_dt` FROM `instabase`.`batches` FINAL WHERE `_deleted` = 0$/,
+  );
+});
+
+test('runs_results: the documents table plus one row per field and per page layout', () => {
+  const l = deriveLayout('runs_results', valueSchema('runs_results'), { database: DB, table: 'rr_replay' });
+  assert.equal(l.table.name, 'rr_replay');
+  assert.deepEqual(l.table.orderBy, ['run_id', 'file_index', 'document_index']);
+  const fields = l.children.find((c) => c.field === 'fields');
+  assert.ok(fields);
+  assert.equal(fields.name, 'rr_replay_fields');
+  assert.deepEqual(fields.orderBy, ['run_id', 'file_index', 'document_index', '_idx']);
+  assert.deepEqual(
+    fields.columns.map((c) => `${c.name} ${c.type}`),
+    [
+      'run_id String',
+      'file_index Int64',
+      'document_index Int64',
+      '_idx UInt32',
+      'name Nullable(String)',
+      'value Nullable(String)',
+      'type Nullable(String)',
+      'confidence Nullable(Float64)',
+      'ocr_confidence Nullable(Float64)',
+      'error Nullable(String)',
+      'valid Nullable(UInt8)',
+      '_topic String',
+      '_partition Int32',
+      '_offset UInt64',
+      '_ingested_at DateTime',
+    ],
+  );
+  const statements = createStatements(l);
+  const fieldsView = statements.find((s) => s.includes('`rr_replay_fields_current`'));
+  assert.equal(
+    fieldsView,
+    'CREATE VIEW IF NOT EXISTS `instabase`.`rr_replay_fields_current` AS SELECT `run_id`, `file_index`, ' +
+      '`document_index`, `_idx`, `name`, `value`, `type`, `confidence`, `ocr_confidence`, `error`, `valid`, ' +
+      '`_topic`, `_partition`, `_offset`, `_ingested_at` FROM `instabase`.`rr_replay_fields` FINAL ' +
+      'WHERE (`run_id`, `file_index`, `document_index`, `_offset`) IN (SELECT `run_id`, `file_index`, ' +
+      '`document_index`, `_offset` FROM `instabase`.`rr_replay` FINAL WHERE `_deleted` = 0)',
+  );
+  // The main table has no column for the arrays that became child tables.
+  assert.ok(!l.table.columns.some((c) => c.name === 'fields' || c.name === 'page_layouts'));
+});
+
+test('runs: nanosecond timestamps get a DateTime alias dividing by 1e9', () => {
+  const l = deriveLayout('runs', valueSchema('runs'), { database: DB });
+  const alias = l.table.columns.find((c) => c.name === 'start_timestamp_dt');
+  assert.equal(alias?.expression, 'toDateTime(intDiv(`start_timestamp`, 1000000000))');
+  assert.equal(alias?.type, 'Nullable(DateTime)');
+});
+
+test('audit_logs are deduplicated by their natural key', () => {
+  const l = deriveLayout('audit_logs', valueSchema('audit_logs'), { database: DB });
+  assert.deepEqual(l.table.orderBy, ['_content_hash']);
+  assert.match(
+    createStatements(l)[1] ?? '',
+    /ReplacingMergeTree\(`_offset`\)\nORDER BY \(`_content_hash`\)$/,
+  );
+});
+
+test('a nullable or missing key is rejected', () => {
+  const s = valueSchema('batches');
+  const nullableId = {
+    ...s,
+    fields: s.fields.map((f) => (f.name === 'id' ? { ...f, type: ['null', 'long'] } : f)),
+  };
+  assert.throws(() => deriveLayout('batches', nullableId, { database: DB }), UnsupportedSchemaError);
+  const noId = { ...s, fields: s.fields.filter((f) => f.name !== 'id') };
+  assert.throws(() => deriveLayout('batches', noId, { database: DB }), /key field is not a column/);
+});
+
+test('planAlter: nothing to do for an up-to-date table, in either generation spelling', () => {
+  const t = deriveLayout('batches', valueSchema('batches'), { database: DB }).table;
+  assert.deepEqual(planAlter(DB, t, existing(t)), []);
+  // A current release, a server timezone and a hand-made LowCardinality column: still compatible.
+  const current = existing(t).map((c) =>
+    c.name === '_ingested_at'
+      ? { ...c, type: "DateTime('UTC')" }
+      : c.name === 'workspace'
+        ? { ...c, type: 'LowCardinality(Nullable(String))' }
+        : c,
+  );
+  assert.deepEqual(planAlter(DB, t, current), []);
+  // Columns someone added with an expression are theirs to keep.
+  const extra = [...existing(t), { name: 'day', type: 'Date', default_kind: 'MATERIALIZED' }];
+  assert.deepEqual(planAlter(DB, t, extra), []);
+});
+
+test('planAlter: a new field becomes ADD COLUMN, its alias after it', () => {
+  const v1 = deriveLayout('batches', valueSchema('batches'), { database: DB }).table;
+  const v2 = deriveLayout(
+    'batches',
+    withFields(
+      valueSchema('batches'),
+      { name: 'owner_email', type: ['null', 'string'], default: null },
+      {
+        name: 'archived_at_ms',
+        type: ['null', { type: 'long', logicalType: 'timestamp-millis' }],
+        default: null,
+      },
+    ),
+    { database: DB },
+  ).table;
+  assert.deepEqual(planAlter(DB, v2, existing(v1)), [
+    'ALTER TABLE `instabase`.`batches` ADD COLUMN `owner_email` Nullable(String)',
+    'ALTER TABLE `instabase`.`batches` ADD COLUMN `archived_at_ms` Nullable(Int64)',
+    'ALTER TABLE `instabase`.`batches` ADD COLUMN `archived_at_dt` Nullable(DateTime) ALIAS toDateTime(intDiv(`archived_at_ms`, 1000))',
+  ]);
+});
+
+test('planAlter: retyped and removed columns are incompatible, naming table, column and types', () => {
+  const t = deriveLayout('batches', valueSchema('batches'), { database: DB }).table;
+  const cases: [ExistingColumn[], Partial<IncompatibleSchemaError>][] = [
+    [
+      existing(t).map((c) => (c.name === 'id' ? { ...c, type: 'Int32' } : c)),
+      { table: 'batches', column: 'id', oldType: 'Int32', newType: 'Int64' },
+    ],
+    [
+      existing(t).map((c) => (c.name === 'workspace' ? { ...c, type: 'String' } : c)),
+      { column: 'workspace', oldType: 'String', newType: 'Nullable(String)' },
+    ],
+    [
+      [...existing(t), { name: 'dropped_field', type: 'Nullable(String)', default_kind: '' }],
+      { column: 'dropped_field', oldType: 'Nullable(String)', newType: null },
+    ],
+    [
+      existing(t).map((c) => (c.name === 'created_at_dt' ? { ...c, default_kind: '' } : c)),
+      { column: 'created_at_dt', oldType: 'Nullable(DateTime)', newType: 'Nullable(DateTime) ALIAS' },
+    ],
+  ];
+  for (const [cols, expected] of cases) {
+    assert.throws(
+      () => planAlter(DB, t, cols),
+      (e: unknown) => {
+        assert.ok(e instanceof IncompatibleSchemaError);
+        for (const [k, v] of Object.entries(expected))
+          assert.equal(e[k as keyof IncompatibleSchemaError], v, k);
+        assert.match(
+          e.message,
+          new RegExp(`table ${expected.table ?? 'batches'}: column ${expected.column}`),
+        );
+        return true;
+      },
+    );
+  }
+});
