@@ -243,15 +243,25 @@ export class SimData {
     return rec;
   }
 
-  batchIndexes(now: number, filter: { workspace?: string; username?: string }): number[] {
-    const out: number[] = [];
+  /** Indexes of the batches listed at `now`, in order; only a filtered listing needs a scan. */
+  batchIndexes(
+    now: number,
+    filter: { workspace?: string; username?: string },
+    from = 0,
+    limit = Infinity,
+  ): number[] {
     const n = this.batchCount(now);
+    if (!filter.workspace && !filter.username) {
+      const end = Math.min(n, from + limit);
+      return from >= end ? [] : Array.from({ length: end - from }, (_, k) => from + k);
+    }
+    const out: number[] = [];
     for (let i = 0; i < n; i++) {
       if (filter.workspace && pick(WORKSPACES, this.seed, TAG.batch, i, 3) !== filter.workspace) continue;
       if (filter.username && pick(USERS, this.seed, TAG.batch, i, 4) !== filter.username) continue;
       out.push(i);
     }
-    return out;
+    return out.slice(from, from + limit);
   }
 
   // ---- runs ----------------------------------------------------------------------------------------

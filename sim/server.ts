@@ -165,12 +165,12 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
         const { offset, limit } = paging(q, 'offset', 'limit');
         if (endless === 'infinite')
           return json({ batches: range(offset, limit).map((i) => data.batch(i, t)) });
-        const idx = data.batchIndexes(t, {
+        const filter = {
           workspace: q.get('workspace') ?? undefined,
           username: q.get('username') ?? undefined,
-        });
-        const from = endless === 'repeat' ? 0 : offset;
-        return json({ batches: idx.slice(from, from + limit).map((i) => data.batch(i, t)) });
+        };
+        const idx = data.batchIndexes(t, filter, endless === 'repeat' ? 0 : offset, limit);
+        return json({ batches: idx.map((i) => data.batch(i, t)) });
       }
       if (seg[1] === 'apps' && seg[2] === 'runs') {
         if (seg.length === 3) {

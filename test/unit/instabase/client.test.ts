@@ -300,3 +300,21 @@ describe('InstabaseClient malformed bodies', () => {
     assert.equal(missing.status, 404);
   });
 });
+
+describe('InstabaseClient bodies that are not text', () => {
+  it('reports a body that is not UTF-8 as malformed, with endpoint and status', async () => {
+    t = testClient({ maxMalformedRetries: 0 });
+    t.pool
+      .intercept({ path: '/api/v2/batches' })
+      .reply(200, Buffer.from([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x7d]));
+    await assert.rejects(
+      t.client.request(BATCHES),
+      isError(InstabaseMalformedBodyError, (e) => {
+        assert.equal(e.kind, 'invalid_utf8');
+        assert.equal(e.status, 200);
+        assert.equal(e.endpoint, 'GET /v2/batches');
+        assert.ok(e.bodyExcerpt !== undefined);
+      }),
+    );
+  });
+});
