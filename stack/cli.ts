@@ -1,8 +1,15 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadConfig, paths, PORT_FLAGS, SERVICES, type Ports, type ServiceName } from './config.ts';
+import {
+  displayPath,
+  loadConfig,
+  paths,
+  PORT_FLAGS,
+  SERVICES,
+  type Ports,
+  type ServiceName,
+} from './config.ts';
 import { tail } from './process.ts';
 import { ensureStack, stackStatus, StackError, stopStack } from './stack.ts';
 
@@ -100,7 +107,7 @@ async function main(argv: string[]): Promise<number> {
       const cfg = loadConfig(config);
       for (const r of rows) {
         const who = r.external ? 'external' : r.pid ? `pid ${r.pid}` : 'not running';
-        const log = r.logFile ? `  log ${path.relative(process.cwd(), r.logFile) || r.logFile}` : '';
+        const log = r.logFile ? `  log ${displayPath(r.logFile)}` : '';
         process.stdout.write(
           `${r.service.padEnd(11)} ${who.padEnd(12)} ${r.endpoint.padEnd(44)} ${r.healthy ? 'healthy' : 'UNHEALTHY'}${log}\n`,
         );

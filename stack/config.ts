@@ -85,6 +85,12 @@ export function loadConfig(
     const fromEnv = env[envName];
     ports[key] = overrides.ports?.[key] ?? (fromEnv ? parsePort(envName, fromEnv) : fallback);
   }
+  const byPort = new Map<number, string>();
+  for (const [key, port] of Object.entries(ports)) {
+    const other = byPort.get(port);
+    if (other) throw new Error(`ports clash: ${other} and ${key} are both ${port}`);
+    byPort.set(port, key);
+  }
   const timeout = env.STACK_HEALTH_TIMEOUT_MS ? Number(env.STACK_HEALTH_TIMEOUT_MS) : 180_000;
   return {
     repoRoot: root,
@@ -94,6 +100,12 @@ export function loadConfig(
     healthTimeoutMs:
       overrides.healthTimeoutMs ?? (Number.isFinite(timeout) && timeout > 0 ? timeout : 180_000),
   };
+}
+
+/** A path as a person wants to read it: relative when under the current directory, else absolute. */
+export function displayPath(p: string): string {
+  const r = path.relative(process.cwd(), p);
+  return r === '' || r.startsWith('..') || path.isAbsolute(r) ? p : r;
 }
 
 export const paths = {

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
-import { HOST, KAFKA_VERSION, paths, type StackConfig } from './config.ts';
+import { displayPath, HOST, KAFKA_VERSION, paths, type StackConfig } from './config.ts';
 import { findJava } from './java.ts';
 import { copyDependencies } from './maven.ts';
 import type { LaunchSpec, Progress, Service, StackEnv } from './service.ts';
@@ -102,9 +102,7 @@ export const kafkaService: Service = {
     const dir = libDir(cfg);
     const done = path.join(dir, '.complete');
     if (fs.existsSync(done)) return;
-    progress(
-      `fetching Kafka ${KAFKA_VERSION} jars from Maven Central into ${path.relative(cfg.repoRoot, dir)} …`,
-    );
+    progress(`fetching Kafka ${KAFKA_VERSION} jars from Maven Central into ${displayPath(dir)} …`);
     const started = Date.now();
     fs.rmSync(dir, { recursive: true, force: true });
     fs.mkdirSync(dir, { recursive: true });
@@ -135,9 +133,7 @@ export const kafkaService: Service = {
       const idFile = path.join(home, 'cluster-id');
       if (!fs.existsSync(idFile)) fs.writeFileSync(idFile, newClusterId() + '\n');
       const clusterId = fs.readFileSync(idFile, 'utf8').trim();
-      progress(
-        `formatting Kafka storage (cluster id ${clusterId}) in ${path.relative(cfg.repoRoot, dataDir)}`,
-      );
+      progress(`formatting Kafka storage (cluster id ${clusterId}) in ${displayPath(dataDir)}`);
       const log = paths.log(cfg, 'kafka');
       try {
         const { stdout, stderr } = await run(

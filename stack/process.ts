@@ -125,15 +125,25 @@ export function portFree(host: string, port: number): Promise<boolean> {
   });
 }
 
-export function tail(file: string, lines = 40): string {
+/** The last `lines` lines of a log, optionally only of what was written after byte `from` (this start). */
+export function tail(file: string, lines = 40, from = 0): string {
   try {
-    const text = fs.readFileSync(file, 'utf8');
+    const buf = fs.readFileSync(file);
+    const text = buf.subarray(Math.min(from, buf.length)).toString('utf8');
     return text
       .split('\n')
       .slice(-lines - 1)
       .join('\n');
   } catch {
     return `(no log at ${file})`;
+  }
+}
+
+export function fileSize(file: string): number {
+  try {
+    return fs.statSync(file).size;
+  } catch {
+    return 0;
   }
 }
 

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { APICURIO_VERSION, HOST, paths, type StackConfig } from './config.ts';
+import { APICURIO_VERSION, displayPath, HOST, paths, type StackConfig } from './config.ts';
 import { findJava } from './java.ts';
 import { copyArtifact } from './maven.ts';
 import type { LaunchSpec, Progress, Service, StackEnv } from './service.ts';
@@ -42,11 +42,14 @@ quarkus.management.host=${HOST}
 quarkus.management.port=${cfg.ports.registryManagement}
 quarkus.http.access-log.enabled=false
 quarkus.log.console.format=%d{yyyy-MM-dd HH:mm:ss,SSS} %-5p [%c{2.}] (%t) %s%e%n
+# The embedded Kafka clients print their whole config at INFO on every start.
+quarkus.log.category."org.apache.kafka".level=WARN
 
 apicurio.storage.kind=kafkasql
 apicurio.kafkasql.bootstrap.servers=${env.KAFKA_BROKERS}
 apicurio.kafkasql.topic=kafkasql-journal
 apicurio.kafkasql.snapshots.topic=kafkasql-snapshots
+apicurio.kafkasql.consumer.poll.timeout=1000
 apicurio.storage.snapshot.location=${tmp}
 apicurio.import.work-dir=${tmp}
 
@@ -78,7 +81,7 @@ export const registryService: Service = {
     fs.mkdirSync(dir, { recursive: true });
     await copyArtifact(cfg, ARTIFACT, download, path.join(paths.logs(cfg), 'maven-registry.log'));
     const tarball = path.join(download, `apicurio-registry-app-${APICURIO_VERSION}-all.tar.gz`);
-    progress(`unpacking Apicurio Registry into ${path.relative(cfg.repoRoot, dir)} …`);
+    progress(`unpacking Apicurio Registry into ${displayPath(dir)} …`);
     await run('tar', ['-xzf', tarball, '-C', dir]);
     if (!fs.existsSync(path.join(dir, 'quarkus-run.jar'))) {
       throw new Error(`unpacked ${tarball} but found no quarkus-run.jar in ${dir}`);
@@ -105,6 +108,7 @@ export const registryService: Service = {
       args: [
         '-Xms128m',
         '-Xmx512m',
+        '-XX:TieredStopAtLevel=1',
         '-Djava.awt.headless=true',
         '-Djava.util.logging.manager=org.jboss.logmanager.LogManager',
         marker,
@@ -115,6 +119,20 @@ export const registryService: Service = {
       logFile: paths.log(cfg, 'registry'),
       marker,
     };
+  },
+
+  // Quarkus readiness includes the kafkasql journal having been replayed, so a 200 from /subjects below
+  // cannot be an empty answer from a registry that has not yet read back its schemas.
+  async localReady(cfg: StackConfig) {
+    try {
+      const res = await fetch(`http://${HOST}:${cfg.ports.registryManagement}/health/ready`, {
+        signal: AbortSignal.timeout(5_000),
+      });
+      await res.arrayBuffer();
+      return res.status === 200;
+    } catch {
+      return false;
+    }
   },
 
   async healthy(endpoint: string) {

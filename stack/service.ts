@@ -28,6 +28,8 @@ export interface Service {
   prepare(cfg: StackConfig, env: StackEnv, progress: Progress): Promise<LaunchSpec>;
   /** One bounded probe of a running endpoint (ours or external). */
   healthy(endpoint: string): Promise<boolean>;
+  /** An extra probe only our own instance offers (e.g. a readiness endpoint), checked before `healthy`. */
+  localReady?(cfg: StackConfig): Promise<boolean>;
   /** Extra files worth showing when the server fails (besides its stdout/stderr log). */
   extraLogs?(cfg: StackConfig): string[];
 }

@@ -1,6 +1,6 @@
-import path from 'node:path';
 import { clickhouseService } from './clickhouse.ts';
 import {
+  displayPath,
   EXTERNAL_ENV,
   HOST,
   loadConfig,
@@ -12,6 +12,7 @@ import {
 } from './config.ts';
 import { kafkaService } from './kafka.ts';
 import {
+  fileSize,
   isOurs,
   portFree,
   readPidFile,
@@ -76,14 +77,13 @@ export function resolveEnv(cfg: StackConfig, env: NodeJS.ProcessEnv = process.en
   };
 }
 
-function rel(cfg: StackConfig, file: string): string {
-  const r = path.relative(process.cwd(), file);
-  return r.startsWith('..') ? file : r || file;
-}
-
-function failure(cfg: StackConfig, s: ServiceName, what: string): StackError {
+function failure(cfg: StackConfig, s: ServiceName, what: string, logFrom = 0): StackError {
   const log = paths.log(cfg, s);
-  return new StackError(s, log, `${s}: ${what}\n--- last lines of ${rel(cfg, log)} ---\n${tail(log, 40)}`);
+  return new StackError(
+    s,
+    log,
+    `${s}: ${what}\n--- last lines of ${displayPath(log)} ---\n${tail(log, 40, logFrom)}`,
+  );
 }
 
 /**
@@ -93,9 +93,10 @@ function failure(cfg: StackConfig, s: ServiceName, what: string): StackError {
 async function startOne(cfg: StackConfig, svc: Service, env: StackEnv, progress: Progress): Promise<boolean> {
   const pidFile = paths.pidFile(cfg, svc.name);
   const endpoint = svc.localEndpoint(cfg);
+  const check = async () => (!svc.localReady || (await svc.localReady(cfg))) && svc.healthy(endpoint);
   const existing = readPidFile(pidFile);
   if (existing && isOurs(existing)) {
-    const res = await waitFor(() => svc.healthy(endpoint), {
+    const res = await waitFor(check, {
       timeoutMs: cfg.healthTimeoutMs,
       exited: () => !isOurs(existing),
     });
@@ -125,14 +126,15 @@ async function startOne(cfg: StackConfig, svc: Service, env: StackEnv, progress:
     }
   }
 
+  const logFrom = fileSize(paths.log(cfg, svc.name));
   const spec = await svc.prepare(cfg, env, progress);
   const started = Date.now();
-  progress(`starting ${svc.name} (log: ${rel(cfg, spec.logFile)}) …`);
+  progress(`starting ${svc.name} (log: ${displayPath(spec.logFile)}) …`);
   const pid = spawnDetached(spec);
   const rec = { pid, marker: spec.marker, startedAt: new Date().toISOString() };
   writePidFile(pidFile, rec);
 
-  const res = await waitFor(() => svc.healthy(endpoint), {
+  const res = await waitFor(check, {
     timeoutMs: cfg.healthTimeoutMs,
     exited: () => !isOurs(rec),
   });
@@ -145,6 +147,7 @@ async function startOne(cfg: StackConfig, svc: Service, env: StackEnv, progress:
       res === 'exited'
         ? `exited during startup (pid ${pid})`
         : `not healthy within ${cfg.healthTimeoutMs} ms at ${endpoint}; stopped it`,
+      logFrom,
     );
   }
   progress(`${svc.name} healthy at ${endpoint} (pid ${pid}, ${((Date.now() - started) / 1000).toFixed(1)}s)`);
