@@ -38,13 +38,17 @@ export class RowMappingError extends Error {
 }
 
 export interface RowMapper {
-  /** Table names, main table first, then child tables; buffer i of map() belongs to tables[i]. */
+  /**
+   * Table names, child tables first and the main table last; buffer i of map() belongs to tables[i].
+   * Insert in this order: a child table's _current view shows only the items of the parent's current
+   * version, so items written before their parent appear together with it, never a parent without them.
+   */
   readonly tables: readonly string[];
   /** A fresh set of empty row buffers, one per table. */
   buffers(): Row[][];
   /**
-   * Appends the record's main row to out[0] and its child rows to out[1…]. ingestedAt is unix seconds,
-   * taken once per batch by the caller.
+   * Appends the record's child rows and its main row to the buffers of their tables. ingestedAt is
+   * unix seconds, taken once per batch by the caller.
    */
   map(record: unknown, position: KafkaPosition, ingestedAt: number, out: Row[][]): void;
 }
@@ -96,7 +100,8 @@ export function createRowMapper(layout: ResourceLayout): RowMapper {
     hasFieldDefault: c.hasFieldDefault,
     build: compile(c, c.parentKey.length, true),
   }));
-  const tables = [layout.table.name, ...children.map((c) => c.table)];
+  const tables = [...children.map((c) => c.table), layout.table.name];
+  const mainIndex = children.length;
   const mainTable = layout.table.name;
   const none: Source = {};
 
@@ -108,7 +113,7 @@ export function createRowMapper(layout: ResourceLayout): RowMapper {
         throw new RowMappingError(mainTable, '', 'the record is not an object');
       }
       const rec = record as Source;
-      (out[0] as Row[]).push(main(rec, none, 0, position, ingestedAt));
+      (out[mainIndex] as Row[]).push(main(rec, none, 0, position, ingestedAt));
       for (let t = 0; t < children.length; t++) {
         const child = children[t] as (typeof children)[number];
         let items = rec[child.field];
@@ -117,7 +122,7 @@ export function createRowMapper(layout: ResourceLayout): RowMapper {
           items = [];
         }
         if (!Array.isArray(items)) throw new RowMappingError(mainTable, child.field, 'not an array');
-        const buffer = out[t + 1] as Row[];
+        const buffer = out[t] as Row[];
         for (let i = 0; i < items.length; i++) {
           const item: unknown = items[i];
           if (typeof item !== 'object' || item === null) {

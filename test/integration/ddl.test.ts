@@ -222,7 +222,7 @@ test('current-state views show the latest version per key and hide deleted entit
   const redelivered = createRowMapper(batches);
   const out = redelivered.buffers();
   redelivered.map(live, { topic: 'instabase.batches', partition: 0, offset: '1' }, INGESTED_AT, out);
-  await client.insert({ table: `${database}.batches`, values: out[0] as Row[], format: 'JSONEachRow' });
+  await client.insert({ table: `${database}.batches`, values: out.flat(), format: 'JSONEachRow' });
   await insert(batches, [{ ...live, name: 'v2', _deleted: true }]);
   assert.deepEqual(await current(), [{ id: '-9007199254740991', name: 'back again' }]);
   const [{ n } = { n: '0' }] = await select<{ n: string }>(`SELECT count() AS n FROM ${database}.batches`);

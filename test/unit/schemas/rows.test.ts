@@ -18,11 +18,12 @@ function decoded(resource: ResourceName, i: number): unknown {
   return t.fromBuffer(t.toBuffer(SAMPLES[resource][i]));
 }
 
-function mapOne(resource: ResourceName, record: unknown): Row[][] {
+/** The rows of one record, by table name. */
+function mapOne(resource: ResourceName, record: unknown): Record<string, Row[]> {
   const m = mapperFor(resource);
   const out = m.buffers();
   m.map(record, POS, NOW, out);
-  return out;
+  return Object.fromEntries(m.tables.map((t, i) => [t, out[i] ?? []]));
 }
 
 test('every sample maps to rows carrying exactly the table columns', () => {
@@ -31,7 +32,8 @@ test('every sample maps to rows carrying exactly the table columns', () => {
     const m = createRowMapper(layout);
     const out = m.buffers();
     SAMPLES[r].forEach((_, i) => m.map(decoded(r, i), POS, NOW, out));
-    const tables = [layout.table, ...layout.children];
+    // Child tables first: they are inserted before their parent.
+    const tables = [...layout.children, layout.table];
     assert.deepEqual(
       m.tables,
       tables.map((t) => t.name),
@@ -40,12 +42,12 @@ test('every sample maps to rows carrying exactly the table columns', () => {
       const insertable = t.columns.filter((c) => c.source !== 'alias').map((c) => c.name);
       for (const row of out[i] ?? []) assert.deepEqual(Object.keys(row), insertable, t.name);
     });
-    assert.equal(out[0]?.length, SAMPLES[r].length);
+    assert.equal(out[tables.length - 1]?.length, SAMPLES[r].length);
   }
 });
 
 test('values are written the way ClickHouse parses them exactly', () => {
-  const [row] = mapOne('runs', decoded('runs', 0))[0] ?? [];
+  const [row] = mapOne('runs', decoded('runs', 0)).runs ?? [];
   assert.ok(row);
   assert.equal(row.start_timestamp, '1765912514238248673', 'a bigint becomes its decimal string');
   assert.equal(row.batch_id, -9007199254740991, 'a safe int64 stays a number');
@@ -56,12 +58,12 @@ test('values are written the way ClickHouse parses them exactly', () => {
   assert.equal(row._offset, '17');
   assert.equal(row._ingested_at, NOW);
 
-  const [parsed] = mapOne('runs', decoded('runs', 1))[0] ?? [];
+  const [parsed] = mapOne('runs', decoded('runs', 1)).runs ?? [];
   // The double's exact integer value, which is what Avro carried; JSON.stringify would print ...700.
   assert.equal(parsed?.start_timestamp, '1765912514238248704');
   assert.equal(parsed?.finish_timestamp, null);
 
-  const [doc] = mapOne('runs_results', decoded('runs_results', 0))[0] ?? [];
+  const [doc] = mapOne('runs_results', decoded('runs_results', 0)).runs_results ?? [];
   assert.equal(doc?.classification_confidence, 1e308);
   assert.deepEqual(doc?.page_numbers, [1, 2, 9007199254740991, -9007199254740991]);
   assert.equal(doc?.review_completed, 1);
@@ -76,7 +78,9 @@ test('non-finite doubles and unsafe ints inside arrays are converted, null array
     post_processed_paths: null,
     page_layouts: [{ page_number: null, width: Number.NaN, height: Number.POSITIVE_INFINITY }],
   };
-  const [[doc], [layout]] = mapOne('runs_results', record) as [Row[], Row[], Row[]];
+  const rows = mapOne('runs_results', record);
+  const [doc] = rows.runs_results ?? [];
+  const [layout] = rows.runs_results_page_layouts ?? [];
   assert.equal(doc?.classification_confidence, '-inf');
   assert.deepEqual(doc?.page_numbers, [1, '1152921504606846976', '1152921504606846976']);
   assert.deepEqual(doc?.post_processed_paths, []);
@@ -86,8 +90,7 @@ test('non-finite doubles and unsafe ints inside arrays are converted, null array
 
 test('runs_results: one child row per field, with the parent key and the position', () => {
   const out = mapOne('runs_results', decoded('runs_results', 0));
-  const m = mapperFor('runs_results');
-  const fields = out[m.tables.indexOf('runs_results_fields')] ?? [];
+  const fields = out.runs_results_fields ?? [];
   assert.equal(fields.length, 3);
   assert.deepEqual(fields[2], {
     run_id: 'run-1',
@@ -106,27 +109,27 @@ test('runs_results: one child row per field, with the parent key and the positio
     _offset: '17',
     _ingested_at: NOW,
   });
-  const layouts = out[m.tables.indexOf('runs_results_page_layouts')] ?? [];
+  const layouts = out.runs_results_page_layouts ?? [];
   assert.deepEqual(
     layouts.map((r) => r.page_number),
     [0, 9007199254740991],
   );
   // A document without fields has no child rows.
   const empty = mapOne('runs_results', decoded('runs_results', 1));
-  assert.deepEqual(empty.slice(1), [[], []]);
+  assert.deepEqual([empty.runs_results_fields, empty.runs_results_page_layouts], [[], []]);
 });
 
 test('a record from an older writer gets the defaults of fields it lacks', () => {
   const old = { ...(SAMPLES.batches[0] as Record<string, unknown>) };
   delete old.path_suffix;
   delete old._deleted;
-  const [[row]] = mapOne('batches', old) as [Row[]];
+  const [row] = mapOne('batches', old).batches ?? [];
   assert.equal(row?.path_suffix, null);
   assert.equal(row?._deleted, 0);
 
   const docWithoutFields = { ...(SAMPLES.runs_results[0] as Record<string, unknown>) };
   delete docWithoutFields.fields;
-  assert.deepEqual(mapOne('runs_results', docWithoutFields)[2], []);
+  assert.deepEqual(mapOne('runs_results', docWithoutFields).runs_results_fields, []);
 });
 
 test('a record missing a field without default cannot be mapped', () => {
@@ -147,9 +150,10 @@ test('rows of a batch accumulate in the same buffers', () => {
   const m = mapperFor('queries_status');
   const out = m.buffers();
   for (let i = 0; i < SAMPLES.queries_status.length; i++) m.map(decoded('queries_status', i), POS, NOW, out);
+  assert.deepEqual(m.tables, ['queries_status_results', 'queries_status']);
   assert.deepEqual(
     out.map((b) => b.length),
     [2, 2],
   );
-  assert.deepEqual(out[1]?.[0]?.source_document_names, ['test.eml']);
+  assert.deepEqual(out[0]?.[0]?.source_document_names, ['test.eml']);
 });
