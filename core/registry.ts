@@ -1,6 +1,6 @@
 import { Agent as HttpsAgent } from 'node:https';
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
-import { avroOptions } from './avro.ts';
+import { avroOptions } from '../schemas/index.ts';
 import type { Config } from './config.ts';
 import { tlsOptionsFromFiles } from './tls.ts';
 
@@ -31,7 +31,7 @@ export function createRegistry(config: Config): SchemaRegistry {
         ? { agent: new HttpsAgent({ keepAlive: true, ...tlsOptionsFromFiles({ caFile: registry.caFile }) }) }
         : {}),
     },
-    { [SchemaType.AVRO]: avroOptions },
+    { [SchemaType.AVRO]: avroOptions() },
   );
 }
 

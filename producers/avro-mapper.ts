@@ -55,7 +55,8 @@ function mapValue(type: avro.Type, value: unknown, path: string, problems: strin
   switch (kind) {
     case 'string':
       if (typeof value === 'string') return value;
-      if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
+      if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint')
+        return String(value);
       return stringifyJson(value);
     case 'long':
     case 'abstract:long':
@@ -69,7 +70,8 @@ function mapValue(type: avro.Type, value: unknown, path: string, problems: strin
       problems.push(`${path}: ${describe(value)} is not an exact long`);
       return undefined;
     case 'int':
-      if (typeof value === 'number' && Number.isInteger(value) && value >= INT32_MIN && value <= INT32_MAX) return value;
+      if (typeof value === 'number' && Number.isInteger(value) && value >= INT32_MIN && value <= INT32_MAX)
+        return value;
       problems.push(`${path}: ${describe(value)} is not an exact int`);
       return undefined;
     case 'double':

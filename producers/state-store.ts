@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Kafka, Message } from 'kafkajs';
 import type { Logger } from '../core/log.ts';
+import { parseJson, stringifyJson } from './instabase/json.ts';
 import type { TransactionalPublisher } from './publisher.ts';
 
 export type StateValue = Record<string, unknown>;
@@ -40,7 +41,8 @@ export class StateStore {
   }
 
   toMessages(changes: StateChange[]): Message[] {
-    return changes.map((c) => ({ key: c.key, value: c.value === null ? null : JSON.stringify(c.value) }));
+    // State may hold API values past 2^53, so it is written and read with the lossless JSON codec.
+    return changes.map((c) => ({ key: c.key, value: c.value === null ? null : stringifyJson(c.value) }));
   }
 
   apply(changes: StateChange[]): void {
@@ -93,7 +95,7 @@ export class StateStore {
                 return;
               }
               if (message.value === null) this.values.delete(key);
-              else this.values.set(key, JSON.parse(message.value.toString()) as StateValue);
+              else this.values.set(key, parseJson(message.value.toString()) as StateValue);
             },
           })
           .catch(reject);

@@ -358,3 +358,17 @@ describe('single and HEAD', () => {
     assert.deepEqual(odd.invalid[0]!.issues[0]!.path, ['content-type']);
   });
 });
+
+describe('missing record lists', () => {
+  it('a run whose results have no files yet is an empty last page; batches without `batches` is an error', async () => {
+    t = testClient();
+    t.pool.intercept({ path: (p) => p.includes('/results') }).reply(200, { id: 'r1', status: 'RUNNING' });
+    const { pages, summary } = await collect(walk(t.client, runsResults, { pathParams: { run_id: 'r1' } }));
+    assert.equal(pages.length, 1);
+    assert.equal(pages[0]!.last, true);
+    assert.equal(pages[0]!.meta?.status, 'RUNNING');
+    assert.equal(summary.records, 0);
+    t.pool.intercept({ path: (p) => p.startsWith('/api/v2/batches') }).reply(200, {});
+    await assert.rejects(collect(walk(t.client, batches)), InstabaseSchemaError);
+  });
+});

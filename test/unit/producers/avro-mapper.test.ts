@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { avroType } from '../../../core/avro.ts';
+import { parseAvroSchema } from '../../../schemas/index.ts';
 import { mapToAvro, MappingError } from '../../../producers/avro-mapper.ts';
 
-const type = avroType({
+const type = parseAvroSchema({
   type: 'record',
   name: 'T',
   namespace: 'x',
@@ -81,6 +81,9 @@ test('unsafe integers are refused rather than rounded', () => {
 test('int64 beyond 2^53 (bigint from the lossless parser, or an integral string) stays exact', () => {
   assert.equal(mapToAvro(type, { id: 1_700_000_000_000_000_123n }).id, 1_700_000_000_000_000_123n);
   assert.equal(mapToAvro(type, { id: '-9223372036854775808' }).id, -9223372036854775808n);
-  assert.equal(mapToAvro(type, { id: 1, meta: { big: 12345678901234567890n } }).meta, '{"big":12345678901234567890}');
+  assert.equal(
+    mapToAvro(type, { id: 1, meta: { big: 12345678901234567890n } }).meta,
+    '{"big":12345678901234567890}',
+  );
   assert.throws(() => mapToAvro(type, { id: 2n ** 63n }), /not an exact long/);
 });

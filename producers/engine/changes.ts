@@ -1,0 +1,159 @@
+import { contentHash } from '../content-hash.ts';
+import { walk, type Page, type WalkParams } from '../instabase/paginators.ts';
+import type { StateChange } from '../state-store.ts';
+import {
+  emptyStep,
+  type ApiRecord,
+  type Emit,
+  type EngineContext,
+  type ResourceDeclaration,
+  type Shaped,
+  type Step,
+} from './types.ts';
+
+/** What a changes walk keeps per entity: its hash and, for tombstones, the last state seen. */
+export interface EntityState extends Record<string, unknown> {
+  h: string;
+  /** The record key, the fields and the object last published: a tombstone repeats them. */
+  k?: string;
+  f?: ApiRecord;
+  o?: unknown;
+  /** Set when one complete walk missed the entity; a second consecutive miss publishes the tombstone. */
+  missed?: true;
+}
+
+export interface ChangesOptions {
+  /** Prefix of this walk's state keys below the resource, e.g. a conversation id for its documents. */
+  scope?: string;
+  params?: WalkParams;
+  /** After a complete walk, publish a `_deleted` record for every entity in scope that was not seen. */
+  tombstones: boolean;
+  /** Called for every record of the walk (changed or not), e.g. to fan out to children. */
+  onRecord?: (record: ApiRecord, page: Page<unknown>) => void;
+}
+
+export const stateKey = (resource: string, scope: string | undefined, key: string): string =>
+  `${resource}/${scope ? `${scope}/` : ''}${key}`;
+
+/** Shapes a page record into the Avro records it becomes, with their keys. */
+export function shapeRecord(
+  decl: ResourceDeclaration,
+  record: ApiRecord,
+  page: Page<unknown>,
+  index: number,
+): Shaped[] {
+  return decl.shape
+    ? decl.shape(record, page, index)
+    : [{ key: decl.key(record, page), fields: record, object: record }];
+}
+
+export function invalidToDeadLetters(
+  decl: ResourceDeclaration,
+  page: Page<unknown>,
+  ctx: EngineContext,
+  step: Step,
+): void {
+  for (const bad of page.invalid) {
+    step.dead.push({
+      resource: decl.name,
+      reason: 'invalid-record',
+      error: `record ${bad.index} does not match the API contract: ${bad.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+      endpoint: page.endpoint,
+      requestPath: page.requestPath,
+      raw: bad.rawJson,
+      ibContext: ctx.config.instabase.context,
+      details: bad.issues,
+    });
+  }
+}
+
+/**
+ * Walks an endpoint and publishes what is new or changed since the last walk, comparing content
+ * hashes kept in the state. A walk that dies half way is simply walked again: unchanged records are
+ * not re-emitted, so nothing repeats. Disappearance is only concluded after a complete walk.
+ */
+export async function walkChanges(
+  ctx: EngineContext,
+  decl: ResourceDeclaration,
+  options: ChangesOptions,
+): Promise<Set<string>> {
+  const seen = new Set<string>();
+  const prefix = stateKey(decl.name, options.scope, '');
+  for await (const page of walk(ctx.client, decl.spec, { ...options.params, signal: ctx.signal })) {
+    const step = emptyStep();
+    invalidToDeadLetters(decl, page, ctx, step);
+    for (const item of page.items) {
+      if (!item.ok) continue;
+      const record = item.record as ApiRecord;
+      options.onRecord?.(record, page);
+      for (const shaped of shapeRecord(decl, record, page, item.index)) {
+        const key = stateKey(decl.name, options.scope, shaped.key);
+        if (seen.has(key)) continue;
+        seen.add(key);
+        const h = contentHash(shaped.object);
+        const previous = ctx.state.get<EntityState>(key);
+        if (previous?.h === h) {
+          if (previous.missed) step.state.push({ key, value: { ...previous, missed: undefined } });
+          continue;
+        }
+        step.emits.push({
+          resource: decl.name,
+          key: shaped.key,
+          fields: shaped.fields,
+          object: shaped.object,
+          endpoint: page.endpoint,
+          deleted: false,
+        });
+        step.state.push({
+          key,
+          value: options.tombstones ? { h, k: shaped.key, f: shaped.fields, o: shaped.object } : { h },
+        });
+      }
+    }
+    if (step.emits.length || step.dead.length || step.state.length) await ctx.commit(step);
+  }
+  if (options.tombstones)
+    await publishTombstones(ctx, decl, prefix, seen, `${decl.spec.method} ${decl.spec.path}`);
+  return seen;
+}
+
+/**
+ * `_deleted` records for the entities under `prefix` that are not in `keep`. Offset paging over a list
+ * that changes while it is walked can skip an entity, so one miss only marks it; the tombstone, with
+ * the last state seen, follows a second consecutive complete walk without it. `confirmed` skips that
+ * wait when the absence is certain (the parent itself is gone).
+ */
+export async function publishTombstones(
+  ctx: EngineContext,
+  decl: ResourceDeclaration,
+  prefix: string,
+  keep: ReadonlySet<string>,
+  endpoint: string,
+  confirmed = false,
+): Promise<string[]> {
+  const missing = ctx.state.entries<EntityState>(prefix).filter(([key]) => !keep.has(key));
+  if (missing.length === 0) return [];
+  const emits: Emit[] = [];
+  const state: StateChange[] = [];
+  const deleted: string[] = [];
+  for (const [key, entity] of missing) {
+    if (!confirmed && !entity.missed) {
+      state.push({ key, value: { ...entity, missed: true } });
+      continue;
+    }
+    if (entity.f && entity.k !== undefined) {
+      emits.push({
+        resource: decl.name,
+        key: entity.k,
+        fields: entity.f,
+        object: entity.o,
+        endpoint,
+        deleted: true,
+      });
+    }
+    state.push({ key, value: null });
+    deleted.push(key);
+  }
+  await ctx.commit({ emits, dead: [], state });
+  return deleted;
+}

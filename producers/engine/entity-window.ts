@@ -1,0 +1,175 @@
+import { contentHash } from '../content-hash.ts';
+import { walk, type Page, type WalkParams } from '../instabase/paginators.ts';
+import type { StateChange } from '../state-store.ts';
+import { invalidToDeadLetters, shapeRecord, stateKey } from './changes.ts';
+import { emptyStep, type ApiRecord, type EngineContext, type ResourceDeclaration } from './types.ts';
+
+/** Per entity of a windowed listing: its hash, whether it can still change, and its time (ms). */
+export interface TrackedEntity extends Record<string, unknown> {
+  h: string;
+  open: boolean;
+  t: number;
+  /** Marks entities whose children still have to be walked (a COMPLETE run's results). */
+  ready?: boolean;
+}
+
+export interface EntityWindowOptions {
+  /** How [from, to] (ms) travel in the listing request. */
+  bounds(fromMs: number, toMs: number): WalkParams['query'];
+  /** Query that lists one entity by key: open entities that left the window are re-read with it. */
+  byKey(key: string): WalkParams['query'];
+  isOpen(record: ApiRecord): boolean;
+  isReady(record: ApiRecord): boolean;
+  timeMs(record: ApiRecord): number;
+  lookbackMs: number;
+  initialLookbackMs: number;
+}
+
+/**
+ * Entities listed by a time window that can still change after they appear (runs). Each poll lists
+ * [watermark - lookback, now] so late updates are caught, re-reads entities that are not yet
+ * terminal until they are, and publishes every change of content (so every status change) exactly
+ * once: hashes in the state filter the overlap. Entities well behind the window are forgotten.
+ */
+export async function walkEntityWindow(
+  ctx: EngineContext,
+  decl: ResourceDeclaration,
+  options: EntityWindowOptions,
+): Promise<void> {
+  const windowKey = `${decl.name}/_window`;
+  const now = ctx.now();
+  const wm = ctx.state.get<{ wm: number }>(windowKey)?.wm;
+  const from = wm === undefined ? now - options.initialLookbackMs : wm - options.lookbackMs;
+  const seen = new Set<string>();
+
+  const publishPage = async (page: Page<unknown>, extraState: StateChange[] = []) => {
+    const step = emptyStep();
+    invalidToDeadLetters(decl, page, ctx, step);
+    for (const item of page.items) {
+      if (!item.ok) continue;
+      const record = item.record as ApiRecord;
+      for (const shaped of shapeRecord(decl, record, page, item.index)) {
+        const key = stateKey(decl.name, undefined, shaped.key);
+        seen.add(key);
+        const h = contentHash(shaped.object);
+        if (ctx.state.get<TrackedEntity>(key)?.h === h) continue;
+        step.emits.push({
+          resource: decl.name,
+          key: shaped.key,
+          fields: shaped.fields,
+          object: shaped.object,
+          endpoint: page.endpoint,
+          deleted: false,
+        });
+        const value: TrackedEntity = {
+          h,
+          open: options.isOpen(record),
+          t: options.timeMs(record),
+          ...(options.isReady(record) ? { ready: true } : {}),
+        };
+        step.state.push({ key, value });
+      }
+    }
+    step.state.push(...extraState);
+    if (step.emits.length || step.dead.length || step.state.length) await ctx.commit(step);
+  };
+
+  for await (const page of walk(ctx.client, decl.spec, {
+    query: options.bounds(from, now),
+    signal: ctx.signal,
+  })) {
+    await publishPage(page);
+  }
+
+  const prefix = stateKey(decl.name, undefined, '');
+  for (const [key, entity] of ctx.state.entries<TrackedEntity>(prefix)) {
+    if (!entity.open || seen.has(key) || key === windowKey) continue;
+    for await (const page of walk(ctx.client, decl.spec, {
+      query: options.byKey(key.slice(prefix.length)),
+      signal: ctx.signal,
+    })) {
+      await publishPage(page);
+    }
+  }
+
+  const forgetBefore = from - options.lookbackMs;
+  const prune: StateChange[] = ctx.state
+    .entries<TrackedEntity>(prefix)
+    .filter(([key, e]) => key !== windowKey && !e.open && !e.ready && e.t < forgetBefore)
+    .map(([key]) => ({ key, value: null }));
+  await ctx.commit({ emits: [], dead: [], state: [...prune, { key: windowKey, value: { wm: now } }] });
+}
+
+export interface ChildCursor extends Record<string, unknown> {
+  /** The parent's hash the walk belongs to: a changed parent restarts it. */
+  ph: string;
+  next: number;
+  done: boolean;
+}
+
+/**
+ * Walks the children of every parent marked ready (a run that reached COMPLETE), once per parent
+ * version, resuming at the checkpointed page after a restart. A parent whose children are all
+ * published loses its ready mark in the same transaction as the last page.
+ */
+export async function walkReadyChildren(
+  ctx: EngineContext,
+  parent: ResourceDeclaration,
+  child: ResourceDeclaration,
+  pathParams: (parentKey: string) => Record<string, string>,
+  concurrency: number,
+): Promise<void> {
+  const prefix = stateKey(parent.name, undefined, '');
+  const ready = ctx.state
+    .entries<TrackedEntity>(prefix)
+    .filter(([key, e]) => e.ready && !key.endsWith('/_window'))
+    .map(([key, e]) => ({ parentKey: key.slice(prefix.length), stateKey: key, entity: e }));
+  await forEachLimit(ready, concurrency, async ({ parentKey, stateKey: parentStateKey, entity }) => {
+    const cursorKey = `${child.name}/_cursor/${parentKey}`;
+    const cursor = ctx.state.get<ChildCursor>(cursorKey);
+    const startOffset = cursor && cursor.ph === entity.h && !cursor.done ? cursor.next : 0;
+    for await (const page of walk(ctx.client, child.spec, {
+      pathParams: pathParams(parentKey),
+      startOffset,
+      signal: ctx.signal,
+    })) {
+      const step = emptyStep();
+      invalidToDeadLetters(child, page, ctx, step);
+      for (const item of page.items) {
+        if (!item.ok) continue;
+        for (const shaped of shapeRecord(child, item.record as ApiRecord, page, item.index)) {
+          step.emits.push({
+            resource: child.name,
+            key: shaped.key,
+            fields: shaped.fields,
+            object: shaped.object,
+            endpoint: page.endpoint,
+            deleted: false,
+          });
+        }
+      }
+      if (page.next) {
+        step.state.push({ key: cursorKey, value: { ph: entity.h, next: page.next.offset, done: false } });
+      } else {
+        step.state.push({ key: cursorKey, value: null });
+        step.state.push({ key: parentStateKey, value: { ...entity, ready: undefined } });
+      }
+      await ctx.commit(step);
+    }
+  });
+}
+
+export async function forEachLimit<T>(
+  items: T[],
+  limit: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const item = items[next++]!;
+      await fn(item);
+    }
+  });
+  await Promise.all(workers);
+}

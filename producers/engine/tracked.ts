@@ -1,0 +1,69 @@
+import { contentHash } from '../content-hash.ts';
+import { walk } from '../instabase/paginators.ts';
+import { forEachLimit } from './entity-window.ts';
+import { invalidToDeadLetters, shapeRecord, stateKey } from './changes.ts';
+import { emptyStep, type ApiRecord, type EngineContext, type ResourceDeclaration } from './types.ts';
+
+export interface TrackedId extends Record<string, unknown> {
+  /** Hash of the last published observation; absent until the first one. */
+  h?: string;
+  done: boolean;
+}
+
+/** Starts tracking ids (from config or the queries topic); ids already known are left as they are. */
+export function trackIds(
+  ctx: EngineContext,
+  decl: ResourceDeclaration,
+  ids: Iterable<string>,
+): Array<{ key: string; value: TrackedId }> {
+  const added: Array<{ key: string; value: TrackedId }> = [];
+  for (const id of ids) {
+    const key = stateKey(decl.name, undefined, id);
+    if (!ctx.state.get(key)) added.push({ key, value: { done: false } });
+  }
+  return added;
+}
+
+/**
+ * Polls each tracked id that is not terminal yet (queries_status), publishes every change of its
+ * content, and stops polling it once it is terminal.
+ */
+export async function pollTracked(
+  ctx: EngineContext,
+  decl: ResourceDeclaration,
+  pathParams: (id: string) => Record<string, string>,
+  isTerminal: (record: ApiRecord) => boolean,
+  concurrency: number,
+): Promise<void> {
+  const prefix = stateKey(decl.name, undefined, '');
+  const open = ctx.state.entries<TrackedId>(prefix).filter(([, v]) => !v.done);
+  await forEachLimit(open, concurrency, async ([key, tracked]) => {
+    const id = key.slice(prefix.length);
+    for await (const page of walk(ctx.client, decl.spec, {
+      pathParams: pathParams(id),
+      signal: ctx.signal,
+    })) {
+      const step = emptyStep();
+      invalidToDeadLetters(decl, page, ctx, step);
+      for (const item of page.items) {
+        if (!item.ok) continue;
+        const record = item.record as ApiRecord;
+        for (const shaped of shapeRecord(decl, record, page, item.index)) {
+          const h = contentHash(shaped.object);
+          const done = isTerminal(record);
+          if (h === tracked.h && done === tracked.done) continue;
+          step.emits.push({
+            resource: decl.name,
+            key: shaped.key,
+            fields: shaped.fields,
+            object: shaped.object,
+            endpoint: page.endpoint,
+            deleted: false,
+          });
+          step.state.push({ key, value: { h, done } });
+        }
+      }
+      if (step.emits.length || step.dead.length) await ctx.commit(step);
+    }
+  });
+}

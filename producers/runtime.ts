@@ -1,0 +1,123 @@
+import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import type { Kafka, Message } from 'kafkajs';
+import type { Config } from '../core/config.ts';
+import type { Logger } from '../core/log.ts';
+import { metrics } from '../core/metrics.ts';
+import { redact } from '../core/secrets.ts';
+import { producerDlqTopic, resourceTopic, stateTopic } from '../core/topics.ts';
+import { deadLetterMessage, type DeadLetter } from './dead-letter.ts';
+import type { EngineContext, Step } from './engine/types.ts';
+import type { InstabaseClient } from './instabase/client.ts';
+import { stringifyJson } from './instabase/json.ts';
+import type { InstabaseError } from './instabase/errors.ts';
+import type { TransactionalPublisher } from './publisher.ts';
+import type { RecordEncoder } from './record-encoder.ts';
+import type { StateStore } from './state-store.ts';
+
+export interface RuntimeDeps {
+  config: Config;
+  kafka: Kafka;
+  registry: SchemaRegistry;
+  client: InstabaseClient;
+  publisher: TransactionalPublisher;
+  state: StateStore;
+  encoder: RecordEncoder;
+  logger: Logger;
+  now?: () => number;
+}
+
+/**
+ * The runtime half of the Kafka Connect split: sources hand it steps (records, dead letters, state);
+ * it encodes the records, dead-letters what does not encode, and publishes all of it with the state
+ * in one transaction. Counters move only once the transaction has committed.
+ */
+export class ProducerRuntime {
+  readonly published = new Map<string, number>();
+  readonly deadLettered = new Map<string, number>();
+
+  constructor(private readonly deps: RuntimeDeps) {}
+
+  context(signal: AbortSignal, logger: Logger): EngineContext {
+    return {
+      config: this.deps.config,
+      client: this.deps.client,
+      state: this.deps.state,
+      logger,
+      commit: (step) => this.commit(step),
+      now: this.deps.now ?? Date.now,
+      signal,
+    };
+  }
+
+  async commit(step: Step): Promise<void> {
+    const { config, encoder, state, publisher } = this.deps;
+    const fetchedAt = (this.deps.now ?? Date.now)();
+    const byTopic = new Map<string, Message[]>();
+    const push = (topic: string, message: Message) => {
+      const list = byTopic.get(topic);
+      if (list) list.push(message);
+      else byTopic.set(topic, [message]);
+    };
+    const counts = new Map<string, number>();
+    const dead: DeadLetter[] = [...step.dead];
+    for (const emit of step.emits) {
+      try {
+        push(resourceTopic(config, emit.resource), await encoder.encode(emit, fetchedAt));
+        counts.set(emit.resource, (counts.get(emit.resource) ?? 0) + 1);
+      } catch (err) {
+        dead.push({
+          resource: emit.resource,
+          reason: 'unmappable-record',
+          error: (err as Error).message,
+          endpoint: emit.endpoint,
+          key: emit.key,
+          raw: stringifyJson(emit.object),
+          ibContext: config.instabase.context,
+        });
+      }
+    }
+    for (const letter of dead) {
+      this.deps.logger.warn(
+        { resource: letter.resource, reason: letter.reason, endpoint: letter.endpoint },
+        redact(letter.error),
+      );
+      push(producerDlqTopic(config, letter.resource), deadLetterMessage(letter));
+    }
+    for (const message of state.toMessages(step.state)) push(stateTopic(config), message);
+    if (byTopic.size === 0) return;
+    await publisher.publish({
+      messages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
+      onCommitted: () => {
+        state.apply(step.state);
+        for (const [resource, n] of counts) {
+          metrics.recordsPublished.inc({ resource }, n);
+          this.published.set(resource, (this.published.get(resource) ?? 0) + n);
+        }
+        for (const letter of dead) {
+          metrics.deadLettered.inc({ resource: letter.resource, stage: 'producer' });
+          this.deadLettered.set(letter.resource, (this.deadLettered.get(letter.resource) ?? 0) + 1);
+        }
+      },
+    });
+  }
+
+  /** A page-level failure that retries could not cure: the response itself goes to the dead letters. */
+  async deadLetterFailure(resource: string, err: InstabaseError): Promise<void> {
+    await this.commit({
+      emits: [],
+      state: [],
+      dead: [
+        {
+          resource,
+          reason: 'malformed-response',
+          error: err.message,
+          endpoint: err.endpoint,
+          requestPath: err.requestPath,
+          raw: err.bodyExcerpt,
+          ibContext: this.deps.config.instabase.context,
+          details: { code: err.code, status: err.status ?? null, attempts: err.attempts },
+        },
+      ],
+    });
+  }
+}

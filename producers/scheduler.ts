@@ -1,0 +1,112 @@
+import type { Logger } from '../core/log.ts';
+import { metrics } from '../core/metrics.ts';
+import { redact } from '../core/secrets.ts';
+
+export interface PollJob {
+  /** The resource whose interval drives the job (children poll with their root). */
+  name: string;
+  intervalMs: number;
+  run(signal: AbortSignal): Promise<void>;
+}
+
+export interface JobStatus {
+  lastSuccessAt?: number;
+  lastError?: string;
+  polls: number;
+  failures: number;
+  running: boolean;
+}
+
+/**
+ * Runs every job on its own interval with at most `concurrency` polls at once. A failed poll is
+ * logged and counted and the job tries again at its next interval; nothing it did not commit is lost,
+ * because its cursor did not move.
+ */
+export class Scheduler {
+  readonly status = new Map<string, JobStatus>();
+  private readonly controller = new AbortController();
+  private readonly loops: Promise<void>[] = [];
+  private active = 0;
+  private readonly waiting: Array<() => void> = [];
+  private wake = new Map<string, () => void>();
+
+  constructor(
+    private readonly jobs: PollJob[],
+    private readonly concurrency: number,
+    private readonly logger: Logger,
+  ) {}
+
+  start(): void {
+    for (const job of this.jobs) {
+      this.status.set(job.name, { polls: 0, failures: 0, running: false });
+      this.loops.push(this.loop(job));
+    }
+  }
+
+  /** Polls a job now instead of at its next interval (tests, and new query ids). */
+  pollNow(name: string): void {
+    this.wake.get(name)?.();
+  }
+
+  private async acquire(): Promise<void> {
+    if (this.active < this.concurrency) {
+      this.active += 1;
+      return;
+    }
+    await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.active += 1;
+  }
+
+  private release(): void {
+    this.active -= 1;
+    this.waiting.shift()?.();
+  }
+
+  private async loop(job: PollJob): Promise<void> {
+    const signal = this.controller.signal;
+    const status = this.status.get(job.name)!;
+    while (!signal.aborted) {
+      await this.acquire();
+      const started = Date.now();
+      status.running = true;
+      try {
+        if (signal.aborted) break;
+        await job.run(signal);
+        status.lastSuccessAt = Date.now();
+        status.lastError = undefined;
+        metrics.lastSuccessfulPoll.set({ resource: job.name }, status.lastSuccessAt / 1000);
+      } catch (err) {
+        if (signal.aborted) break;
+        status.failures += 1;
+        status.lastError = redact(String((err as Error)?.message ?? err));
+        this.logger.error(
+          { resource: job.name, err },
+          'poll failed; the cursor stays where it was and the next poll retries',
+        );
+      } finally {
+        status.running = false;
+        status.polls += 1;
+        metrics.pollDuration.observe({ resource: job.name }, (Date.now() - started) / 1000);
+        this.release();
+      }
+      const wait = Math.max(0, job.intervalMs - (Date.now() - started));
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, wait);
+        function done() {
+          clearTimeout(timer);
+          signal.removeEventListener('abort', done);
+          resolve();
+        }
+        signal.addEventListener('abort', done);
+        this.wake.set(job.name, done);
+      });
+    }
+  }
+
+  /** Aborts in-flight requests (their pages were not committed, so they are read again next time). */
+  async stop(): Promise<void> {
+    this.controller.abort();
+    for (const resolve of this.waiting.splice(0)) resolve();
+    await Promise.allSettled(this.loops);
+  }
+}
