@@ -139,11 +139,8 @@ export class InstabaseClient {
       timeoutMs: opts.timeoutMs,
       dispatcher: opts.dispatcher,
     });
-    this.limiter = new RateLimiter({
-      rps: opts.rps,
-      concurrency: this.options.concurrency,
-      sleep: this.sleep,
-    });
+    // Real time on purpose: a test's instant sleep would otherwise turn the token wait into a busy loop.
+    this.limiter = new RateLimiter({ rps: opts.rps, concurrency: this.options.concurrency });
     this.authHeaders = { authorization: `Bearer ${opts.token}` };
     if (this.options.context) this.authHeaders['ib-context'] = this.options.context;
   }

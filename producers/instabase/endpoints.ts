@@ -25,6 +25,7 @@ export const conversationDocuments = {
   path: '/v2/conversations/{conversation_id}',
   paginator: { kind: 'none' },
   dataSelector: 'documents',
+  dataOptional: true,
   record: s.documentDetails,
   envelope: s.conversationEnvelope,
   primaryKey: ['id'],
@@ -80,6 +81,7 @@ export const runsResults = {
   path: '/v2/apps/runs/{run_id}/results',
   paginator: { kind: 'has_more', offsetParam: 'file_offset', hasMoreField: 'has_more' },
   dataSelector: 'files',
+  dataOptional: true,
   record: s.fileWithDocuments,
   envelope: s.resultsEnvelope,
   // The API gives files no id; a file is identified by its run and its position in the results.

@@ -275,7 +275,8 @@ function extractItems<R>(
     if (meta) checkEnvelope(spec, meta, errCtx);
     return { items: [validate(spec, raw, 0)], meta, rawRecords: [raw] };
   }
-  const list = select(body, selector);
+  const selected = select(body, selector);
+  const list = selected === undefined && spec.dataOptional ? [] : selected;
   if (!Array.isArray(list)) {
     throw new InstabaseSchemaError(errCtx, [
       {

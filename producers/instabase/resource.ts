@@ -39,6 +39,13 @@ export interface ResourceSpec<R = unknown> {
    * the one record. For 'single' a non-empty selector picks one object.
    */
   dataSelector: string;
+  /**
+   * Whether a body without the record list means "no records". The spec marks every list optional, but
+   * a list endpoint answering 200 without its list (audit logs report some failures that way) is an
+   * error, not an empty result; only lists nested in an object that exists anyway (a conversation's
+   * documents, a run's result files) may be absent.
+   */
+  dataOptional?: boolean;
   /** Validates one record. Records are validated one by one so one bad record spoils nothing else. */
   record: z.ZodType<R>;
   /** Validates the rest of the body (the selected records are removed first). */
