@@ -1,4 +1,5 @@
 import type { Message } from 'kafkajs';
+import type { Row } from './schema/rows.ts';
 
 export interface PartitionRange {
   partition: number;
@@ -11,21 +12,33 @@ export interface PartitionRange {
  * letters ride in the same buffer so that they are written before the offsets covering them commit.
  */
 export class BatchBuffer {
-  readonly rows = new Map<string, Record<string, unknown>[]>();
+  /** Per table, in the order tables were first seen (child tables before their parent). */
+  readonly rows = new Map<string, Row[]>();
   readonly deadLetters: Message[] = [];
   readonly ranges = new Map<number, PartitionRange>();
-  rowCount = 0;
+  /** Records buffered (a record may add rows to several tables). */
+  records = 0;
   bytes = 0;
   readonly createdAt = Date.now();
+  /** Unix seconds stamped on every row of the buffer as _ingested_at. */
+  readonly ingestedAt = Math.floor(this.createdAt / 1000);
+  private readonly outs = new Map<number, Row[][]>();
 
-  addRows(table: string, rows: Record<string, unknown>[]): void {
-    let list = this.rows.get(table);
-    if (!list) {
-      list = [];
-      this.rows.set(table, list);
+  /** The row arrays of `tables`, in that order, for a row mapper that writes to them directly. */
+  out(schemaId: number, tables: readonly string[]): Row[][] {
+    let out = this.outs.get(schemaId);
+    if (!out) {
+      out = tables.map((table) => {
+        let list = this.rows.get(table);
+        if (!list) {
+          list = [];
+          this.rows.set(table, list);
+        }
+        return list;
+      });
+      this.outs.set(schemaId, out);
     }
-    for (const row of rows) list.push(row);
-    this.rowCount += rows.length;
+    return out;
   }
 
   addDeadLetter(message: Message): void {

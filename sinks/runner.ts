@@ -22,11 +22,13 @@ export interface SinkTarget {
   dlqTopic: string;
   /** Called before the first record of each writer schema: creates tables, adds new columns, or throws. */
   prepare(schemaId: number, type: avro.Type): Promise<void>;
-  /** Rows per table for one record; throwing dead-letters the message. */
-  rows(
+  /** Appends the record's rows to the buffer's tables; throwing dead-letters the message. */
+  append(
     record: Record<string, unknown>,
+    schemaId: number,
     coords: RecordCoordinates,
-  ): Array<[string, Record<string, unknown>[]]>;
+    buffer: BatchBuffer,
+  ): void;
 }
 
 export interface SinkRunnerOptions {
@@ -163,7 +165,8 @@ export class SinkRunner {
           await target.prepare(decoded.schemaId, decoded.type);
           this.prepared.add(preparedKey);
         }
-        for (const [table, rows] of target.rows(decoded.record, coords)) buffer.addRows(table, rows);
+        target.append(decoded.record, decoded.schemaId, coords, buffer);
+        buffer.records += 1;
       } catch (err) {
         if (err instanceof FatalSinkError) {
           this.fail(err);
@@ -173,7 +176,7 @@ export class SinkRunner {
       }
       buffer.cover(batch.partition, offset, (message.value?.length ?? 0) * 2 + 64);
       resolveOffset(message.offset);
-      if (buffer.rowCount >= this.o.flushRows || buffer.bytes >= this.o.flushBytes) {
+      if (buffer.records >= this.o.flushRows || buffer.bytes >= this.o.flushBytes) {
         // A failed flush has already stopped the sink; returning leaves its offsets uncommitted.
         if (
           !(await this.flushAndWait(heartbeat).then(
@@ -262,6 +265,7 @@ export class SinkRunner {
     for (let attempt = 0; ; attempt += 1) {
       try {
         for (const [table, rows] of buffer.rows) {
+          if (rows.length === 0) continue;
           await this.o.clickhouse.insert({
             table,
             values: rows,
@@ -323,7 +327,7 @@ export class SinkRunner {
         'commit after a rebalance was refused; the new owner re-reads those offsets',
       );
     }
-    this.stats.rows += buffer.rowCount;
+    this.stats.rows += buffer.records;
     this.stats.flushes += 1;
     metrics.sinkFlushDuration.observe(
       { resource: target.resource },

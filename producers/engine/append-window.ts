@@ -52,7 +52,7 @@ export async function walkAppendWindow(
     for (const item of page.items) {
       if (!item.ok) continue;
       const record = item.record as ApiRecord;
-      for (const shaped of shapeRecord(decl, record, page, item.index)) {
+      for (const shaped of shapeRecord(decl, record, page, item.index, step, ctx)) {
         step.emits.push({
           resource: decl.name,
           key: shaped.key,

@@ -1,4 +1,5 @@
 import { contentHash } from '../content-hash.ts';
+import { stringifyJson } from '../instabase/json.ts';
 import { walk, type Page, type WalkParams } from '../instabase/paginators.ts';
 import type { StateChange } from '../state-store.ts';
 import {
@@ -35,16 +36,34 @@ export interface ChangesOptions {
 export const stateKey = (resource: string, scope: string | undefined, key: string): string =>
   `${resource}/${scope ? `${scope}/` : ''}${key}`;
 
-/** Shapes a page record into the Avro records it becomes, with their keys. */
+/**
+ * Shapes a page record into the Avro records it becomes, with their keys. A record that cannot be
+ * keyed or shaped (a missing id, say) is dead-lettered into `step`, never thrown past its page.
+ */
 export function shapeRecord(
   decl: ResourceDeclaration,
   record: ApiRecord,
   page: Page<unknown>,
   index: number,
+  step: Step,
+  ctx: EngineContext,
 ): Shaped[] {
-  return decl.shape
-    ? decl.shape(record, page, index)
-    : [{ key: decl.key(record, page), fields: record, object: record }];
+  try {
+    return decl.shape
+      ? decl.shape(record, page, index)
+      : [{ key: decl.key(record, page), fields: record, object: record }];
+  } catch (err) {
+    step.dead.push({
+      resource: decl.name,
+      reason: 'unmappable-record',
+      error: `record ${index} cannot be keyed or shaped: ${(err as Error).message}`,
+      endpoint: page.endpoint,
+      requestPath: page.requestPath,
+      raw: stringifyJson(record),
+      ibContext: ctx.config.instabase.context,
+    });
+    return [];
+  }
 }
 
 export function invalidToDeadLetters(
@@ -86,7 +105,7 @@ export async function walkChanges(
       if (!item.ok) continue;
       const record = item.record as ApiRecord;
       options.onRecord?.(record, page);
-      for (const shaped of shapeRecord(decl, record, page, item.index)) {
+      for (const shaped of shapeRecord(decl, record, page, item.index, step, ctx)) {
         const key = stateKey(decl.name, options.scope, shaped.key);
         if (seen.has(key)) continue;
         seen.add(key);

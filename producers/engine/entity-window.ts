@@ -48,7 +48,7 @@ export async function walkEntityWindow(
     for (const item of page.items) {
       if (!item.ok) continue;
       const record = item.record as ApiRecord;
-      for (const shaped of shapeRecord(decl, record, page, item.index)) {
+      for (const shaped of shapeRecord(decl, record, page, item.index, step, ctx)) {
         const key = stateKey(decl.name, undefined, shaped.key);
         seen.add(key);
         const h = contentHash(shaped.object);
@@ -137,7 +137,7 @@ export async function walkReadyChildren(
       invalidToDeadLetters(child, page, ctx, step);
       for (const item of page.items) {
         if (!item.ok) continue;
-        for (const shaped of shapeRecord(child, item.record as ApiRecord, page, item.index)) {
+        for (const shaped of shapeRecord(child, item.record as ApiRecord, page, item.index, step, ctx)) {
           step.emits.push({
             resource: child.name,
             key: shaped.key,

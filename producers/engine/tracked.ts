@@ -48,7 +48,7 @@ export async function pollTracked(
       for (const item of page.items) {
         if (!item.ok) continue;
         const record = item.record as ApiRecord;
-        for (const shaped of shapeRecord(decl, record, page, item.index)) {
+        for (const shaped of shapeRecord(decl, record, page, item.index, step, ctx)) {
           const h = contentHash(shaped.object);
           const done = isTerminal(record);
           if (h === tracked.h && done === tracked.done) continue;

@@ -1,0 +1,76 @@
+import type { ClickHouseClient } from '@clickhouse/client';
+import type avro from 'avsc';
+import type { Logger } from '../core/log.ts';
+import type { ResourceName } from '../core/resources.ts';
+import type { BatchBuffer } from './batch-buffer.ts';
+import { FatalSinkError, type RecordCoordinates, type SinkTarget } from './runner.ts';
+import { IncompatibleSchemaError } from './schema/ddl.ts';
+import { deriveLayout } from './schema/layout.ts';
+import { applySchema } from './schema/migrate.ts';
+import { createRowMapper, type RowMapper } from './schema/rows.ts';
+
+export interface TableTargetOptions {
+  resource: ResourceName;
+  topic: string;
+  dlqTopic: string;
+  database: string;
+  /** Defaults to the resource name; replays into a new table pass another. */
+  table?: string;
+  clickhouse: ClickHouseClient;
+  logger: Logger;
+}
+
+/**
+ * One resource's tables, following its writer schemas: the first record of each schema id derives
+ * the layout from that schema, creates or alters the tables (an incompatible change stops the sink
+ * before anything is committed), and compiles the row mapper for it.
+ */
+export class TableTarget implements SinkTarget {
+  readonly resource: ResourceName;
+  readonly topic: string;
+  readonly dlqTopic: string;
+  private readonly mappers = new Map<number, RowMapper>();
+
+  constructor(private readonly o: TableTargetOptions) {
+    this.resource = o.resource;
+    this.topic = o.topic;
+    this.dlqTopic = o.dlqTopic;
+  }
+
+  get table(): string {
+    return this.o.table ?? this.o.resource;
+  }
+
+  async prepare(schemaId: number, type: avro.Type): Promise<void> {
+    const layout = deriveLayout(this.o.resource, type, { database: this.o.database, table: this.table });
+    try {
+      const ran = await applySchema(this.o.clickhouse, layout);
+      const changes = ran.filter((q) => !/^CREATE DATABASE/i.test(q));
+      if (changes.length)
+        this.o.logger.info(
+          { resource: this.o.resource, schemaId, statements: changes.length },
+          'tables brought in line with the schema',
+        );
+    } catch (err) {
+      if (err instanceof IncompatibleSchemaError) {
+        throw new FatalSinkError(
+          `schema ${schemaId} of ${this.topic} is incompatible with table ${this.table}: ${err.message}`,
+          { cause: err },
+        );
+      }
+      throw err;
+    }
+    this.mappers.set(schemaId, createRowMapper(layout));
+  }
+
+  append(
+    record: Record<string, unknown>,
+    schemaId: number,
+    coords: RecordCoordinates,
+    buffer: BatchBuffer,
+  ): void {
+    const mapper = this.mappers.get(schemaId);
+    if (!mapper) throw new Error(`schema ${schemaId} was not prepared`);
+    mapper.map(record, coords, buffer.ingestedAt, buffer.out(schemaId, mapper.tables));
+  }
+}
