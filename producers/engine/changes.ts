@@ -29,6 +29,8 @@ export interface ChangesOptions {
   params?: WalkParams;
   /** After a complete walk, publish a `_deleted` record for every entity in scope that was not seen. */
   tombstones: boolean;
+  /** Keep what tombstones need but leave publishing them to the caller, who sees several walks of one scope. */
+  deferTombstones?: boolean;
   /** Called for every record of the walk (changed or not), e.g. to fan out to children. */
   onRecord?: (record: ApiRecord, page: Page<unknown>) => void;
 }
@@ -95,7 +97,7 @@ export async function walkChanges(
   ctx: EngineContext,
   decl: ResourceDeclaration,
   options: ChangesOptions,
-): Promise<Set<string>> {
+): Promise<{ seen: Set<string>; deleted: string[] }> {
   const seen = new Set<string>();
   const prefix = stateKey(decl.name, options.scope, '');
   for await (const page of walk(ctx.client, decl.spec, { ...options.params, signal: ctx.signal })) {
@@ -131,9 +133,11 @@ export async function walkChanges(
     }
     if (step.emits.length || step.dead.length || step.state.length) await ctx.commit(step);
   }
-  if (options.tombstones)
-    await publishTombstones(ctx, decl, prefix, seen, `${decl.spec.method} ${decl.spec.path}`);
-  return seen;
+  const deleted =
+    options.tombstones && !options.deferTombstones
+      ? await publishTombstones(ctx, decl, prefix, seen, `${decl.spec.method} ${decl.spec.path}`)
+      : [];
+  return { seen, deleted };
 }
 
 /**

@@ -42,6 +42,8 @@ export interface InstabaseClientOptions {
   /** Largest response body read into memory. */
   maxBodyBytes?: number;
   logger?: Logger;
+  /** Called after every attempt with the endpoint template and the status (0 for a network error): metrics. */
+  onResponse?: (endpoint: string, status: number) => void;
   /** Replaces the per-origin keep-alive Pool, e.g. with undici's MockAgent in tests. Not closed by close(). */
   dispatcher?: Dispatcher;
   /** Test seams: random in [0,1), sleep, wall clock in ms. */
@@ -96,7 +98,7 @@ export interface ApiResponse {
 export class InstabaseClient {
   /** The resolved options, without the token. */
   readonly options: Readonly<
-    Required<Omit<InstabaseClientOptions, 'token' | 'context' | 'logger' | 'dispatcher'>> & {
+    Required<Omit<InstabaseClientOptions, 'token' | 'context' | 'logger' | 'dispatcher' | 'onResponse'>> & {
       context: string | undefined;
     }
   >;
@@ -107,6 +109,7 @@ export class InstabaseClient {
   private readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   private readonly now: () => number;
   private readonly authHeaders: Record<string, string>;
+  private readonly onResponse: InstabaseClientOptions['onResponse'];
 
   constructor(opts: InstabaseClientOptions) {
     registerSecret(opts.token);
@@ -115,6 +118,7 @@ export class InstabaseClient {
       throw new Error('Instabase client: IB-Context must not contain line breaks');
     }
     this.random = opts.random ?? Math.random;
+    this.onResponse = opts.onResponse;
     this.sleep = opts.sleep ?? realSleep;
     this.now = opts.now ?? Date.now;
     this.options = {
@@ -180,12 +184,14 @@ export class InstabaseClient {
       } catch (err) {
         release();
         if (spec.signal?.aborted) throw spec.signal.reason;
+        this.onResponse?.(endpoint, 0);
         const failure = networkError(ctx, err);
         if (!canRetry || !failure.retryable) throw failure;
         await this.backoff(ctx, attempt, undefined, failure.causeCode ?? failure.code, spec.signal);
         continue;
       }
       release();
+      this.onResponse?.(endpoint, raw.status);
       const ms = Math.round(performance.now() - started);
       this.logger.debug(
         { endpoint, path: requestPath, status: raw.status, attempt, ms },

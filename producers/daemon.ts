@@ -1,0 +1,175 @@
+import { createHash } from 'node:crypto';
+import type { Consumer } from 'kafkajs';
+import type { Config } from '../core/config.ts';
+import { createKafka } from '../core/kafka.ts';
+import type { Logger } from '../core/log.ts';
+import { metrics } from '../core/metrics.ts';
+import { createRegistry } from '../core/registry.ts';
+import type { ResourceName } from '../core/resources.ts';
+import {
+  ensureTopics,
+  keySubject,
+  queriesTopic,
+  resourceTopic,
+  stateTopic,
+  valueSubject,
+} from '../core/topics.ts';
+import { avroType, keySchema, valueSchema } from '../schemas/index.ts';
+import { trackIds } from './engine/tracked.ts';
+import { InstabaseClient } from './instabase/client.ts';
+import { buildJobs, JOB_RESOURCES } from './jobs.ts';
+import { TransactionalPublisher } from './publisher.ts';
+import { RecordEncoder, type RegisteredResource } from './record-encoder.ts';
+import { registerSubject } from './registration.ts';
+import { DECLARATIONS } from './resources.ts';
+import { ProducerRuntime } from './runtime.ts';
+import { Scheduler } from './scheduler.ts';
+import { StateStore } from './state-store.ts';
+import { producerTopicSpecs } from './topics.ts';
+
+export interface RunningProducers {
+  runtime: ProducerRuntime;
+  scheduler: Scheduler;
+  resources: ResourceName[];
+  /** Finishes or abandons the in-flight page, publishes what was committed, and disconnects. */
+  stop(): Promise<void>;
+}
+
+/** The resources a set of enabled roots publishes: a root brings its children along. */
+export function publishedResources(config: Config): ResourceName[] {
+  const enabled = new Set(config.producers.resources);
+  return Object.entries(JOB_RESOURCES)
+    .filter(([root]) => enabled.has(root as ResourceName))
+    .flatMap(([, members]) => members.filter((m) => m === members[0] || enabled.has(m)));
+}
+
+/** Registers the value and key schema of every topic; an incompatible schema stops start-up. */
+export async function registerSchemas(
+  config: Config,
+  resources: ResourceName[],
+): Promise<Map<string, RegisteredResource>> {
+  const registry = createRegistry(config);
+  const registered = new Map<string, RegisteredResource>();
+  for (const resource of resources) {
+    const topic = resourceTopic(config, resource);
+    const valueId = await registerSubject(
+      config,
+      registry,
+      valueSubject(topic),
+      valueSchema(resource) as unknown as Record<string, unknown>,
+    );
+    const keyId = await registerSubject(
+      config,
+      registry,
+      keySubject(topic),
+      keySchema() as unknown as Record<string, unknown>,
+    );
+    registered.set(resource, { valueId, keyId, type: avroType(resource) });
+  }
+  return registered;
+}
+
+export async function startProducers(config: Config, logger: Logger): Promise<RunningProducers> {
+  const token = config.instabase.token;
+  if (!token)
+    throw new Error(
+      'producers need INSTABASE_API_TOKEN (or run `instabase-stream start`, which uses the simulator)',
+    );
+  const resources = publishedResources(config);
+  // The transactional id names the resource set: a second instance started with the same set fences
+  // the first instead of double-polling, and its state markers are its own.
+  const instanceId = `${config.kafka.clientId}-producer-${createHash('sha1').update(resources.slice().sort().join(',')).digest('hex').slice(0, 10)}`;
+  const kafka = createKafka(config, logger, 'producer');
+
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    await ensureTopics(admin, producerTopicSpecs(config, resources), logger);
+  } finally {
+    await admin.disconnect();
+  }
+  const registry = createRegistry(config);
+  const registered = await registerSchemas(config, resources);
+
+  const client = new InstabaseClient({
+    baseUrl: config.instabase.apiUrl,
+    token,
+    ...(config.instabase.context ? { context: config.instabase.context } : {}),
+    timeoutMs: config.instabase.timeoutMs,
+    maxRetries: config.instabase.maxRetries,
+    retryBaseMs: config.instabase.retryBaseMs,
+    retryMaxMs: config.instabase.retryMaxMs,
+    rps: config.instabase.rps,
+    concurrency: config.instabase.concurrency,
+    maxPagesPerWalk: config.instabase.maxPagesPerWalk,
+    logger,
+    onResponse: (endpoint: string, status: number) =>
+      metrics.apiRequests.inc({ endpoint, status: String(status) }),
+  });
+
+  const publisher = new TransactionalPublisher(kafka, instanceId, logger);
+  await publisher.start();
+  const state = new StateStore(stateTopic(config), instanceId);
+  await state.load(kafka, publisher, logger);
+
+  const encoder = new RecordEncoder(registry, registered, config.instabase.context);
+  const runtime = new ProducerRuntime({ config, kafka, registry, client, publisher, state, encoder, logger });
+  const scheduler = new Scheduler(
+    buildJobs({ config, runtime, logger }),
+    config.producers.concurrency,
+    logger,
+  );
+
+  let queriesConsumer: Consumer | undefined;
+  if (resources.includes('queries_status')) {
+    const ctx = runtime.context(new AbortController().signal, logger);
+    const track = async (ids: string[]) => {
+      const added = trackIds(ctx, DECLARATIONS.queries_status, ids);
+      if (added.length) await runtime.commit({ emits: [], dead: [], state: added });
+      return added.length;
+    };
+    await track(config.producers.queryIds);
+    // Other systems announce query ids on a topic; an id is tracked (durably) before its offset commits.
+    queriesConsumer = kafka.consumer({
+      groupId: `${config.kafka.clientId}-queries`,
+      allowAutoTopicCreation: false,
+    });
+    await queriesConsumer.connect();
+    await queriesConsumer.subscribe({ topic: queriesTopic(config), fromBeginning: true });
+    await queriesConsumer.run({
+      eachMessage: async ({ message }) => {
+        const id = parseQueryId(message.value?.toString() ?? '');
+        if (id && (await track([id]))) scheduler.pollNow('queries_status');
+      },
+    });
+  }
+
+  scheduler.start();
+  logger.info({ resources, instanceId }, 'producers started');
+  return {
+    runtime,
+    scheduler,
+    resources,
+    async stop() {
+      await queriesConsumer?.disconnect().catch(() => undefined);
+      await scheduler.stop();
+      await publisher.close();
+      await client.close();
+    },
+  };
+}
+
+/** A query id message is the bare id or JSON `{"query_id": "…"}`. */
+export function parseQueryId(text: string): string | undefined {
+  const trimmed = text.trim();
+  if (!trimmed) return undefined;
+  if (trimmed.startsWith('{')) {
+    try {
+      const id = (JSON.parse(trimmed) as { query_id?: unknown }).query_id;
+      return typeof id === 'string' && id ? id : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+  return trimmed;
+}

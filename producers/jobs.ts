@@ -1,0 +1,204 @@
+import type { Config } from '../core/config.ts';
+import type { Logger } from '../core/log.ts';
+import type { ResourceName } from '../core/resources.ts';
+import { walkAppendWindow } from './engine/append-window.ts';
+import { publishTombstones, stateKey, walkChanges } from './engine/changes.ts';
+import { forEachLimit, walkEntityWindow, walkReadyChildren } from './engine/entity-window.ts';
+import { pollTracked } from './engine/tracked.ts';
+import type { ApiRecord, EngineContext } from './engine/types.ts';
+import { InstabaseError } from './instabase/errors.ts';
+import { TERMINAL_QUERY_STATUSES, TERMINAL_RUN_STATUSES } from './instabase/schemas.ts';
+import { DECLARATIONS as D } from './resources.ts';
+import type { ProducerRuntime } from './runtime.ts';
+import type { PollJob } from './scheduler.ts';
+
+/** Children poll with their root: the job of a root resource walks its whole tree. */
+export const JOB_RESOURCES: Record<string, ResourceName[]> = {
+  conversations: ['conversations', 'conversation_documents', 'conversation_document_metadata'],
+  batches: ['batches'],
+  runs: ['runs', 'runs_results'],
+  queries_status: ['queries_status'],
+  files_metadata: ['files_metadata'],
+  audit_logs: ['audit_logs'],
+};
+
+const endpointOf = (d: { spec: { method: string; path: string } }) => `${d.spec.method} ${d.spec.path}`;
+
+/** Runs every task, then fails with the first error: one broken branch must not stop its siblings. */
+async function settleAll<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  const errors: unknown[] = [];
+  await forEachLimit(items, limit, (item) => fn(item).catch((err: unknown) => void errors.push(err)));
+  if (errors.length) throw errors[0];
+}
+
+async function pollConversations(ctx: EngineContext, concurrency: number): Promise<void> {
+  const conversations: ApiRecord[] = [];
+  const { deleted } = await walkChanges(ctx, D.conversations, {
+    tombstones: true,
+    onRecord: (r) => void conversations.push(r),
+  });
+  for (const key of deleted) {
+    const id = key.slice(stateKey('conversations', undefined, '').length);
+    await publishTombstones(
+      ctx,
+      D.conversation_documents,
+      stateKey('conversation_documents', id, ''),
+      new Set(),
+      endpointOf(D.conversation_documents),
+      true,
+    );
+    await publishTombstones(
+      ctx,
+      D.conversation_document_metadata,
+      stateKey('conversation_document_metadata', id, ''),
+      new Set(),
+      endpointOf(D.conversation_document_metadata),
+      true,
+    );
+  }
+  await settleAll(conversations, concurrency, async (conversation) => {
+    const conversationId = String(conversation.id);
+    const documents: ApiRecord[] = [];
+    await walkChanges(ctx, D.conversation_documents, {
+      scope: conversationId,
+      tombstones: true,
+      params: { pathParams: { conversation_id: conversationId } },
+      onRecord: (r) => void documents.push(r),
+    });
+    const seen = new Set<string>();
+    let complete = true;
+    await settleAll(
+      documents.filter((d) => d.id !== undefined && d.id !== null),
+      concurrency,
+      async (document) => {
+        const walked = await walkChanges(ctx, D.conversation_document_metadata, {
+          scope: conversationId,
+          tombstones: true,
+          deferTombstones: true,
+          params: { pathParams: { conversation_id: conversationId, document_id: String(document.id) } },
+        }).catch((err: unknown) => {
+          complete = false;
+          throw err;
+        });
+        for (const key of walked.seen) seen.add(key);
+      },
+    );
+    // Metadata is only concluded gone once every document of the conversation was read.
+    if (complete) {
+      await publishTombstones(
+        ctx,
+        D.conversation_document_metadata,
+        stateKey('conversation_document_metadata', conversationId, ''),
+        seen,
+        endpointOf(D.conversation_document_metadata),
+      );
+    }
+  });
+}
+
+export interface JobDeps {
+  config: Config;
+  runtime: ProducerRuntime;
+  logger: Logger;
+}
+
+/** The poll jobs of the enabled resources, each following its resource the way its kind needs. */
+export function buildJobs({ config, runtime, logger }: JobDeps): PollJob[] {
+  const p = config.producers;
+  const enabled = new Set(p.resources);
+  const concurrency = p.concurrency;
+  const intervalOf = (name: ResourceName) => p.intervalsMs[name] ?? p.defaultIntervalMs;
+  const job = (name: ResourceName, run: (ctx: EngineContext) => Promise<void>): PollJob => ({
+    name,
+    intervalMs: intervalOf(name),
+    run: async (signal) => {
+      const ctx = runtime.context(signal, logger.child({ resource: name }));
+      try {
+        await run(ctx);
+      } catch (err) {
+        // A response that stayed malformed through every retry is bad input: it is dead-lettered, and
+        // the poll fails so that its cursor stays put and the next poll asks again.
+        if (err instanceof InstabaseError && (err.code === 'malformed_body' || err.code === 'schema')) {
+          await runtime.deadLetterFailure(name, err);
+        }
+        throw err;
+      }
+    },
+  });
+
+  const jobs: PollJob[] = [];
+  if (enabled.has('conversations'))
+    jobs.push(job('conversations', (ctx) => pollConversations(ctx, concurrency)));
+  if (enabled.has('batches')) {
+    jobs.push(
+      job('batches', (ctx) =>
+        walkChanges(ctx, D.batches, { tombstones: true, params: { pageSize: p.batchesPageSize } }).then(
+          () => undefined,
+        ),
+      ),
+    );
+  }
+  if (enabled.has('runs')) {
+    const terminal: readonly string[] = TERMINAL_RUN_STATUSES;
+    jobs.push(
+      job('runs', async (ctx) => {
+        await walkEntityWindow(ctx, D.runs, {
+          bounds: (from, to) => ({
+            from_timestamp: Math.floor(from / 1000),
+            to_timestamp: Math.ceil(to / 1000),
+            limit: p.runsPageSize,
+          }),
+          byKey: (id) => ({ run_id: id }),
+          isOpen: (r) => !terminal.includes(String(r.status)),
+          isReady: (r) => r.status === 'COMPLETE' && enabled.has('runs_results'),
+          // Run timestamps are Unix nanoseconds, past 2^53: they arrive as bigint.
+          timeMs: (r) =>
+            r.start_timestamp == null
+              ? ctx.now()
+              : Number(BigInt(r.start_timestamp as bigint | number) / 1_000_000n),
+          lookbackMs: p.runsLookbackMs,
+          initialLookbackMs: p.initialLookbackMs,
+        });
+        await walkReadyChildren(ctx, D.runs, D.runs_results, (id) => ({ run_id: id }), concurrency);
+      }),
+    );
+  }
+  if (enabled.has('queries_status')) {
+    const terminal: readonly string[] = TERMINAL_QUERY_STATUSES;
+    jobs.push(
+      job('queries_status', (ctx) =>
+        pollTracked(
+          ctx,
+          D.queries_status,
+          (id) => ({ query_id: id }),
+          (r) => terminal.includes(String(r.status)),
+          concurrency,
+        ),
+      ),
+    );
+  }
+  if (enabled.has('files_metadata')) {
+    jobs.push(
+      job('files_metadata', (ctx) =>
+        settleAll(p.files, concurrency, (path) =>
+          walkChanges(ctx, D.files_metadata, { tombstones: false, params: { pathParams: { path } } }).then(
+            () => undefined,
+          ),
+        ),
+      ),
+    );
+  }
+  if (enabled.has('audit_logs')) {
+    jobs.push(
+      job('audit_logs', (ctx) =>
+        walkAppendWindow(ctx, D.audit_logs, {
+          bounds: (start, end) => ({ body: { start_time: String(start), end_time: String(end) } }),
+          settleMs: p.auditLogsSettleMs,
+          initialLookbackMs: p.initialLookbackMs,
+          pageSize: p.auditLogsPageSize,
+        }),
+      ),
+    );
+  }
+  return jobs;
+}

@@ -1,0 +1,158 @@
+import { entityKey } from '../schemas/index.ts';
+import { contentHash } from './content-hash.ts';
+import type { ApiRecord, ResourceDeclaration } from './engine/types.ts';
+import * as endpoints from './instabase/endpoints.ts';
+import type { Page } from './instabase/paginators.ts';
+import type { ResourceSpec } from './instabase/resource.ts';
+
+/** Epoch ms from a timestamp the API sends as text: digits are ms, anything else is parsed as a date. */
+export function textToMs(text: unknown): number | null {
+  if (typeof text !== 'string' || text.trim() === '') return null;
+  if (/^-?\d+$/.test(text.trim())) {
+    const n = Number(text);
+    return Number.isSafeInteger(n) ? n : null;
+  }
+  const ms = Date.parse(text);
+  return Number.isNaN(ms) ? null : ms;
+}
+
+const obj = (v: unknown): ApiRecord =>
+  v && typeof v === 'object' && !Array.isArray(v) ? (v as ApiRecord) : {};
+const list = (v: unknown): ApiRecord[] => (Array.isArray(v) ? (v as ApiRecord[]) : []);
+const param = (page: Page<unknown>, name: string): string => String(page.pathParams[name]);
+// The engines see records as plain objects; each spec's zod schema has already validated them.
+const spec = <R>(s: ResourceSpec<R>): ResourceSpec<unknown> => s as unknown as ResourceSpec<unknown>;
+
+/**
+ * The nine resources as a table: endpoint, paginator and data selector come from the client's spec;
+ * the key and the shape (API object → Avro fields) are here. How each is followed incrementally is
+ * chosen by its poll job (./jobs.ts).
+ */
+export const DECLARATIONS = {
+  conversations: {
+    name: 'conversations',
+    spec: spec(endpoints.conversations),
+    key: (r) => entityKey('conversations', r),
+  },
+  conversation_documents: {
+    name: 'conversation_documents',
+    spec: spec(endpoints.conversationDocuments),
+    key: (r, page) =>
+      entityKey('conversation_documents', { ...r, conversation_id: param(page, 'conversation_id') }),
+    shape(r, page) {
+      const fields = {
+        ...r,
+        conversation_id: param(page, 'conversation_id'),
+        uploadTimestamp_ms: textToMs(r.uploadTimestamp),
+      };
+      return [{ key: entityKey('conversation_documents', fields), fields, object: r }];
+    },
+  },
+  conversation_document_metadata: {
+    name: 'conversation_document_metadata',
+    spec: spec(endpoints.conversationDocumentMetadata),
+    key: (r, page) =>
+      entityKey('conversation_document_metadata', { ...r, conversation_id: param(page, 'conversation_id') }),
+    shape(r, page) {
+      const fields = {
+        ...r,
+        conversation_id: param(page, 'conversation_id'),
+        id: r.id ?? page.pathParams.document_id,
+      };
+      return [{ key: entityKey('conversation_document_metadata', fields), fields, object: r }];
+    },
+  },
+  batches: {
+    name: 'batches',
+    spec: spec(endpoints.batches),
+    key: (r) => entityKey('batches', r),
+  },
+  runs: {
+    name: 'runs',
+    spec: spec(endpoints.runs),
+    key: (r) => entityKey('runs', r),
+  },
+  runs_results: {
+    name: 'runs_results',
+    spec: spec(endpoints.runsResults),
+    key: () => {
+      throw new Error('runs_results records are keyed per document by shape()');
+    },
+    // One record per document: the file is the API's unit of paging, the document the unit of analysis.
+    shape(file, page, fileIndex) {
+      const runId = param(page, 'run_id');
+      return list(file.documents).map((doc, documentIndex) => {
+        const fields = {
+          run_id: runId,
+          file_index: fileIndex,
+          document_index: documentIndex,
+          original_file_name: file.original_file_name,
+          input_file_path: file.input_file_path,
+          class_name: doc.class_name,
+          review_completed: doc.review_completed,
+          final_result_pass: obj(doc.validations).final_result_pass,
+          classification_confidence: obj(doc.classification_confidence).model,
+          page_numbers: doc.page_numbers,
+          post_processed_paths: doc.post_processed_paths,
+          post_processed_pdf_path: doc.post_processed_pdf_path,
+          page_layouts: doc.page_layouts,
+          fields: list(doc.fields).map((f) => ({
+            name: f.field_name,
+            value: f.value,
+            type: f.type,
+            confidence: obj(f.confidence).model,
+            ocr_confidence: obj(f.confidence).ocr,
+            error: f.error_msg,
+            valid: obj(f.validations).valid,
+          })),
+        };
+        return { key: entityKey('runs_results', fields), fields, object: doc };
+      });
+    },
+  },
+  queries_status: {
+    name: 'queries_status',
+    spec: spec(endpoints.queriesStatus),
+    key: (r) => entityKey('queries_status', r),
+    shape(r, page) {
+      const fields = {
+        ...r,
+        query_id: r.query_id ?? param(page, 'query_id'),
+        results: list(r.results).map((q) => ({
+          response: q.response,
+          source_document_names: list(q.source_documents).map((d) => d.name),
+        })),
+      };
+      return [{ key: entityKey('queries_status', fields), fields, object: r }];
+    },
+  },
+  files_metadata: {
+    name: 'files_metadata',
+    spec: spec(endpoints.filesMetadata),
+    key: (r) => entityKey('files_metadata', r),
+    shape(r) {
+      const fields = {
+        path: r.path,
+        http_status: r.exists ? 200 : 404,
+        present: r.exists,
+        kind: r.type,
+        content_type: r.content_type,
+        size: r.content_length,
+        last_modified: r.last_modified,
+        last_modified_ms: r.last_modified_ms,
+      };
+      return [{ key: entityKey('files_metadata', fields), fields, object: r }];
+    },
+  },
+  audit_logs: {
+    name: 'audit_logs',
+    spec: spec(endpoints.auditLogs),
+    // Entries have no id: identical entries are the same event, so the content hash is the key.
+    key: (r) => contentHash(r),
+    shape(r) {
+      return [
+        { key: contentHash(r), fields: { ...r, timestamp_ms: textToMs(r.timestamp_millis) }, object: r },
+      ];
+    },
+  },
+} satisfies Record<string, ResourceDeclaration>;
