@@ -109,7 +109,7 @@ async function main(argv: string[]): Promise<number> {
         const who = r.external ? 'external' : r.pid ? `pid ${r.pid}` : 'not running';
         const log = r.logFile ? `  log ${displayPath(r.logFile)}` : '';
         process.stdout.write(
-          `${r.service.padEnd(11)} ${who.padEnd(12)} ${r.endpoint.padEnd(44)} ${r.healthy ? 'healthy' : 'UNHEALTHY'}${log}\n`,
+          `${r.service.padEnd(11)} ${who.padEnd(12)} ${r.endpoint.padEnd(44)} ${r.healthy ? 'healthy' : r.external || r.pid ? 'UNHEALTHY' : 'down'}${log}\n`,
         );
       }
       process.stdout.write(`data: ${cfg.dir}\n`);

@@ -3,7 +3,7 @@
  * test files, brings up the local stack when an integration test is among them, runs node's runner as a
  * child with the endpoints in its environment, and stops only what it started.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -69,6 +69,21 @@ async function main(): Promise<number> {
     return 0;
   }
 
+  // Ctrl-C reaches the test child through the terminal; the runner itself stays alive to stop the stack
+  // it started. A second signal gives up on cleanup.
+  let interrupted: NodeJS.Signals | undefined;
+  const running: { child?: ChildProcess } = {};
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (interrupted) {
+      say(`${sig} again: exiting without stopping the stack (npm run stack -- down stops it)`);
+      process.exit(130);
+    }
+    interrupted = sig;
+    if (running.child?.exitCode === null) running.child.kill(sig);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
   let started: ServiceName[] = [];
   let stackEnv: Partial<StackEnv> = {};
   if (files.some(isIntegration)) {
@@ -88,23 +103,22 @@ async function main(): Promise<number> {
   args.push(...files);
   say(`running ${files.length} file(s): ${files.join(' ')}`);
 
-  const child = spawn(process.execPath, args, {
+  if (interrupted) {
+    await stopStack(started, { progress: (l) => process.stderr.write(`[stack] ${l}\n`) });
+    return 128 + os.constants.signals[interrupted];
+  }
+  const runner = spawn(process.execPath, args, {
     cwd: ROOT,
     stdio: 'inherit',
     env: { ...process.env, ...stackEnv, NODE_ENV: process.env.NODE_ENV ?? 'test' },
   });
-  // Ctrl-C reaches the child through the terminal; the runner stays alive to stop the stack afterwards.
-  const forward = (sig: NodeJS.Signals) => () => {
-    if (child.exitCode === null) child.kill(sig);
-  };
-  process.on('SIGINT', forward('SIGINT'));
-  process.on('SIGTERM', forward('SIGTERM'));
+  running.child = runner;
   const code = await new Promise<number>((resolve) => {
-    child.on('error', (err) => {
+    runner.on('error', (err) => {
       say(`could not run node's test runner: ${err.message}`);
       resolve(1);
     });
-    child.on('exit', (c, signal) => resolve(c ?? 128 + (signal ? os.constants.signals[signal] : 0)));
+    runner.on('exit', (c, signal) => resolve(c ?? 128 + (signal ? os.constants.signals[signal] : 0)));
   });
 
   if (started.length > 0) {
