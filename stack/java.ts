@@ -40,14 +40,8 @@ function onPath(name: string): string | undefined {
   return undefined;
 }
 
-/**
- * Finds a `java` of at least `minMajor`: the JDK home named by `overrideEnv` first, then JAVA_HOME, the one on PATH,
- * then every JDK under /usr/lib/jvm (the polyglot machines carry a Temurin 25 there beside Debian's 17).
- */
-export function findJava(minMajor: number, overrideEnv?: string): { bin: string; major: number } {
+function defaultCandidates(): string[] {
   const candidates: string[] = [];
-  const overrideHome = overrideEnv ? process.env[overrideEnv] : undefined;
-  if (overrideHome) candidates.push(path.join(overrideHome, 'bin', 'java'));
   if (process.env.JAVA_HOME) candidates.push(path.join(process.env.JAVA_HOME, 'bin', 'java'));
   const fromPath = onPath('java');
   if (fromPath) candidates.push(fromPath);
@@ -58,6 +52,18 @@ export function findJava(minMajor: number, overrideEnv?: string): { bin: string;
   } catch {
     // no /usr/lib/jvm on this machine
   }
+  return candidates;
+}
+
+/**
+ * Finds a `java` of at least `minMajor`: only the JDK home named by `overrideEnv` when that is set, else
+ * JAVA_HOME, the one on PATH, then every JDK under /usr/lib/jvm (the polyglot machines carry a Temurin 25
+ * there beside Debian's 17).
+ */
+export function findJava(minMajor: number, overrideEnv?: string): { bin: string; major: number } {
+  const overrideHome = overrideEnv ? process.env[overrideEnv] : undefined;
+  // An explicit choice is taken or refused, never silently replaced by another JDK.
+  const candidates = overrideHome ? [path.join(overrideHome, 'bin', 'java')] : defaultCandidates();
   const seen: string[] = [];
   for (const bin of candidates) {
     if (!fs.existsSync(bin)) continue;

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -99,24 +99,27 @@ export const kafkaService: Service = {
   ports: (cfg) => [cfg.ports.kafka, cfg.ports.kafkaController],
 
   async install(cfg: StackConfig, progress: Progress) {
+    findJava(17, 'STACK_KAFKA_JAVA_HOME'); // fail before anything is fetched or started
     const dir = libDir(cfg);
     const done = path.join(dir, '.complete');
-    if (fs.existsSync(done)) return;
+    const pomDir = path.join(cfg.repoRoot, 'stack', 'kafka');
+    // Keyed by the pom's content, so adding a dependency there refreshes the cached jars.
+    const stamp = createHash('sha256')
+      .update(fs.readFileSync(path.join(pomDir, 'pom.xml')))
+      .digest('hex');
+    if (fs.existsSync(done) && fs.readFileSync(done, 'utf8').trim() === stamp) return;
     progress(`fetching Kafka ${KAFKA_VERSION} jars from Maven Central into ${displayPath(dir)} …`);
     const started = Date.now();
     fs.rmSync(dir, { recursive: true, force: true });
     fs.mkdirSync(dir, { recursive: true });
-    await copyDependencies(
-      cfg,
-      path.join(cfg.repoRoot, 'stack', 'kafka'),
-      dir,
-      path.join(paths.logs(cfg), 'maven-kafka.log'),
-    );
+    await copyDependencies(cfg, pomDir, dir, path.join(paths.logs(cfg), 'maven-kafka.log'), {
+      'kafka.version': KAFKA_VERSION,
+    });
     const jars = fs.readdirSync(dir).filter((f) => f.endsWith('.jar'));
-    if (!jars.some((f) => f.startsWith(`kafka_2.13-${KAFKA_VERSION}`))) {
+    if (!jars.includes(`kafka_2.13-${KAFKA_VERSION}.jar`)) {
       throw new Error(`Maven finished but ${dir} holds no kafka_2.13-${KAFKA_VERSION}.jar`);
     }
-    fs.writeFileSync(done, `${new Date().toISOString()}\n`);
+    fs.writeFileSync(done, stamp + '\n');
     progress(`fetched ${jars.length} Kafka jars in ${((Date.now() - started) / 1000).toFixed(1)}s`);
   },
 

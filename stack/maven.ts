@@ -38,11 +38,22 @@ async function runMaven(cfg: StackConfig, args: string[], logFile: string, cwd: 
   }
 }
 
-/** Copies a pom's runtime classpath (every jar) into `outDir`. */
-export function copyDependencies(cfg: StackConfig, pomDir: string, outDir: string, logFile: string) {
+/** Copies a pom's runtime classpath (every jar) into `outDir`; `props` override the pom's properties. */
+export function copyDependencies(
+  cfg: StackConfig,
+  pomDir: string,
+  outDir: string,
+  logFile: string,
+  props: Record<string, string> = {},
+) {
   return runMaven(
     cfg,
-    [`${DEPENDENCY_PLUGIN}:copy-dependencies`, '-DincludeScope=runtime', `-DoutputDirectory=${outDir}`],
+    [
+      `${DEPENDENCY_PLUGIN}:copy-dependencies`,
+      '-DincludeScope=runtime',
+      `-DoutputDirectory=${outDir}`,
+      ...Object.entries(props).map(([k, v]) => `-D${k}=${v}`),
+    ],
     logFile,
     pomDir,
   );

@@ -70,6 +70,7 @@ export const registryService: Service = {
   ports: (cfg) => [cfg.ports.registry, cfg.ports.registryManagement],
 
   async install(cfg: StackConfig, progress: Progress) {
+    findJava(21, 'STACK_REGISTRY_JAVA_HOME'); // fail before anything is fetched or started
     const dir = appDir(cfg);
     const done = path.join(dir, '.complete');
     if (fs.existsSync(done)) return;
