@@ -22,6 +22,7 @@ const USAGE = `usage: npm test -- [options] [path words...]
   npm test -- smoke registry     only files whose path contains one of the words
   npm test -- --keep-stack       leave what the run started running, for fast reruns
   npm test -- --name PATTERN     only tests whose name matches (node's --test-name-pattern)
+  npm test -- --test-timeout MS  per-test timeout for tests that set none (default 300000)
 
 Integration tests use KAFKA_BROKERS, SCHEMA_REGISTRY_URL and CLICKHOUSE_URL when set; the stack starts
 only the services whose variable is unset.`;
@@ -49,6 +50,7 @@ async function main(): Promise<number> {
       unit: { type: 'boolean' },
       'keep-stack': { type: 'boolean' },
       name: { type: 'string', multiple: true },
+      'test-timeout': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -98,7 +100,22 @@ async function main(): Promise<number> {
     }
   }
 
-  const args = ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec'];
+  // Every wait is bounded: a test with no timeout of its own gets this one, and a file whose tests are done
+  // but that leaks a socket or timer does not keep the run (and CI) waiting.
+  const testTimeout = Number(values['test-timeout'] ?? 300_000);
+  if (!Number.isInteger(testTimeout) || testTimeout <= 0) {
+    say(`--test-timeout ${values['test-timeout']} is not a positive number of milliseconds`);
+    return 2;
+  }
+  const args = [
+    '--import',
+    'tsx',
+    '--test',
+    '--test-concurrency=1',
+    '--test-reporter=spec',
+    `--test-timeout=${testTimeout}`,
+    '--test-force-exit',
+  ];
   for (const pattern of values.name ?? []) args.push(`--test-name-pattern=${pattern}`);
   args.push(...files);
   say(`running ${files.length} file(s): ${files.join(' ')}`);
