@@ -9,11 +9,11 @@ const LEVEL = process.env.LOG_LEVEL ?? (process.env.NODE_ENV === 'test' ? 'warn'
  * Structured JSON logs. Every serialized line passes through `redact`, so a secret that reaches a log
  * call by any path (an error message, a URL, a header) is replaced before it is written.
  */
-export function createLogger(name: string, destination?: DestinationStream): Logger {
+export function createLogger(name: string, destination?: DestinationStream, level: string = LEVEL): Logger {
   return pino(
     {
       name,
-      level: LEVEL,
+      level,
       redact: {
         paths: ['*.authorization', '*.Authorization', '*.password', '*.token', 'headers.authorization'],
         censor: '***',

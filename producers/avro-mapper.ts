@@ -122,6 +122,14 @@ function mapValue(type: avro.Type, value: unknown, path: string, problems: strin
   }
 }
 
+function acceptsNull(type: avro.Type): boolean {
+  if (type.typeName === 'null') return true;
+  return (
+    type.typeName.startsWith('union') &&
+    (type as unknown as Branching).types.some((t) => t.typeName === 'null')
+  );
+}
+
 function mapRecord(
   type: avro.types.RecordType,
   source: Record<string, unknown>,
@@ -132,7 +140,12 @@ function mapRecord(
   for (const field of type.fields) {
     const value = source[field.name];
     const fieldPath = path ? `${path}.${field.name}` : field.name;
-    const fallback = value === undefined ? (field.defaultValue() as unknown) : undefined;
+    // An absent value, or a null where the schema has no null branch, takes the field's default:
+    // the API leaves out or nulls lists it documents as arrays.
+    const fallback =
+      value === undefined || (value === null && !acceptsNull(field.type))
+        ? (field.defaultValue() as unknown)
+        : undefined;
     out[field.name] = fallback !== undefined ? fallback : mapValue(field.type, value, fieldPath, problems);
   }
   return out;

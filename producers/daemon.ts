@@ -4,7 +4,6 @@ import type { Config } from '../core/config.ts';
 import { createKafka } from '../core/kafka.ts';
 import type { Logger } from '../core/log.ts';
 import { metrics } from '../core/metrics.ts';
-import { createRegistry } from '../core/registry.ts';
 import type { ResourceName } from '../core/resources.ts';
 import {
   ensureTopics,
@@ -19,7 +18,7 @@ import { trackIds } from './engine/tracked.ts';
 import { InstabaseClient } from './instabase/client.ts';
 import { buildJobs, JOB_RESOURCES } from './jobs.ts';
 import { TransactionalPublisher } from './publisher.ts';
-import { RecordEncoder, type RegisteredResource } from './record-encoder.ts';
+import { RecordEncoder, stringKeyType, type RegisteredResource } from './record-encoder.ts';
 import { registerSubject } from './registration.ts';
 import { DECLARATIONS } from './resources.ts';
 import { ProducerRuntime } from './runtime.ts';
@@ -48,28 +47,27 @@ export async function registerSchemas(
   config: Config,
   resources: ResourceName[],
 ): Promise<Map<string, RegisteredResource>> {
-  const registry = createRegistry(config);
   const registered = new Map<string, RegisteredResource>();
+  const keyType = stringKeyType();
   for (const resource of resources) {
     const topic = resourceTopic(config, resource);
-    const valueId = await registerSubject(
-      config,
-      registry,
-      valueSubject(topic),
-      valueSchema(resource) as unknown as Record<string, unknown>,
-    );
-    const keyId = await registerSubject(
-      config,
-      registry,
-      keySubject(topic),
-      keySchema() as unknown as Record<string, unknown>,
-    );
-    registered.set(resource, { valueId, keyId, type: avroType(resource) });
+    const valueId = await registerSubject(config, valueSubject(topic), valueSchema(resource));
+    const keyId = await registerSubject(config, keySubject(topic), keySchema());
+    registered.set(resource, { valueId, keyId, type: avroType(resource), keyType });
   }
   return registered;
 }
 
-export async function startProducers(config: Config, logger: Logger): Promise<RunningProducers> {
+export interface ProducerOptions {
+  /** The clock windows are computed from; the simulator's virtual clock in tests. */
+  now?: () => number;
+}
+
+export async function startProducers(
+  config: Config,
+  logger: Logger,
+  options: ProducerOptions = {},
+): Promise<RunningProducers> {
   const token = config.instabase.token;
   if (!token)
     throw new Error(
@@ -88,7 +86,6 @@ export async function startProducers(config: Config, logger: Logger): Promise<Ru
   } finally {
     await admin.disconnect();
   }
-  const registry = createRegistry(config);
   const registered = await registerSchemas(config, resources);
 
   const client = new InstabaseClient({
@@ -112,8 +109,17 @@ export async function startProducers(config: Config, logger: Logger): Promise<Ru
   const state = new StateStore(stateTopic(config), instanceId);
   await state.load(kafka, publisher, logger);
 
-  const encoder = new RecordEncoder(registry, registered, config.instabase.context);
-  const runtime = new ProducerRuntime({ config, kafka, registry, client, publisher, state, encoder, logger });
+  const encoder = new RecordEncoder(registered, config.instabase.context);
+  const runtime = new ProducerRuntime({
+    config,
+    kafka,
+    client,
+    publisher,
+    state,
+    encoder,
+    logger,
+    ...(options.now ? { now: options.now } : {}),
+  });
   const scheduler = new Scheduler(
     buildJobs({ config, runtime, logger }),
     config.producers.concurrency,

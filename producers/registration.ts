@@ -1,4 +1,3 @@
-import { SchemaType, type SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import { request } from 'undici';
 import type { Config } from '../core/config.ts';
 import { registryHeaders } from '../core/registry.ts';
@@ -50,7 +49,13 @@ async function registryCall(config: Config, method: 'GET' | 'PUT' | 'POST', path
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   const text = await response.body.text();
-  return { status: response.statusCode, json: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+  let json: Record<string, unknown> = {};
+  try {
+    json = text ? (JSON.parse(text) as Record<string, unknown>) : {};
+  } catch {
+    json = { message: text.slice(0, 300) };
+  }
+  return { status: response.statusCode, json };
 }
 
 export interface SubjectCheck {
@@ -83,26 +88,29 @@ export async function checkSubject(
 }
 
 /**
- * Sets the subject's compatibility level explicitly, refuses an incompatible schema with an error
- * naming the subject and the fields, then registers (an unchanged schema gets its existing id).
+ * Refuses an incompatible schema with an error naming the subject and the fields, registers the
+ * schema (an unchanged one gets its existing id), then sets the subject's compatibility level
+ * explicitly. Plain HTTP rather than the registry client: the client cannot register a primitive
+ * (key) schema and insists on its own default compatibility level.
  */
-export async function registerSubject(
-  config: Config,
-  registry: SchemaRegistry,
-  subject: string,
-  schema: AvroSchema,
-): Promise<number> {
-  const check = await checkSubject(config, subject, schema);
+export async function registerSubject(config: Config, subject: string, schema: unknown): Promise<number> {
+  const encoded = encodeURIComponent(subject);
+  const check = await checkSubject(config, subject, schema as AvroSchema);
   if (!check.compatible) throw new IncompatibleSchemaError(subject, check.problems);
-  const { id } = await registry.register(
-    { type: SchemaType.AVRO, schema: JSON.stringify(schema) },
-    { subject },
-  );
+  const registered = await registryCall(config, 'POST', `/subjects/${encoded}/versions`, {
+    schema: JSON.stringify(schema),
+    schemaType: 'AVRO',
+  });
+  if (registered.status !== 200 || typeof registered.json.id !== 'number') {
+    throw new Error(
+      `registry refused the schema for ${subject}: ${registered.status} ${JSON.stringify(registered.json).slice(0, 300)}`,
+    );
+  }
   // Set after registering: some registries keep no per-subject config for a subject that does not exist.
-  const level = await registryCall(config, 'PUT', `/config/${encodeURIComponent(subject)}`, {
+  const level = await registryCall(config, 'PUT', `/config/${encoded}`, {
     compatibility: config.registry.compatibility,
   });
   if (level.status !== 200)
     throw new Error(`registry refused compatibility level for ${subject}: ${level.status}`);
-  return id;
+  return registered.json.id;
 }

@@ -1,4 +1,3 @@
-import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { Kafka, Message } from 'kafkajs';
 import type { Config } from '../core/config.ts';
 import type { Logger } from '../core/log.ts';
@@ -17,7 +16,6 @@ import type { StateStore } from './state-store.ts';
 export interface RuntimeDeps {
   config: Config;
   kafka: Kafka;
-  registry: SchemaRegistry;
   client: InstabaseClient;
   publisher: TransactionalPublisher;
   state: StateStore;
@@ -62,7 +60,7 @@ export class ProducerRuntime {
     const dead: DeadLetter[] = [...step.dead];
     for (const emit of step.emits) {
       try {
-        push(resourceTopic(config, emit.resource), await encoder.encode(emit, fetchedAt));
+        push(resourceTopic(config, emit.resource), encoder.encode(emit, fetchedAt));
         counts.set(emit.resource, (counts.get(emit.resource) ?? 0) + 1);
       } catch (err) {
         dead.push({

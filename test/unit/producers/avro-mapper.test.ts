@@ -87,3 +87,10 @@ test('int64 beyond 2^53 (bigint from the lossless parser, or an integral string)
   );
   assert.throws(() => mapToAvro(type, { id: 2n ** 63n }), /not an exact long/);
 });
+
+test('null for a non-nullable field with a default takes the default', () => {
+  const record = mapToAvro(type, { id: 1, fields: null, flag: null });
+  assert.deepEqual(record.fields, []);
+  assert.equal(record.flag, false);
+  assert.throws(() => mapToAvro(type, { id: null }), /id: missing/);
+});
