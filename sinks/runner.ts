@@ -78,6 +78,8 @@ export class SinkRunner {
   private fatal: Error | undefined;
   private generation = 0;
   private lastFlushAt = Date.now();
+  /** Per "topic:partition", the offset after the last one the consumer has processed (markers included). */
+  readonly consumed = new Map<string, number>();
   readonly stats = { rows: 0, deadLetters: 0, flushes: 0 };
 
   constructor(private readonly o: SinkRunnerOptions) {
@@ -111,6 +113,11 @@ export class SinkRunner {
     this.consumer.on(this.consumer.events.CRASH, (event) => {
       const err = (event.payload as { error?: Error }).error;
       if (err && !(event.payload as { restart?: boolean }).restart) this.fail(err);
+    });
+    // Batches of nothing but transaction markers end here too: tracking them tells when a partition
+    // has been read to its high-water mark, which committed offsets alone cannot show.
+    this.consumer.on(this.consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+      this.consumed.set(`${payload.topic}:${payload.partition}`, Number(payload.lastOffset) + 1);
     });
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: [...this.byTopic.keys()], fromBeginning: this.o.fromBeginning });
@@ -333,6 +340,15 @@ export class SinkRunner {
       { resource: target.resource },
       Number(process.hrtime.bigint() - started) / 1e9,
     );
+  }
+
+  /** Whether every partition in `targets` ("topic:partition" → offset) is consumed, flushed and committed. */
+  async caughtUp(targets: ReadonlyMap<string, number>): Promise<boolean> {
+    for (const [tp, target] of targets) {
+      if (target > 0 && (this.consumed.get(tp) ?? 0) < target) return false;
+    }
+    await this.flush();
+    return [...this.buffers.values()].every((b) => b.isEmpty);
   }
 
   /** Flushes what it can within the bound, commits, and leaves the group. */

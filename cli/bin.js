@@ -1,0 +1,6 @@
+#!/usr/bin/env node
+// Entry of the `instabase-stream` bin: lets plain node run the TypeScript CLI through tsx.
+import { register } from 'tsx/esm/api';
+
+register();
+await import('./main.ts');
