@@ -69,7 +69,8 @@ export async function runUntilSignalled(
         .catch((err: unknown) => logger.error({ err }, 'a component failed to stop cleanly'));
     }
     await http.close();
-    process.exit(0);
+    // A component that failed for good (a sink's incompatible schema) has set a non-zero exit code.
+    process.exit(process.exitCode ?? 0);
   };
   process.once('SIGINT', () => void stop('SIGINT'));
   process.once('SIGTERM', () => void stop('SIGTERM'));

@@ -19,7 +19,12 @@ export interface ResourceStatus {
   lastPoll: string | null;
 }
 
-async function topicSize(admin: ReturnType<ReturnType<typeof createKafka>['admin']>, topic: string) {
+async function topicSize(
+  admin: ReturnType<ReturnType<typeof createKafka>['admin']>,
+  topic: string,
+  known: Set<string>,
+) {
+  if (!known.has(topic)) return null;
   try {
     const offsets = await admin.fetchTopicOffsets(topic);
     return offsets.reduce((n, p) => n + Number(p.high) - Number(p.low), 0);
@@ -50,6 +55,8 @@ export async function collectStatus(config: Config): Promise<ResourceStatus[]> {
   }
   const out: ResourceStatus[] = [];
   try {
+    // Asking kafkajs about a topic that does not exist makes it retry for seconds; ask only about real ones.
+    const known = new Set(await admin.listTopics());
     const committed = new Map<string, number>();
     try {
       const groups = await admin.fetchOffsets({
@@ -67,11 +74,8 @@ export async function collectStatus(config: Config): Promise<ResourceStatus[]> {
     for (const resource of RESOURCE_NAMES) {
       const topic = resourceTopic(config, resource);
       let high: number | null = null;
-      try {
+      if (known.has(topic))
         high = (await admin.fetchTopicOffsets(topic)).reduce((n, p) => n + Number(p.high), 0);
-      } catch {
-        high = null;
-      }
       const table = `${db}.${quoteIdentifier(resource)}`;
       const count = async (query: string): Promise<number | null> => {
         try {
@@ -86,13 +90,13 @@ export async function collectStatus(config: Config): Promise<ResourceStatus[]> {
       const lastPoll = jobs[resource]?.lastSuccessAt;
       out.push({
         resource,
-        topicMessages: await topicSize(admin, topic),
+        topicMessages: await topicSize(admin, topic, known),
         // Transaction markers take offsets too, so a caught-up group may show a lag of one per partition.
         consumerLag: high === null ? null : Math.max(0, high - (committed.get(topic) ?? 0)),
         rows: await count(`SELECT count() AS v FROM ${table}`),
         currentRows: await count(`SELECT count() AS v FROM ${db}.${quoteIdentifier(`${resource}_current`)}`),
-        producerDeadLetters: await topicSize(admin, producerDlqTopic(config, resource)),
-        sinkDeadLetters: await topicSize(admin, sinkDlqTopic(config, resource)),
+        producerDeadLetters: await topicSize(admin, producerDlqTopic(config, resource), known),
+        sinkDeadLetters: await topicSize(admin, sinkDlqTopic(config, resource), known),
         freshnessSeconds: newest ? Math.max(0, Math.round((Date.now() - newest) / 1000)) : null,
         lastPoll: lastPoll ? new Date(lastPoll).toISOString() : null,
       });

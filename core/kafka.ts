@@ -1,8 +1,20 @@
 import { readFileSync } from 'node:fs';
-import { Kafka, logLevel, type KafkaConfig, type SASLOptions, type logCreator } from 'kafkajs';
+import {
+  Kafka as KafkaClient,
+  logLevel,
+  type Admin,
+  type AdminConfig,
+  type Consumer,
+  type ConsumerConfig,
+  type KafkaConfig,
+  type Producer,
+  type ProducerConfig,
+  type SASLOptions,
+  type logCreator,
+} from 'kafkajs';
 import type { Config } from './config.ts';
 import type { Logger } from './log.ts';
-import { redact } from './secrets.ts';
+import { errorChain, firstLine, networkFailure, redact, ServiceConnectionError } from './secrets.ts';
 import { tlsOptionsFromFiles } from './tls.ts';
 
 const PINO_LEVEL: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
@@ -40,6 +52,9 @@ function saslOptions(sasl: NonNullable<Config['kafka']['sasl']>): SASLOptions {
   return { mechanism: sasl.mechanism, username: sasl.username, password: sasl.password } as SASLOptions;
 }
 
+// kafkajs warns on every producer about a partitioner change from 2021; we use its default throughout.
+process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
+
 export function kafkaConfig(config: Config, logger: Logger, clientIdSuffix?: string): KafkaConfig {
   const { kafka } = config;
   return {
@@ -53,6 +68,144 @@ export function kafkaConfig(config: Config, logger: Logger, clientIdSuffix?: str
   };
 }
 
+/** How the client authenticates, for messages: e.g. "SASL SCRAM-SHA-512 as alice over TLS". */
+export function describeKafkaAuth(config: Config): string {
+  const { sasl, ssl } = config.kafka;
+  const who =
+    sasl === undefined
+      ? 'no SASL'
+      : sasl.mechanism === 'oauthbearer'
+        ? 'SASL OAUTHBEARER'
+        : `SASL ${sasl.mechanism.toUpperCase()} as ${sasl.username}`;
+  return `${who} over ${ssl.enabled ? 'TLS' : 'plaintext'}`;
+}
+
+const SECURITY_HINT =
+  'KAFKA_SSL and KAFKA_SASL_MECHANISM must match the listener (SASL_SSL needs both, SSL only the first)';
+
+/**
+ * Turns whatever kafkajs threw while connecting into an error that names Kafka, the brokers, the
+ * authentication in use and the settings to check. Authentication errors are not retried by kafkajs;
+ * TLS and connection errors are retried a bounded number of times (its default retry policy) first.
+ */
+export function kafkaConnectionError(config: Config, err: unknown): Error {
+  if (err instanceof ServiceConnectionError) return err;
+  const brokers = config.kafka.brokers.join(',');
+  const auth = describeKafkaAuth(config);
+  const sasl = config.kafka.sasl;
+  const chain = errorChain(err);
+  const saslError = chain.find((e) => (e as Error)?.name === 'KafkaJSSASLAuthenticationError');
+  if (saslError) {
+    const check =
+      sasl?.mechanism === 'oauthbearer'
+        ? 'check the token (KAFKA_SASL_OAUTH_TOKEN or KAFKA_SASL_OAUTH_TOKEN_FILE_PATH)'
+        : 'check KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD';
+    return new ServiceConnectionError(
+      'Kafka',
+      'auth',
+      `Kafka authentication failed (${auth}) at ${brokers}: ${check} (${firstLine(saslError)})`,
+      err,
+    );
+  }
+  const closed = chain.some((e) => (e as Error)?.name === 'KafkaJSConnectionClosedError');
+  if (closed && !sasl && config.kafka.ssl.enabled) {
+    // A SASL_SSL listener answers ApiVersions, then hangs up on the first real request of a client
+    // that never authenticated.
+    return new ServiceConnectionError(
+      'Kafka',
+      'auth',
+      `Kafka at ${brokers} closed the connection of an unauthenticated client (${auth}): the listener ` +
+        'probably requires SASL; set KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD',
+      err,
+    );
+  }
+  const net = networkFailure(err);
+  if (net?.kind === 'tls') {
+    return new ServiceConnectionError(
+      'Kafka',
+      'tls',
+      `Kafka TLS handshake with ${brokers} failed (${auth}): ${redact(net.detail)}; check KAFKA_SSL_CA_FILE ` +
+        `(the CA that signed the broker certificate) and that the broker certificate names the host you connect to; ${SECURITY_HINT}`,
+      err,
+    );
+  }
+  const text = chain.map((e) => String((e as Error)?.message ?? e)).join(' | ');
+  if (
+    net?.kind === 'unreachable' ||
+    /connection (error|timeout)|closed connection|ECONNREFUSED/i.test(text)
+  ) {
+    return new ServiceConnectionError(
+      'Kafka',
+      'unreachable',
+      `Kafka unreachable at ${brokers} (${auth}): ${net ? redact(net.detail) : firstLine(err)}; check KAFKA_BROKERS; ${SECURITY_HINT}`,
+      err,
+    );
+  }
+  return new ServiceConnectionError(
+    'Kafka',
+    'other',
+    `Kafka connection to ${brokers} failed (${auth}): ${firstLine(err)}`,
+    err,
+  );
+}
+
+/**
+ * Wraps `connect` so failures come out as kafkaConnectionError. `probe` runs right after connecting:
+ * kafkajs's connect only exchanges ApiVersions, which a SASL listener answers even for a client that
+ * never authenticates, so a missing SASL setting would otherwise show up later as a bare "Closed
+ * connection" from whatever request came first.
+ */
+function guarded<T extends { connect(): Promise<void> }>(
+  client: T,
+  config: Config,
+  probe?: (client: T) => Promise<unknown>,
+): T {
+  const connect = client.connect.bind(client);
+  client.connect = async () => {
+    try {
+      await connect();
+      if (probe) await probe(client);
+    } catch (err) {
+      throw kafkaConnectionError(config, err);
+    }
+  };
+  return client;
+}
+
+/**
+ * A kafkajs client whose admins, producers and consumers fail to connect with a
+ * ServiceConnectionError (see kafkaConnectionError) instead of kafkajs's bare errors.
+ */
+export class Kafka extends KafkaClient {
+  constructor(
+    kafkaConfig: KafkaConfig,
+    private readonly config: Config,
+  ) {
+    super(kafkaConfig);
+  }
+
+  override admin(options?: AdminConfig): Admin {
+    return guarded(super.admin(options), this.config, (admin) => admin.describeCluster());
+  }
+
+  override producer(options?: ProducerConfig): Producer {
+    return guarded(super.producer(options), this.config);
+  }
+
+  override consumer(options: ConsumerConfig): Consumer {
+    return guarded(super.consumer(options), this.config);
+  }
+}
+
 export function createKafka(config: Config, logger: Logger, clientIdSuffix?: string): Kafka {
-  return new Kafka(kafkaConfig(config, logger, clientIdSuffix));
+  const { sasl, ssl } = config.kafka;
+  if (sasl?.mechanism === 'plain' && !ssl.enabled) {
+    logger.warn(
+      'Kafka SASL PLAIN without TLS sends the password in clear text: set KAFKA_SSL=true unless this is a local test',
+    );
+  }
+  if (ssl.enabled && !ssl.rejectUnauthorized) {
+    logger.warn('Kafka TLS certificate verification is off (KAFKA_SSL_REJECT_UNAUTHORIZED=false)');
+  }
+  return new Kafka(kafkaConfig(config, logger, clientIdSuffix), config);
 }

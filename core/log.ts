@@ -1,4 +1,4 @@
-import { pino, type Logger, type DestinationStream } from 'pino';
+import { pino, destination as pinoDestination, type Logger, type DestinationStream } from 'pino';
 import { redact } from './secrets.ts';
 
 export type { Logger };
@@ -20,7 +20,8 @@ export function createLogger(name: string, destination?: DestinationStream, leve
       },
       hooks: { streamWrite: (line: string) => redact(line) },
     },
-    destination,
+    // stderr, so that a command's own output on stdout (status, config) stays clean for pipes.
+    destination ?? pinoDestination(2),
   );
 }
 

@@ -8,6 +8,7 @@ import type { ResourceName } from '../core/resources.ts';
 import {
   ensureTopics,
   keySubject,
+  pipelineTopicSpecs,
   queriesTopic,
   resourceTopic,
   stateTopic,
@@ -24,7 +25,6 @@ import { DECLARATIONS } from './resources.ts';
 import { ProducerRuntime } from './runtime.ts';
 import { Scheduler } from './scheduler.ts';
 import { StateStore } from './state-store.ts';
-import { producerTopicSpecs } from './topics.ts';
 
 export interface RunningProducers {
   runtime: ProducerRuntime;
@@ -82,7 +82,7 @@ export async function startProducers(
   const admin = kafka.admin();
   await admin.connect();
   try {
-    await ensureTopics(admin, producerTopicSpecs(config, resources), logger);
+    await ensureTopics(admin, pipelineTopicSpecs(config, resources), logger);
   } finally {
     await admin.disconnect();
   }

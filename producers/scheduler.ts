@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { Logger } from '../core/log.ts';
 import { metrics } from '../core/metrics.ts';
 import { redact } from '../core/secrets.ts';
@@ -37,6 +38,8 @@ export class Scheduler {
   ) {}
 
   start(): void {
+    // Every in-flight request of every job listens on the one shutdown signal.
+    setMaxListeners(1_000, this.controller.signal);
     for (const job of this.jobs) {
       this.status.set(job.name, { polls: 0, failures: 0, running: false });
       this.loops.push(this.loop(job));

@@ -80,6 +80,8 @@ export class SinkRunner {
   private lastFlushAt = Date.now();
   /** Per "topic:partition", the offset after the last one the consumer has processed (markers included). */
   readonly consumed = new Map<string, number>();
+  /** Per "topic:partition", the offset last committed by this member. */
+  private readonly committed = new Map<string, number>();
   readonly stats = { rows: 0, deadLetters: 0, flushes: 0 };
 
   constructor(private readonly o: SinkRunnerOptions) {
@@ -109,15 +111,19 @@ export class SinkRunner {
     this.consumer.on(this.consumer.events.GROUP_JOIN, () => {
       this.generation += 1;
       this.buffers.clear();
+      this.consumed.clear();
+      this.committed.clear();
     });
     this.consumer.on(this.consumer.events.CRASH, (event) => {
       const err = (event.payload as { error?: Error }).error;
       if (err && !(event.payload as { restart?: boolean }).restart) this.fail(err);
     });
-    // Batches of nothing but transaction markers end here too: tracking them tells when a partition
-    // has been read to its high-water mark, which committed offsets alone cannot show.
+    // Batches with records are tracked by eachBatch once fully processed; this listener only sees
+    // those kafkajs never hands over (markers only), which must not be trusted for anything else:
+    // it also fires for a batch that eachBatch left half way at shutdown.
     this.consumer.on(this.consumer.events.END_BATCH_PROCESS, ({ payload }) => {
-      this.consumed.set(`${payload.topic}:${payload.partition}`, Number(payload.lastOffset) + 1);
+      if (payload.batchSize === 0)
+        this.consumed.set(`${payload.topic}:${payload.partition}`, Number(payload.lastOffset) + 1);
     });
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: [...this.byTopic.keys()], fromBeginning: this.o.fromBeginning });
@@ -194,6 +200,7 @@ export class SinkRunner {
           return;
       }
     }
+    this.consumed.set(`${batch.topic}:${batch.partition}`, Number(batch.lastOffset()) + 1);
     await heartbeat();
   }
 
@@ -263,6 +270,35 @@ export class SinkRunner {
       this.buffers.delete(topic);
       await this.flushBuffer(this.byTopic.get(topic)!, buffer, this.generation);
     }
+    await this.commitPastMarkers();
+  }
+
+  /**
+   * A transaction's commit marker takes an offset of its own after the last record. When everything
+   * consumed from a topic is flushed, its consumed position is safe to commit, so that a caught-up
+   * group shows no lag and a restart does not fetch the markers again.
+   */
+  private async commitPastMarkers(): Promise<void> {
+    const offsets: Array<{ topic: string; partition: number; offset: string }> = [];
+    for (const [tp, position] of this.consumed) {
+      const [topic, partition] = [
+        tp.slice(0, tp.lastIndexOf(':')),
+        Number(tp.slice(tp.lastIndexOf(':') + 1)),
+      ];
+      if (!this.byTopic.has(topic) || !(this.buffers.get(topic)?.isEmpty ?? true)) continue;
+      if ((this.committed.get(tp) ?? -1) >= position) continue;
+      offsets.push({ topic, partition, offset: String(position) });
+    }
+    if (offsets.length === 0) return;
+    try {
+      await this.consumer!.commitOffsets(offsets);
+      for (const o of offsets) this.committed.set(`${o.topic}:${o.partition}`, Number(o.offset));
+    } catch (err) {
+      this.o.logger.debug(
+        { err },
+        'commit of consumed positions refused (rebalance); the next flush retries',
+      );
+    }
   }
 
   private async flushBuffer(target: SinkTarget, buffer: BatchBuffer, generation: number): Promise<void> {
@@ -327,6 +363,7 @@ export class SinkRunner {
     }));
     try {
       await this.consumer!.commitOffsets(offsets);
+      for (const o of offsets) this.committed.set(`${o.topic}:${o.partition}`, Number(o.offset));
     } catch (err) {
       if (generation === this.generation) throw err;
       this.o.logger.info(

@@ -7,6 +7,7 @@ import { FatalSinkError, type RecordCoordinates, type SinkTarget } from './runne
 import { IncompatibleSchemaError } from './schema/ddl.ts';
 import { deriveLayout } from './schema/layout.ts';
 import { applySchema } from './schema/migrate.ts';
+import { qualifiedName } from './schema/sql.ts';
 import { createRowMapper, type RowMapper } from './schema/rows.ts';
 
 export interface TableTargetOptions {
@@ -29,7 +30,7 @@ export class TableTarget implements SinkTarget {
   readonly resource: ResourceName;
   readonly topic: string;
   readonly dlqTopic: string;
-  private readonly mappers = new Map<number, RowMapper>();
+  private readonly mappers = new Map<number, { mapper: RowMapper; tables: string[] }>();
 
   constructor(private readonly o: TableTargetOptions) {
     this.resource = o.resource;
@@ -60,7 +61,12 @@ export class TableTarget implements SinkTarget {
       }
       throw err;
     }
-    this.mappers.set(schemaId, createRowMapper(layout));
+    const mapper = createRowMapper(layout);
+    // The client selects no database (the sinks create theirs), so inserts name it.
+    this.mappers.set(schemaId, {
+      mapper,
+      tables: mapper.tables.map((t) => qualifiedName(this.o.database, t)),
+    });
   }
 
   append(
@@ -69,8 +75,8 @@ export class TableTarget implements SinkTarget {
     coords: RecordCoordinates,
     buffer: BatchBuffer,
   ): void {
-    const mapper = this.mappers.get(schemaId);
-    if (!mapper) throw new Error(`schema ${schemaId} was not prepared`);
-    mapper.map(record, coords, buffer.ingestedAt, buffer.out(schemaId, mapper.tables));
+    const prepared = this.mappers.get(schemaId);
+    if (!prepared) throw new Error(`schema ${schemaId} was not prepared`);
+    prepared.mapper.map(record, coords, buffer.ingestedAt, buffer.out(schemaId, prepared.tables));
   }
 }

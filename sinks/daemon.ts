@@ -1,0 +1,105 @@
+import type { Config } from '../core/config.ts';
+import { createClickHouse, serverVersion } from '../core/clickhouse.ts';
+import { createKafka } from '../core/kafka.ts';
+import type { Logger } from '../core/log.ts';
+import { createRegistry } from '../core/registry.ts';
+import type { ResourceName } from '../core/resources.ts';
+import {
+  dlqTopicSpec,
+  ensureTopics,
+  pipelineTopicSpecs,
+  resourceTopic,
+  sinkDlqTopic,
+} from '../core/topics.ts';
+import { WireDecoder } from './decoder.ts';
+import { SinkRunner } from './runner.ts';
+import { TableTarget } from './target.ts';
+
+export interface SinkOptions {
+  resources?: readonly ResourceName[];
+  groupId?: string;
+  /** Database to write into (a replay may write into a new one). */
+  database?: string;
+  /** Table per resource; a replay into a new table names it here. */
+  tables?: Partial<Record<ResourceName, string>>;
+  /** Read each topic from its beginning when the group has no committed offset (replays, fresh groups). */
+  fromBeginning?: boolean;
+  onFatal?: (err: Error) => void;
+}
+
+export interface RunningSinks {
+  runner: SinkRunner;
+  targets: TableTarget[];
+  stop(): Promise<void>;
+}
+
+/** insert_deduplication_token arrived in ClickHouse 22.2; older servers rely on the table design alone. */
+export function supportsDedupTokens([major, minor]: [number, number]): boolean {
+  return major > 22 || (major === 22 && minor >= 2);
+}
+
+export async function startSinks(
+  config: Config,
+  logger: Logger,
+  options: SinkOptions = {},
+): Promise<RunningSinks> {
+  const resources = options.resources ?? config.sinks.resources;
+  const database = options.database ?? config.clickhouse.database;
+  const kafka = createKafka(config, logger, 'sink');
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    await ensureTopics(
+      admin,
+      [
+        ...pipelineTopicSpecs(config, resources),
+        ...resources.map((r) => dlqTopicSpec(config, sinkDlqTopic(config, r))),
+      ],
+      logger,
+    );
+  } finally {
+    await admin.disconnect();
+  }
+  const clickhouse = createClickHouse(config);
+  const version = await serverVersion(clickhouse);
+  const targets = resources.map(
+    (resource) =>
+      new TableTarget({
+        resource,
+        topic: resourceTopic(config, resource),
+        dlqTopic: sinkDlqTopic(config, resource),
+        database,
+        ...(options.tables?.[resource] ? { table: options.tables[resource] } : {}),
+        clickhouse,
+        logger: logger.child({ resource }),
+      }),
+  );
+  const runner = new SinkRunner({
+    kafka,
+    clickhouse,
+    decoder: new WireDecoder(createRegistry(config)),
+    targets,
+    groupId: options.groupId ?? config.sinks.group,
+    flushRows: config.sinks.flushRows,
+    flushMs: config.sinks.flushMs,
+    flushBytes: config.sinks.flushBytes,
+    retryMaxMs: config.sinks.retryMaxMs,
+    dedupTokens: supportsDedupTokens(version),
+    fromBeginning: options.fromBeginning ?? true,
+    logger,
+    ...(options.onFatal ? { onFatal: options.onFatal } : {}),
+  });
+  await runner.start();
+  logger.info(
+    { resources, database, clickhouse: version.join('.'), group: options.groupId ?? config.sinks.group },
+    'sinks started',
+  );
+  return {
+    runner,
+    targets,
+    async stop() {
+      await runner.stop(config.sinks.shutdownTimeoutMs);
+      await clickhouse.close();
+    },
+  };
+}
