@@ -1,12 +1,23 @@
-import { readFileSync, existsSync } from 'node:fs';
+import { accessSync, constants, readFileSync, existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { RESOURCE_NAMES } from './resources.ts';
-import { registerSecret } from './secrets.ts';
+import { registerBasicAuth, registerSecret } from './secrets.ts';
 
 const positiveInt = z.number().int().positive();
 const resourceName = z.enum(RESOURCE_NAMES);
+
+/** A URL that carries no user or password: credentials would leak wherever the URL is logged. */
+const urlWithoutCredentials = (hint: string) =>
+  z.url().refine((value) => {
+    try {
+      const url = new URL(value);
+      return url.username === '' && url.password === '';
+    } catch {
+      return true; // z.url() reports it
+    }
+  }, `credentials do not belong in the URL (it is logged and shown in errors): ${hint}`);
 
 const kafkaSasl = z.discriminatedUnion('mechanism', [
   z.strictObject({
@@ -14,27 +25,42 @@ const kafkaSasl = z.discriminatedUnion('mechanism', [
     username: z.string().min(1),
     password: z.string().min(1),
   }),
-  z.strictObject({
-    mechanism: z.literal('oauthbearer'),
-    /** A file holding the current bearer token, re-read on every authentication (rotated by a sidecar). */
-    tokenFile: z.string().min(1).optional(),
-    token: z.string().min(1).optional(),
-  }),
+  z
+    .strictObject({
+      mechanism: z.literal('oauthbearer'),
+      /** A file holding the current bearer token, re-read on every authentication (rotated by a sidecar). */
+      tokenFile: z.string().min(1).optional(),
+      token: z.string().min(1).optional(),
+    })
+    .refine((s) => (s.token === undefined) !== (s.tokenFile === undefined), {
+      message: 'OAUTHBEARER needs exactly one of token (KAFKA_SASL_OAUTH_TOKEN) or tokenFile',
+    }),
 ]);
 
-const tlsOptions = z.strictObject({
-  enabled: z.boolean().default(false),
-  caFile: z.string().optional(),
-  certFile: z.string().optional(),
-  keyFile: z.string().optional(),
-  /** Hostname and chain verification; turning it off is for local experiments only. */
-  rejectUnauthorized: z.boolean().default(true),
-});
+const tlsOptions = z
+  .strictObject({
+    /** Defaults to true when caFile or certFile is given (see loadConfig), else false. */
+    enabled: z.boolean().default(false),
+    /** PEM bundle of the CA(s) that signed the broker certificates; omit for publicly trusted ones. */
+    caFile: z.string().min(1).optional(),
+    /** Client certificate and key (PEM) for mutual TLS. */
+    certFile: z.string().min(1).optional(),
+    keyFile: z.string().min(1).optional(),
+    /** Passphrase of an encrypted keyFile. */
+    keyPassword: z.string().min(1).optional(),
+    /** Hostname and chain verification; turning it off is for local experiments only. */
+    rejectUnauthorized: z.boolean().default(true),
+  })
+  .refine((t) => (t.certFile === undefined) === (t.keyFile === undefined), {
+    message: 'a client certificate needs its key and vice versa: set both certFile and keyFile',
+  });
 
 export const configSchema = z.strictObject({
   instabase: z
     .strictObject({
-      apiUrl: z.url().default('https://aihub.instabase.com/api'),
+      apiUrl: urlWithoutCredentials('the token goes in INSTABASE_API_TOKEN').default(
+        'https://aihub.instabase.com/api',
+      ),
       token: z.string().min(1).optional(),
       context: z.string().min(1).optional(),
       timeoutMs: positiveInt.default(30_000),
@@ -65,26 +91,39 @@ export const configSchema = z.strictObject({
     .prefault({}),
   registry: z
     .strictObject({
-      url: z.url().default('http://127.0.0.1:8081/apis/ccompat/v7'),
+      url: urlWithoutCredentials('use SCHEMA_REGISTRY_USERNAME and SCHEMA_REGISTRY_PASSWORD').default(
+        'http://127.0.0.1:8081/apis/ccompat/v7',
+      ),
+      /** Basic auth: Confluent Cloud's API key and secret. */
       username: z.string().min(1).optional(),
       password: z.string().min(1).optional(),
       bearerToken: z.string().min(1).optional(),
-      caFile: z.string().optional(),
+      /** PEM bundle of a private CA for an https URL. */
+      caFile: z.string().min(1).optional(),
       compatibility: z
         .enum(['BACKWARD', 'BACKWARD_TRANSITIVE', 'FORWARD', 'FORWARD_TRANSITIVE', 'FULL', 'FULL_TRANSITIVE'])
         .default('BACKWARD_TRANSITIVE'),
     })
+    .refine((r) => (r.username === undefined) === (r.password === undefined), {
+      message: 'basic auth needs both username and password (SCHEMA_REGISTRY_USERNAME / _PASSWORD)',
+    })
+    .refine((r) => !(r.username !== undefined && r.bearerToken !== undefined), {
+      message: 'choose basic auth (username/password) or bearerToken, not both',
+    })
     .prefault({}),
   clickhouse: z
     .strictObject({
-      url: z.url().default('http://127.0.0.1:8123'),
+      url: urlWithoutCredentials('use CLICKHOUSE_USER and CLICKHOUSE_PASSWORD').default(
+        'http://127.0.0.1:8123',
+      ),
       user: z.string().min(1).default('default'),
       password: z.string().default(''),
       database: z
         .string()
         .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a plain identifier')
         .default('instabase'),
-      caFile: z.string().optional(),
+      /** PEM bundle of a private CA for an https URL (ClickHouse Cloud needs none). */
+      caFile: z.string().min(1).optional(),
       /** ON CLUSTER name for DDL when writing to a ClickHouse cluster. */
       cluster: z.string().min(1).optional(),
       requestTimeoutMs: positiveInt.default(60_000),
@@ -195,6 +234,7 @@ const ENV_MAP: Array<[string, string, (v: string) => unknown]> = [
   ['KAFKA_SSL_CA_FILE', 'kafka.ssl.caFile', String],
   ['KAFKA_SSL_CERT_FILE', 'kafka.ssl.certFile', String],
   ['KAFKA_SSL_KEY_FILE', 'kafka.ssl.keyFile', String],
+  ['KAFKA_SSL_KEY_PASSWORD', 'kafka.ssl.keyPassword', String],
   ['KAFKA_SSL_REJECT_UNAUTHORIZED', 'kafka.ssl.rejectUnauthorized', bool],
   ['KAFKA_SASL_MECHANISM', 'kafka.sasl.mechanism', (v) => v.toLowerCase()],
   ['KAFKA_SASL_USERNAME', 'kafka.sasl.username', String],
@@ -218,11 +258,15 @@ const ENV_MAP: Array<[string, string, (v: string) => unknown]> = [
   ['DASHBOARD_TOKEN', 'http.token', String],
 ];
 
+/** Every environment variable the config reads (each may also be given as `<NAME>_FILE`). */
+export const ENV_VARS: readonly string[] = ENV_MAP.map(([name]) => name);
+
 /** The config paths that hold secrets: registered for redaction and shown as *** in dumps. */
 export const SECRET_PATHS = [
   'instabase.token',
   'kafka.sasl.password',
   'kafka.sasl.token',
+  'kafka.ssl.keyPassword',
   'registry.password',
   'registry.bearerToken',
   'clickhouse.password',
@@ -295,6 +339,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
     const value = envValue(env, name, problems);
     if (value !== undefined && value !== '') setPath(raw, path.split('.'), convert(value));
   }
+  normalizeKafkaSecurity(raw);
   const result = configSchema.safeParse(raw);
   if (!result.success) {
     for (const issue of result.error.issues) {
@@ -302,10 +347,51 @@ export function loadConfig(options: LoadOptions = {}): Config {
       problems.push(`${where}: ${issue.message}`);
     }
   }
+  if (result.success) problems.push(...unreadableFiles(result.data));
   if (problems.length || !result.success) throw new ConfigError(problems);
   const config = result.data;
   for (const path of SECRET_PATHS) registerSecret(getPath(config, path) as string | undefined);
+  // The Basic credentials as they go over the wire, in case a header is ever logged.
+  registerBasicAuth(config.registry.username, config.registry.password);
+  registerBasicAuth(config.clickhouse.user, config.clickhouse.password);
   return config;
+}
+
+/**
+ * A CA bundle or client certificate for Kafka means TLS, unless `enabled: false` says otherwise; a SASL
+ * mechanism is accepted in any case (`SCRAM-SHA-512` as Kafka's docs write it, in the file as in env).
+ */
+function normalizeKafkaSecurity(raw: Record<string, unknown>): void {
+  const kafka = raw.kafka as { ssl?: Record<string, unknown>; sasl?: Record<string, unknown> } | undefined;
+  const ssl = kafka?.ssl;
+  if (ssl && typeof ssl === 'object' && ssl.enabled === undefined && (ssl.caFile || ssl.certFile)) {
+    ssl.enabled = true;
+  }
+  const sasl = kafka?.sasl;
+  if (sasl && typeof sasl === 'object' && typeof sasl.mechanism === 'string') {
+    sasl.mechanism = sasl.mechanism.toLowerCase();
+  }
+}
+
+/** Certificate files are read when the first connection is made; a wrong path is reported up front. */
+function unreadableFiles(config: Config): string[] {
+  const files: Array<[string, string | undefined]> = [
+    ['kafka.ssl.caFile', config.kafka.ssl.caFile],
+    ['kafka.ssl.certFile', config.kafka.ssl.certFile],
+    ['kafka.ssl.keyFile', config.kafka.ssl.keyFile],
+    ['registry.caFile', config.registry.caFile],
+    ['clickhouse.caFile', config.clickhouse.caFile],
+  ];
+  const problems: string[] = [];
+  for (const [path, file] of files) {
+    if (!file) continue;
+    try {
+      accessSync(file, constants.R_OK);
+    } catch (err) {
+      problems.push(`${path}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+    }
+  }
+  return problems;
 }
 
 function getPath(obj: unknown, path: string): unknown {

@@ -11,6 +11,7 @@ import {
   type ServiceName,
 } from './config.ts';
 import { tail } from './process.ts';
+import { runSecureStack } from './secure.ts';
 import { ensureStack, stackStatus, StackError, stopStack } from './stack.ts';
 
 const USAGE = `usage: npm run stack -- <command> [options]
@@ -20,6 +21,9 @@ commands:
   down [service...]     stop what \`up\` started
   status                pid, endpoint and health of each service (exit 3 unless all are healthy)
   logs [service]        last lines of a service's log (all three when none is named)
+  secure                in the foreground until Ctrl-C: a throwaway SASL_SSL Kafka (SCRAM-SHA-512) and a
+                        password-protected ClickHouse (HTTP + HTTPS) with a CA made for the run; prints
+                        the env vars that reach them (the default stack is not touched)
 
 options:
   --kafka-port N --kafka-controller-port N --registry-port N --registry-management-port N
@@ -131,6 +135,10 @@ async function main(argv: string[]): Promise<number> {
         if (files.length > 1) process.stdout.write(`==> ${f} <==\n`);
         process.stdout.write(tail(f, lines) + '\n');
       }
+      return 0;
+    }
+    case 'secure': {
+      await runSecureStack(loadConfig(config), (line) => process.stderr.write(`[stack] ${line}\n`));
       return 0;
     }
     default:
