@@ -460,6 +460,11 @@ export async function runSecureStack(stack: StackConfig, progress: Progress): Pr
   const cleanup = async () => {
     await Promise.all(servers.map((s) => s.stop()));
     fs.rmSync(dir, { recursive: true, force: true });
+    try {
+      fs.rmdirSync(root); // only when no other run is using it
+    } catch {
+      // another `secure` is running, or the directory is already gone
+    }
   };
   try {
     const pki = await makePki(path.join(dir, 'pki'));
