@@ -20,7 +20,11 @@ export interface SinkTarget {
   resource: string;
   topic: string;
   dlqTopic: string;
-  /** Called before the first record of each writer schema: creates tables, adds new columns, or throws. */
+  /**
+   * Called before the first record of each writer schema: creates tables, adds new columns, or throws:
+   * FatalSinkError stops the sink, UnmappableSchemaError dead-letters the record, and anything else
+   * (ClickHouse unreachable) is retried with backoff until it succeeds.
+   */
   prepare(schemaId: number, type: avro.Type): Promise<void>;
   /** Appends the record's rows to the buffer's tables; throwing dead-letters the message. */
   append(
@@ -53,6 +57,14 @@ export class FatalSinkError extends Error {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = 'FatalSinkError';
+  }
+}
+
+/** A writer schema the target cannot turn into tables; records written with it are dead-lettered. */
+export class UnmappableSchemaError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'UnmappableSchemaError';
   }
 }
 
@@ -165,6 +177,8 @@ export class SinkRunner {
     const target = this.byTopic.get(batch.topic);
     if (!target || this.fatal) return;
     const generation = this.generation;
+    const current = () =>
+      isRunning() && !isStale() && !this.fatal && !this.stopping && generation === this.generation;
     for (const message of batch.messages) {
       if (!isRunning() || isStale() || this.fatal || generation !== this.generation) return;
       await this.o.decoder.prepare(message.value);
@@ -175,7 +189,8 @@ export class SinkRunner {
         const decoded = this.o.decoder.decode(message.value);
         const preparedKey = `${batch.topic}#${decoded.schemaId}`;
         if (!this.prepared.has(preparedKey)) {
-          await target.prepare(decoded.schemaId, decoded.type);
+          // Returning leaves the message unresolved: it is read again after the rebalance or restart.
+          if (!(await this.prepareTarget(target, decoded.schemaId, decoded.type, heartbeat, current))) return;
           this.prepared.add(preparedKey);
         }
         target.append(decoded.record, decoded.schemaId, coords, buffer);
@@ -202,6 +217,46 @@ export class SinkRunner {
     }
     this.consumed.set(`${batch.topic}:${batch.partition}`, Number(batch.lastOffset()) + 1);
     await heartbeat();
+  }
+
+  /**
+   * Brings the target's tables in line with a writer schema. A ClickHouse that cannot be reached is
+   * not the record's fault: the call is retried with backoff, heart-beating, for as long as this
+   * member still owns the batch. Resolves false when it no longer does.
+   */
+  private async prepareTarget(
+    target: SinkTarget,
+    schemaId: number,
+    type: avro.Type,
+    heartbeat: () => Promise<void>,
+    current: () => boolean,
+  ): Promise<boolean> {
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        await target.prepare(schemaId, type);
+        return true;
+      } catch (err) {
+        if (err instanceof FatalSinkError || err instanceof UnmappableSchemaError) throw err;
+        if (!current()) return false;
+        const delay =
+          Math.min(this.o.retryMaxMs, 250 * 2 ** Math.min(attempt, 10)) * (0.5 + Math.random() / 2);
+        this.o.logger.warn(
+          {
+            resource: target.resource,
+            schemaId,
+            attempt,
+            delayMs: Math.round(delay),
+            err: redact(String(err)),
+          },
+          'creating or altering tables failed; retrying',
+        );
+        for (const until = Date.now() + delay; Date.now() < until && current();) {
+          await sleep(Math.min(2_000, until - Date.now()));
+          await heartbeat().catch(() => undefined);
+        }
+        if (!current()) return false;
+      }
+    }
   }
 
   private deadLetter(

@@ -3,7 +3,8 @@ import type avro from 'avsc';
 import type { Logger } from '../core/log.ts';
 import type { ResourceName } from '../core/resources.ts';
 import type { BatchBuffer } from './batch-buffer.ts';
-import { FatalSinkError, type RecordCoordinates, type SinkTarget } from './runner.ts';
+import { isPermanentClickHouseError } from './clickhouse-errors.ts';
+import { FatalSinkError, UnmappableSchemaError, type RecordCoordinates, type SinkTarget } from './runner.ts';
 import { IncompatibleSchemaError } from './schema/ddl.ts';
 import { deriveLayout } from './schema/layout.ts';
 import { applySchema } from './schema/migrate.ts';
@@ -43,7 +44,15 @@ export class TableTarget implements SinkTarget {
   }
 
   async prepare(schemaId: number, type: avro.Type): Promise<void> {
-    const layout = deriveLayout(this.o.resource, type, { database: this.o.database, table: this.table });
+    let layout: ReturnType<typeof deriveLayout>;
+    try {
+      layout = deriveLayout(this.o.resource, type, { database: this.o.database, table: this.table });
+    } catch (err) {
+      throw new UnmappableSchemaError(
+        `schema ${schemaId} of ${this.topic} cannot be mapped to tables: ${(err as Error).message}`,
+        { cause: err },
+      );
+    }
     try {
       const ran = await applySchema(this.o.clickhouse, layout);
       const changes = ran.filter((q) => !/^CREATE DATABASE/i.test(q));
@@ -59,6 +68,13 @@ export class TableTarget implements SinkTarget {
           { cause: err },
         );
       }
+      if (isPermanentClickHouseError(err)) {
+        throw new FatalSinkError(
+          `creating or altering ${this.table} for schema ${schemaId} failed: ${(err as Error).message}`,
+          { cause: err },
+        );
+      }
+      // Anything else (ClickHouse unreachable, a timeout) is transient: the runner retries.
       throw err;
     }
     const mapper = createRowMapper(layout);
