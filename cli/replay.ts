@@ -67,8 +67,18 @@ export async function replayCommand(config: Config, options: ReplayOptions): Pro
   const admin = kafka.admin();
   await admin.connect();
   const high = await admin.fetchTopicOffsets(topic);
-  const targets = new Map(high.map((p) => [`${topic}:${p.partition}`, Number(p.high)]));
-  if (startAt.kind !== 'earliest') {
+  // Where the group starts on each partition: the replay is done when every partition that starts
+  // below its high-water mark has been read up to it. A partition that starts at its end yields no
+  // batch at all, so waiting for one would never finish.
+  const start = new Map(high.map((p) => [p.partition, Number(p.low)]));
+  if (startAt.kind === 'earliest') {
+    // A group that already has offsets (an interrupted replay run again) resumes from them.
+    const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
+    for (const p of committed?.partitions ?? []) {
+      const low = Number(high.find((h) => h.partition === p.partition)?.low ?? 0);
+      if (Number(p.offset) >= 0) start.set(p.partition, Math.max(Number(p.offset), low));
+    }
+  } else {
     const offsets =
       startAt.kind === 'timestamp'
         ? (await admin.fetchTopicOffsetsByTimestamp(topic, startAt.ms)).map((p) => ({
@@ -76,10 +86,28 @@ export async function replayCommand(config: Config, options: ReplayOptions): Pro
             offset: p.offset,
           }))
         : [...startAt.offsets].map(([partition, offset]) => ({ partition, offset }));
+    for (const { partition, offset } of offsets) {
+      const p = high.find((h) => h.partition === partition);
+      if (!p) throw new Error(`--from: ${topic} has no partition ${partition}`);
+      if (Number(offset) > Number(p.high)) {
+        throw new Error(
+          `--from: offset ${offset} is past the end of ${topic} partition ${partition} (${p.high})`,
+        );
+      }
+      start.set(partition, Math.max(Number(offset), Number(p.low)));
+    }
     // Committed before the group's first member joins, so the consumer starts exactly there.
     await admin.setOffsets({ groupId, topic, partitions: offsets });
   }
   await admin.disconnect();
+  const targets = new Map(
+    high
+      .filter((p) => start.get(p.partition)! < Number(p.high))
+      .map((p) => [`${topic}:${p.partition}`, Number(p.high)]),
+  );
+  const startOf = new Map(
+    [...targets.keys()].map((tp) => [tp, start.get(Number(tp.slice(tp.lastIndexOf(':') + 1)))!]),
+  );
 
   const sinks = await startSinks(config, logger, {
     resources: [resource],
@@ -88,7 +116,7 @@ export async function replayCommand(config: Config, options: ReplayOptions): Pro
     tables: { [resource]: table },
     fromBeginning: true,
   });
-  const total = [...targets.values()].reduce((a, b) => a + b, 0);
+  const total = [...targets].reduce((n, [tp, h]) => n + h - startOf.get(tp)!, 0);
   const progress = new Progress(`replay ${topic} → ${database}.${table}`, total);
   let stopped = false;
   const stop = async () => {
@@ -105,7 +133,10 @@ export async function replayCommand(config: Config, options: ReplayOptions): Pro
       await stop();
       throw sinks.runner.failure;
     }
-    const consumed = [...targets.keys()].reduce((n, tp) => n + (sinks.runner.consumed.get(tp) ?? 0), 0);
+    const consumed = [...targets.keys()].reduce(
+      (n, tp) => n + Math.max(0, (sinks.runner.consumed.get(tp) ?? 0) - startOf.get(tp)!),
+      0,
+    );
     progress.update(Math.min(consumed, total), sinks.runner.stats.rows);
     if (!options.follow && (await sinks.runner.caughtUp(targets))) break;
   }
