@@ -14,6 +14,7 @@ import {
 import { WireDecoder } from './decoder.ts';
 import { SinkRunner } from './runner.ts';
 import { TableTarget } from './target.ts';
+import { ensureDashboardViews } from './views.ts';
 
 export interface SinkOptions {
   resources?: readonly ResourceName[];
@@ -62,6 +63,10 @@ export async function startSinks(
   }
   const clickhouse = createClickHouse(config);
   const version = await serverVersion(clickhouse);
+  // Dashboard views (sinks/views.ts) before the first insert: the audit materialized view sees only later
+  // inserts. Not for a replay into differently named tables, which the views do not read.
+  if (Object.entries(options.tables ?? {}).every(([r, t]) => r === t))
+    await ensureDashboardViews(clickhouse, database, logger);
   const targets = resources.map(
     (resource) =>
       new TableTarget({

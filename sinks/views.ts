@@ -1,0 +1,329 @@
+// Dashboard views: what the built-in dashboard page (cli/dashboard/), the Grafana dashboard and any other
+// BI tool read. They live beside the tables in the configured database and are created by the sinks at
+// start-up, right after the tables (see ensureDashboardViews), with statements that run on ClickHouse
+// 18.16 and on current releases alike:
+// - no DateTime64, Map, JSON, LowCardinality, query parameters, CREATE OR REPLACE, DROP VIEW (a view is
+//   dropped with DROP TABLE), WITH FILL, window functions or toStartOfInterval;
+// - joins are `ANY LEFT JOIN (subquery) USING (...)`, the form 18.16 knows;
+// - the materialized view writes into its own table (`TO`), so that dropping or recreating it never
+//   loses the aggregated data, and reading needs no knowledge of the hidden `.inner.` table.
+//
+// Plain views versus a materialized view. A materialized view runs its SELECT on each block *inserted*
+// into its source table and never sees a merge, a later version of the same key or a delete. That is
+// right only for append-only data: the audit log. Runs, results and fields are entities whose rows are
+// superseded (a run goes RUNNING → COMPLETE, a result is re-fetched): a materialized view would count
+// every version, so their views are plain views over the `<table>_current` views (FINAL, not deleted),
+// computed when read. Those tables are small (thousands to a few million rows); the audit log is the one
+// that grows without bound and whose per-minute aggregation pays off.
+import type { ClickHouseClient } from '@clickhouse/client';
+import type { Logger } from '../core/log.ts';
+import { RESOURCE_NAMES, type ResourceName } from '../core/resources.ts';
+import { valueSchema } from '../schemas/index.ts';
+import { createStatements } from './schema/ddl.ts';
+import { deriveLayout } from './schema/layout.ts';
+import { qualifiedName, quoteIdentifier, quoteString } from './schema/sql.ts';
+
+export type DashboardObjectKind = 'view' | 'table' | 'materialized view';
+
+export interface DashboardObject {
+  readonly name: string;
+  readonly kind: DashboardObjectKind;
+  /** Column names as system.columns lists them (for a materialized view with TO: its SELECT's). */
+  readonly columns: readonly string[];
+  /** What it is for, for the docs and the report of `ensureDashboardViews`. */
+  readonly doc: string;
+  /** CREATE … IF NOT EXISTS, database-qualified. */
+  readonly create: string;
+}
+
+/** Runs by status per minute of the run's start (the fetch time when the API gave no start). */
+export const RUNS_BY_STATUS = 'dash_runs_by_status';
+/** Audit events per minute, log_type and user (email): a view over the aggregate table. */
+export const AUDIT_PER_MINUTE = 'dash_audit_events_per_minute';
+/** The AggregatingMergeTree the materialized view fills; read it through AUDIT_PER_MINUTE. */
+export const AUDIT_PER_MINUTE_STATE = 'dash_audit_events_per_minute_state';
+/** The materialized view from audit_logs into AUDIT_PER_MINUTE_STATE. */
+export const AUDIT_PER_MINUTE_MV = 'dash_audit_events_per_minute_mv';
+/** Extraction fields per field name and document class: count, errors, error rate, mean confidence. */
+export const FIELD_STATS = 'dash_field_stats';
+/** Per resource: rows, the newest _fetched_at, now() minus it, and rows ingested in the last minute. */
+export const PIPELINE_FRESHNESS = 'dash_pipeline_freshness';
+
+const q = quoteIdentifier;
+
+/** `toDateTime(intDiv(col, 1000))` for a millisecond epoch, as layout.ts spells its `_dt` aliases. */
+function fromMillis(expression: string): string {
+  return `toDateTime(intDiv(${expression}, 1000))`;
+}
+
+function runsByStatus(db: string): DashboardObject {
+  // start_timestamp is in nanoseconds; its `start_timestamp_dt` alias is part of runs_current.
+  const select =
+    `SELECT toStartOfMinute(ifNull(${q('start_timestamp_dt')}, ${q('_fetched_at_dt')})) AS ${q('minute')}, ` +
+    `ifNull(${q('status')}, 'UNKNOWN') AS ${q('status')}, count() AS ${q('runs')} ` +
+    `FROM ${qualifiedName(db, 'runs_current')} ` +
+    `GROUP BY ${q('minute')}, ${q('status')}`;
+  return {
+    name: RUNS_BY_STATUS,
+    kind: 'view',
+    columns: ['minute', 'status', 'runs'],
+    doc: 'current runs per start minute and status (from runs_current)',
+    create: `CREATE VIEW IF NOT EXISTS ${qualifiedName(db, RUNS_BY_STATUS)} AS ${select}`,
+  };
+}
+
+/**
+ * The audit aggregate. `uniqState(_content_hash)`, not a count: the sinks deliver at least once (a batch
+ * retried after a failed commit is inserted again), and the materialized view sees every insert, while
+ * audit_logs itself deduplicates by _content_hash only when it merges. Counting distinct hashes makes a
+ * redelivered event count once. `uniq` keeps every (32-bit) hash until a state holds 65,536 of them and
+ * samples beyond, within about 1%: per minute, log type and user, exact in practice. The view sums
+ * the merged states, so a per-minute total is exact as long as each event has one log type and user.
+ */
+const AUDIT_MINUTE = `toStartOfMinute(${fromMillis(`ifNull(${q('timestamp_ms')}, ${q('_fetched_at')})`)})`;
+
+function auditState(db: string): DashboardObject {
+  return {
+    name: AUDIT_PER_MINUTE_STATE,
+    kind: 'table',
+    columns: ['minute', 'log_type', 'email', 'events'],
+    doc: 'AggregatingMergeTree filled by the materialized view; events is uniqState(_content_hash)',
+    create:
+      `CREATE TABLE IF NOT EXISTS ${qualifiedName(db, AUDIT_PER_MINUTE_STATE)} (\n` +
+      `  ${q('minute')} DateTime,\n  ${q('log_type')} String,\n  ${q('email')} String,\n` +
+      `  ${q('events')} AggregateFunction(uniq, String)\n)\n` +
+      `ENGINE = AggregatingMergeTree()\nORDER BY (${q('minute')}, ${q('log_type')}, ${q('email')})`,
+  };
+}
+
+/** The SELECT the materialized view runs per inserted block; also the backfill of existing rows. */
+export function auditAggregateSelect(db: string): string {
+  return (
+    `SELECT ${AUDIT_MINUTE} AS ${q('minute')}, ifNull(${q('log_type')}, '') AS ${q('log_type')}, ` +
+    `ifNull(${q('email')}, '') AS ${q('email')}, uniqState(${q('_content_hash')}) AS ${q('events')} ` +
+    `FROM ${qualifiedName(db, 'audit_logs')} WHERE ${q('_deleted')} = 0 ` +
+    `GROUP BY ${q('minute')}, ${q('log_type')}, ${q('email')}`
+  );
+}
+
+function auditMaterializedView(db: string): DashboardObject {
+  return {
+    name: AUDIT_PER_MINUTE_MV,
+    kind: 'materialized view',
+    columns: ['minute', 'log_type', 'email', 'events'],
+    doc: `materialized view: each insert into audit_logs → ${AUDIT_PER_MINUTE_STATE}`,
+    create:
+      `CREATE MATERIALIZED VIEW IF NOT EXISTS ${qualifiedName(db, AUDIT_PER_MINUTE_MV)} ` +
+      `TO ${qualifiedName(db, AUDIT_PER_MINUTE_STATE)} AS ${auditAggregateSelect(db)}`,
+  };
+}
+
+function auditPerMinute(db: string): DashboardObject {
+  return {
+    name: AUDIT_PER_MINUTE,
+    kind: 'view',
+    columns: ['minute', 'log_type', 'email', 'events'],
+    doc: 'audit events per minute, log_type and user (email), each event counted once',
+    create:
+      `CREATE VIEW IF NOT EXISTS ${qualifiedName(db, AUDIT_PER_MINUTE)} AS ` +
+      `SELECT ${q('minute')}, ${q('log_type')}, ${q('email')}, uniqMerge(${q('events')}) AS ${q('events')} ` +
+      `FROM ${qualifiedName(db, AUDIT_PER_MINUTE_STATE)} ` +
+      `GROUP BY ${q('minute')}, ${q('log_type')}, ${q('email')}`,
+  };
+}
+
+/**
+ * Fields of the current results, with the class of their document. The class lives on runs_results;
+ * the join is by the child table's copy of the parent key. Inner aliases differ from the column names
+ * they are computed from: 18.16 reports an alias that shadows a column of the same query as cyclic.
+ * Conditions go through ifNull so that the counts are UInt64, not Nullable (18.16's countIf of a
+ * Nullable condition is Nullable).
+ */
+function fieldStats(db: string): DashboardObject {
+  const key = ['run_id', 'file_index', 'document_index'].map(q).join(', ');
+  const classes =
+    `SELECT ${key}, ifNull(${q('class_name')}, '') AS ${q('doc_class')} ` +
+    `FROM ${qualifiedName(db, 'runs_results_current')}`;
+  const select =
+    `SELECT ifNull(${q('name')}, '') AS ${q('field_name')}, ${q('doc_class')} AS ${q('class_name')}, ` +
+    `count() AS ${q('fields')}, ` +
+    `countIf(ifNull(${q('error')}, '') != '') AS ${q('errors')}, ` +
+    `${q('errors')} / ${q('fields')} AS ${q('error_rate')}, ` +
+    `countIf(ifNull(${q('valid')}, 1) = 0) AS ${q('invalid')}, ` +
+    `count(${q('confidence')}) AS ${q('scored')}, ` +
+    `avg(${q('confidence')}) AS ${q('mean_confidence')} ` +
+    `FROM ${qualifiedName(db, 'runs_results_fields_current')} ` +
+    `ANY LEFT JOIN (${classes}) USING (${key}) ` +
+    `GROUP BY ${q('field_name')}, ${q('class_name')}`;
+  return {
+    name: FIELD_STATS,
+    kind: 'view',
+    columns: [
+      'field_name',
+      'class_name',
+      'fields',
+      'errors',
+      'error_rate',
+      'invalid',
+      'scored',
+      'mean_confidence',
+    ],
+    doc:
+      'current extraction fields per field name and class: fields, errors (non-empty error), error_rate, ' +
+      'invalid (validation failed), scored (with a confidence), mean_confidence',
+    create: `CREATE VIEW IF NOT EXISTS ${qualifiedName(db, FIELD_STATS)} AS ${select}`,
+  };
+}
+
+/**
+ * One row per resource, over the raw tables (what the sinks wrote, before deduplication, the way
+ * `instabase-stream status` counts rows). freshness_seconds is NULL while a table is empty.
+ */
+function pipelineFreshness(db: string, resources: readonly ResourceName[]): DashboardObject {
+  const branch = (resource: ResourceName) =>
+    `SELECT ${quoteString(resource)} AS ${q('resource')}, count() AS ${q('rows')}, ` +
+    `if(count() = 0, NULL, ${fromMillis(`max(${q('_fetched_at')})`)}) AS ${q('newest_fetched_at')}, ` +
+    `if(count() = 0, NULL, toInt64(now()) - intDiv(max(${q('_fetched_at')}), 1000)) AS ${q('freshness_seconds')}, ` +
+    `countIf(${q('_ingested_at')} > now() - 60) AS ${q('rows_last_minute')}, ` +
+    `if(count() = 0, NULL, max(${q('_ingested_at')})) AS ${q('newest_ingested_at')} ` +
+    `FROM ${qualifiedName(db, resource)}`;
+  return {
+    name: PIPELINE_FRESHNESS,
+    kind: 'view',
+    columns: [
+      'resource',
+      'rows',
+      'newest_fetched_at',
+      'freshness_seconds',
+      'rows_last_minute',
+      'newest_ingested_at',
+    ],
+    doc:
+      'per resource: rows, newest_fetched_at, freshness_seconds (now() minus it), rows_last_minute ' +
+      '(ingested in the last 60 s), newest_ingested_at',
+    create:
+      `CREATE VIEW IF NOT EXISTS ${qualifiedName(db, PIPELINE_FRESHNESS)} AS ` +
+      resources.map(branch).join(' UNION ALL '),
+  };
+}
+
+/** Every dashboard object of a database, in creation order (the aggregate table before its view). */
+export function dashboardObjects(database: string): DashboardObject[] {
+  return [
+    runsByStatus(database),
+    auditState(database),
+    auditMaterializedView(database),
+    auditPerMinute(database),
+    fieldStats(database),
+    pipelineFreshness(database, RESOURCE_NAMES),
+  ];
+}
+
+/** DROP TABLE, because 18.16 has no DROP VIEW. */
+export function dropStatement(database: string, name: string): string {
+  return `DROP TABLE IF EXISTS ${qualifiedName(database, name)}`;
+}
+
+type Client = Pick<ClickHouseClient, 'command' | 'query'>;
+
+async function existingColumns(client: Client, database: string): Promise<Map<string, string[]>> {
+  const rs = await client.query({
+    query: `SELECT table, name FROM system.columns WHERE database = ${quoteString(database)}`,
+    format: 'JSONEachRow',
+  });
+  const out = new Map<string, string[]>();
+  for (const row of await rs.json<{ table: string; name: string }>()) {
+    out.set(row.table, [...(out.get(row.table) ?? []), row.name]);
+  }
+  return out;
+}
+
+async function existingTables(client: Client, database: string): Promise<Set<string>> {
+  const rs = await client.query({
+    query: `SELECT name FROM system.tables WHERE database = ${quoteString(database)}`,
+    format: 'JSONEachRow',
+  });
+  return new Set((await rs.json<{ name: string }>()).map((r) => r.name));
+}
+
+/**
+ * Creates the dashboard views of a database and returns the statements it ran. Idempotent, and safe to
+ * run from several sinks at once: everything is CREATE … IF NOT EXISTS.
+ *
+ * 1. The resource tables and their `_current` views, from the local schemas, when missing. The sinks
+ *    otherwise create a table on its first record, and a view cannot be created over a table that does
+ *    not exist yet; more importantly the materialized view must exist *before* the first audit_logs
+ *    insert, because it only ever sees rows inserted after it was created. Existing tables are not
+ *    touched: the sinks still bring them in line with each writer schema (ALTER … ADD COLUMN). The
+ *    local schemas are the ones the producers register, so a table made here is the table the first
+ *    record would have made; only a producer older than these sinks (a writer schema lacking a field
+ *    the local one has) would now meet a table with a column its schema lacks, which planAlter refuses
+ *    as it refuses any removed field.
+ * 2. The views. A plain view whose columns differ from this version's is dropped and recreated (a view
+ *    fixes its column list when created); the aggregate table and its materialized view are never
+ *    dropped here, since they hold data.
+ * 3. When this call created the aggregate table, the audit rows already present (a database from before
+ *    the dashboard views, or rows inserted in the moment between the table and the view) are
+ *    aggregated into it once. Counting distinct content hashes, an event the materialized view also saw
+ *    still counts once.
+ */
+export async function createDashboardViews(client: Client, database: string): Promise<string[]> {
+  const ran: string[] = [];
+  const run = async (query: string): Promise<void> => {
+    await client.command({ query });
+    ran.push(query);
+  };
+  const tablesBefore = await existingTables(client, database);
+  for (const resource of RESOURCE_NAMES) {
+    const layout = deriveLayout(resource, valueSchema(resource), { database });
+    const names = [
+      layout.table.name,
+      ...layout.children.map((c) => c.name),
+      ...layout.views.map((v) => v.name),
+    ];
+    if (names.every((n) => tablesBefore.has(n))) continue;
+    for (const statement of createStatements(layout)) await run(statement);
+  }
+  const columns = await existingColumns(client, database);
+  const createdState = !tablesBefore.has(AUDIT_PER_MINUTE_STATE);
+  for (const object of dashboardObjects(database)) {
+    const current = columns.get(object.name);
+    if (object.kind === 'view' && current && !sameNames(current, object.columns)) {
+      await run(dropStatement(database, object.name));
+    } else if (current || (object.kind === 'materialized view' && tablesBefore.has(object.name))) {
+      continue;
+    }
+    await run(object.create);
+  }
+  if (createdState) {
+    await run(
+      `INSERT INTO ${qualifiedName(database, AUDIT_PER_MINUTE_STATE)} ` +
+        `(${['minute', 'log_type', 'email', 'events'].map(q).join(', ')}) ${auditAggregateSelect(database)}`,
+    );
+  }
+  return ran;
+}
+
+/**
+ * createDashboardViews for the sinks: a failure is logged, not thrown. The dashboard is secondary to
+ * loading the tables, and a server that refuses one of these statements must not stop the pipeline.
+ */
+export async function ensureDashboardViews(
+  client: Client,
+  database: string,
+  logger: Pick<Logger, 'info' | 'warn'>,
+): Promise<boolean> {
+  try {
+    const ran = await createDashboardViews(client, database);
+    if (ran.length) logger.info({ database, statements: ran.length }, 'dashboard views created');
+    return true;
+  } catch (err) {
+    logger.warn({ err, database }, 'could not create the dashboard views; the sinks run without them');
+    return false;
+  }
+}
+
+function sameNames(a: readonly string[], b: readonly string[]): boolean {
+  const set = new Set(a);
+  return a.length === b.length && b.every((n) => set.has(n));
+}
