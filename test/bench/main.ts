@@ -1,0 +1,96 @@
+// Benchmarks against the local stack (npm run stack -- up). Usage:
+//   npm run bench -- sink [--records N] [--flush-rows N] [--partitions N] [--json] [--keep] [--profile DIR]
+//   npm run bench -- top FILE.cpuprofile [--limit N]
+// --json prints only the JSON result on stdout; otherwise a table, then the JSON. Progress goes to
+// stderr (a bar on a TTY).
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { createLogger } from '../../core/log.ts';
+import { profileSummary } from './profile.ts';
+import { sinkTable } from './report.ts';
+import { runSinkBench } from './sink.ts';
+
+const USAGE = `usage: npm run bench -- sink [--records N] [--flush-rows N] [--partitions N] [--json] [--keep]
+                                [--profile DIR]
+       npm run bench -- top FILE.cpuprofile [--limit N]
+
+  sink          fill a topic with N batches records, then measure (a) the sink replaying it into
+                ClickHouse, (b) the same rows inserted straight as JSONEachRow, (c) a raw kafkajs read
+  --records     records to produce (default 1000000; e.g. 200000 for a quick run)
+  --flush-rows  the sink's flushRows and the ceiling's insert size (default 100000)
+  --partitions  partitions of the topic (default 3)
+  --json        print only the JSON result
+  --keep        keep the topics, groups, subjects and database instead of removing them
+  --profile     write CPU profiles of phases (a) and (b) to DIR/sink.cpuprofile and
+                DIR/ceiling.cpuprofile and print their top functions by self time (stderr)
+  top           functions and packages by self time in a .cpuprofile (also node --cpu-prof's)`;
+
+function positive(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value.replace(/_/g, ''));
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name} takes a positive integer, not "${value}"`);
+  return n;
+}
+
+async function main(): Promise<void> {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: {
+      records: { type: 'string' },
+      'flush-rows': { type: 'string' },
+      partitions: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      keep: { type: 'boolean', default: false },
+      profile: { type: 'string' },
+      limit: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (positionals[0] === 'top' && positionals.length === 2) {
+    process.stdout.write(`${profileSummary(positionals[1]!, positive('limit', values.limit, 25))}\n`);
+    return;
+  }
+  if (values.help || positionals.length !== 1 || positionals[0] !== 'sink') {
+    process.stderr.write(`${USAGE}\n`);
+    process.exitCode = values.help ? 0 : 2;
+    return;
+  }
+  if (values.profile) mkdirSync(values.profile, { recursive: true });
+  const logger = createLogger('bench', undefined, process.env.LOG_LEVEL ?? 'error');
+  let cleanup: (() => Promise<void>) | undefined;
+  const interrupted = (signal: NodeJS.Signals) => {
+    process.stderr.write(`\n${signal}: cleaning up\n`);
+    void (cleanup?.() ?? Promise.resolve()).finally(() => process.exit(130));
+  };
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
+
+  const result = await runSinkBench({
+    records: positive('records', values.records, 1_000_000),
+    flushRows: positive('flush-rows', values['flush-rows'], 100_000),
+    partitions: positive('partitions', values.partitions, 3),
+    keep: values.keep,
+    ...(values.profile ? { profileDir: values.profile } : {}),
+    logger,
+    onCleanup: (fn) => (cleanup = fn),
+  });
+  if (values.profile) {
+    for (const phase of ['sink', 'ceiling']) {
+      process.stderr.write(`\n${profileSummary(join(values.profile, `${phase}.cpuprofile`), 25)}\n`);
+    }
+  }
+  const json = JSON.stringify(result, null, 2);
+  process.stdout.write(values.json ? `${json}\n` : `${sinkTable(result)}\n\n${json}\n`);
+}
+
+main().then(
+  // Clients that linger (kafkajs timers, keep-alive sockets) must not hold the process open.
+  () => process.exit(process.exitCode ?? 0),
+  (err: unknown) => {
+    process.stderr.write(
+      `bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+    );
+    process.exit(1);
+  },
+);

@@ -1,0 +1,55 @@
+import type { SinkBenchResult } from './sink.ts';
+
+const int = (n: number) => Math.round(n).toLocaleString('en-US');
+const fixed = (n: number, digits: number) => n.toFixed(digits);
+
+/** The human-readable summary of a sink benchmark: one line per measurement, then the ratios and memory. */
+export function sinkTable(r: SinkBenchResult): string {
+  const rows: Array<[string, string, string, string]> = [
+    ['measurement', 'rows/s', 'seconds', 'notes'],
+    [
+      '(a) sink → ClickHouse',
+      int(r.sink.rowsPerSecond),
+      fixed(r.sink.seconds, 2),
+      `startSinks() to caught up, incl. ${fixed(r.sink.startupSeconds, 2)} s start-up; ${r.sink.flushes} flushes of ~${int(r.sink.rowsPerFlush)} rows`,
+    ],
+    [
+      '(b) raw insert ceiling',
+      int(r.ceiling.rowsPerSecond),
+      fixed(r.ceiling.seconds, 2),
+      `JSONEachRow, ${r.ceiling.inserts} inserts of ~${int(r.ceiling.rowsPerInsert)} rows, insert time only; ` +
+        `the faster of: ${Object.entries(r.ceiling.methods)
+          .map(([m, v]) => `${m} ${int(v.rowsPerSecond)}/s`)
+          .join(', ')}`,
+    ],
+    [
+      '(c) raw kafkajs read',
+      int(r.kafkaRead.messagesPerSecond),
+      fixed(r.kafkaRead.seconds, 2),
+      `eachBatch, no decoding, incl. ${fixed(r.kafkaRead.startupSeconds, 2)} s start-up`,
+    ],
+  ];
+  const widths = [0, 1, 2].map((c) => Math.max(...rows.map((row) => row[c]!.length)));
+  const line = (row: [string, string, string, string]) =>
+    `  ${row[0].padEnd(widths[0]!)}  ${row[1].padStart(widths[1]!)}  ${row[2].padStart(widths[2]!)}  ${row[3]}`;
+  const aToB = r.ratios.sinkToCeiling;
+  return [
+    `sink benchmark: ${int(r.records)} batches records (avg value ${r.fill.valueBytesAvg} B, _raw_json ${r.fill.rawJsonBytesAvg} B), ` +
+      `${r.partitions} partitions, flushRows ${int(r.flushRows)}, ClickHouse ${r.clickhouse}`,
+    `  fill: ${int(r.fill.recordsPerSecond)} records/s (${fixed(r.fill.seconds, 1)} s)`,
+    '',
+    line(rows[0]!),
+    ...rows.slice(1).map(line),
+    '',
+    `  a/b = ${fixed(aToB, 3)}  (target ≥ 0.5: ${aToB >= 0.5 ? 'met' : 'not met'})`,
+    `  a/c = ${fixed(r.ratios.sinkToKafkaRead, 3)}`,
+    `  peak RSS during (a): ${fixed(r.sink.peakRssMb, 1)} MB (target < 300 MB: ${r.sink.peakRssMb < 300 ? 'met' : 'not met'}); ` +
+      `RSS of this process, which runs the sink in-process, sampled every 100 ms during (a) only ` +
+      `(${fixed(r.sink.rssAtStartMb, 1)} MB when (a) started; peak heap used ${fixed(r.sink.peakHeapUsedMb, 1)} MB)`,
+    `  verified: ${int(r.verified.sinkRows)} rows in the sink's table, ` +
+      `${Object.values(r.verified.ceilingRows).map(int).join(' and ')} in the ceiling's; ` +
+      `same content (all columns but _ingested_at): ${r.verified.identicalContent ? 'yes' : 'NO'}`,
+    `  (b) methods: array = the client's insert({ values: rows, format: 'JSONEachRow' }); ` +
+      `streamed = the sink's insertJsonEachRow (JSONEachRow lines streamed as they are serialized)`,
+  ].join('\n');
+}
