@@ -2,6 +2,7 @@
 // `ENGINE = ReplacingMergeTree(ver) ORDER BY …` (custom partitioning syntax, 18.16 has it), ALIAS
 // columns, CREATE VIEW IF NOT EXISTS. Not used because 18.16 lacks them: CREATE OR REPLACE VIEW,
 // DROP VIEW, ADD COLUMN IF NOT EXISTS, ReplacingMergeTree's is_deleted argument.
+import { createHash } from 'node:crypto';
 import {
   DELETED_COLUMN,
   type ResourceLayout,
@@ -85,6 +86,25 @@ export function createViewStatement(layout: ResourceLayout, view: ViewLayout): s
 /** DROP TABLE, because 18.16 has no DROP VIEW. */
 export function dropViewStatement(database: string, view: ViewLayout): string {
   return `DROP TABLE IF EXISTS ${qualifiedName(database, view.name)}`;
+}
+
+/**
+ * Replaces a view without a moment in which it is missing (a dashboard query then fails with
+ * UNKNOWN_TABLE): the new definition under a temporary name, one RENAME that swaps the two (ClickHouse
+ * renames the tables of one statement under a lock, 18.16 included), then DROP of the old definition.
+ * 18.16 has neither CREATE OR REPLACE VIEW nor EXCHANGE TABLES. The temporary names follow from the
+ * new column list, so that a retry after a crash reuses them.
+ */
+export function replaceViewStatements(layout: ResourceLayout, view: ViewLayout): string[] {
+  const tag = createHash('sha1').update(view.columns.join(',')).digest('hex').slice(0, 8);
+  const fresh: ViewLayout = { ...view, name: `${view.name}__new_${tag}` };
+  const db = layout.database;
+  const old = qualifiedName(db, `${view.name}__old_${tag}`);
+  return [
+    createViewStatement(layout, fresh),
+    `RENAME TABLE ${qualifiedName(db, view.name)} TO ${old}, ${qualifiedName(db, fresh.name)} TO ${qualifiedName(db, view.name)}`,
+    `DROP TABLE IF EXISTS ${old}`,
+  ];
 }
 
 /** Everything needed for a fresh database: database, tables, views. All idempotent. */

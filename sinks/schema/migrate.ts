@@ -1,13 +1,14 @@
 // Brings a database in line with a resource layout: creates what is missing, adds new columns, and
-// rebuilds a view whose columns no longer match (a ClickHouse view fixes its column list when it is
-// created, on 18.16 and on current releases, so a view of an altered table has to be recreated).
+// replaces a view whose columns no longer match (a ClickHouse view fixes its column list when it is
+// created, on 18.16 and on current releases, so a view of an altered table has to be recreated; it is
+// swapped in with a RENAME, so that dashboards reading it never find it missing).
 import type { ClickHouseClient } from '@clickhouse/client';
 import {
   createDatabaseStatement,
   createTableStatement,
   createViewStatement,
-  dropViewStatement,
   planAlter,
+  replaceViewStatements,
   type ExistingColumn,
 } from './ddl.ts';
 import type { ResourceLayout } from './layout.ts';
@@ -69,8 +70,17 @@ export async function applySchema(client: Client, layout: ResourceLayout): Promi
   for (const view of layout.views) {
     const current = columns.get(view.name)?.map((c) => c.name);
     if (current && sameNames(current, view.columns)) continue;
-    if (current) await run(dropViewStatement(layout.database, view));
-    await run(createViewStatement(layout, view));
+    if (!current) {
+      await run(createViewStatement(layout, view));
+      continue;
+    }
+    try {
+      for (const statement of replaceViewStatements(layout, view)) await run(statement);
+    } catch (err) {
+      // Another sink may have swapped in the same view meanwhile.
+      const now = (await existingColumns(client, layout.database)).get(view.name)?.map((c) => c.name);
+      if (!now || !sameNames(now, view.columns)) throw err;
+    }
   }
   return ran;
 }

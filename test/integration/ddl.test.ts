@@ -21,7 +21,7 @@ import {
   type TableLayout,
 } from '../../sinks/schema/layout.ts';
 import { applySchema } from '../../sinks/schema/migrate.ts';
-import { IncompatibleSchemaError, createViewStatement } from '../../sinks/schema/ddl.ts';
+import { IncompatibleSchemaError, replaceViewStatements } from '../../sinks/schema/ddl.ts';
 import { createRowMapper, type Row } from '../../sinks/schema/rows.ts';
 import { Convert } from '../../sinks/schema/types.ts';
 import { SAMPLES } from '../unit/schemas/samples.ts';
@@ -265,8 +265,7 @@ test('a new field becomes a column, and the views follow', async () => {
     `ALTER TABLE \`${database}\`.\`batches\` ADD COLUMN \`owner_email\` Nullable(String)`,
     `ALTER TABLE \`${database}\`.\`batches\` ADD COLUMN \`archived_at_ms\` Nullable(Int64)`,
     `ALTER TABLE \`${database}\`.\`batches\` ADD COLUMN \`archived_at_dt\` Nullable(DateTime) ALIAS toDateTime(intDiv(\`archived_at_ms\`, 1000))`,
-    `DROP TABLE IF EXISTS \`${database}\`.\`batches_current\``,
-    createViewStatement(layout, layout.views[0] as ResourceLayout['views'][number]),
+    ...replaceViewStatements(layout, layout.views[0] as ResourceLayout['views'][number]),
   ]);
   await insert(
     layout,
