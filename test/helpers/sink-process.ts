@@ -1,0 +1,111 @@
+/**
+ * `instabase-stream sinks` as a child process, configured like a deployment would be: environment
+ * variables for the endpoints and names, a config file for the flush settings. Its log (stderr) goes to
+ * a file for the failure messages.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Config } from '../../core/config.ts';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export interface ExitStatus {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export class SinkProcess {
+  readonly exited: Promise<ExitStatus>;
+
+  private constructor(
+    readonly child: ChildProcess,
+    readonly logFile: string,
+  ) {
+    this.exited = new Promise((resolve) =>
+      child.once('exit', (code, signal) => resolve({ code, signal: signal as NodeJS.Signals | null })),
+    );
+  }
+
+  /** Starts `cli/main.ts --config <file> sinks [args]` with the config's endpoints and names. */
+  static start(config: Config, args: string[] = [], logName = 'sink'): SinkProcess {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ibs-sink-'));
+    const configFile = path.join(dir, 'config.json');
+    fs.writeFileSync(configFile, JSON.stringify({ sinks: config.sinks }));
+    const logFile = path.join(dir, `${logName}.log`);
+    const log = fs.openSync(logFile, 'a');
+    const env: Record<string, string> = {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? os.tmpdir(),
+      NODE_ENV: 'test',
+      LOG_LEVEL: process.env.SINK_LOG_LEVEL ?? 'info',
+      KAFKA_BROKERS: config.kafka.brokers.join(','),
+      KAFKA_CLIENT_ID: config.kafka.clientId,
+      TOPIC_PREFIX: config.kafka.topicPrefix,
+      SCHEMA_REGISTRY_URL: config.registry.url,
+      CLICKHOUSE_URL: config.clickhouse.url,
+      CLICKHOUSE_USER: config.clickhouse.user,
+      CLICKHOUSE_PASSWORD: config.clickhouse.password,
+      CLICKHOUSE_DATABASE: config.clickhouse.database,
+      SINK_GROUP: config.sinks.group,
+      HTTP_PORT: '0',
+    };
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', 'cli/main.ts', '--config', configFile, 'sinks', ...args],
+      { cwd: ROOT, env, stdio: ['ignore', log, log] },
+    );
+    fs.closeSync(log);
+    return new SinkProcess(child, logFile);
+  }
+
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  log(): string {
+    try {
+      return fs.readFileSync(this.logFile, 'utf8');
+    } catch {
+      return '';
+    }
+  }
+
+  /** The last lines of its log at warn level or above, for assertion messages. */
+  problems(lines = 5): string {
+    return this.log()
+      .split('\n')
+      .filter((l) => /"level":(40|50|60)/.test(l))
+      .slice(-lines)
+      .join('\n');
+  }
+
+  /** Throws with the log's problems when the process has exited. */
+  assertRunning(): void {
+    if (!this.running) {
+      throw new Error(
+        `the sink process exited (${this.child.exitCode ?? this.child.signalCode}): ${this.problems()}`,
+      );
+    }
+  }
+
+  async kill(signal: NodeJS.Signals, timeoutMs = 30_000): Promise<ExitStatus> {
+    if (this.running) this.child.kill(signal);
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([
+        this.exited,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => {
+            this.child.kill('SIGKILL');
+            reject(new Error(`the sink process did not exit within ${timeoutMs} ms of ${signal}`));
+          }, timeoutMs);
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
