@@ -67,6 +67,9 @@ export interface SinkBenchResult {
     rowsPerSecond: number;
     flushes: number;
     rowsPerFlush: number;
+    /** CPU time of this process (user + system, all its threads) during (a), in total and per row. */
+    cpuSeconds: number;
+    cpuMicrosPerRow: number;
     /** RSS of the bench process, which runs the sink, sampled every 100 ms during (a) only. */
     peakRssMb: number;
     rssAtStartMb: number;
@@ -224,6 +227,7 @@ async function measureSink(
   }, 100);
   const progress = new Progress(`(a) sink ${topic}`, total);
   const stopProfile = await startProfile(profile);
+  const cpuAtStart = process.cpuUsage();
   const started = performance.now();
   let fatal: Error | undefined;
   const sinks = await startSinks(config, logger, {
@@ -234,6 +238,7 @@ async function measureSink(
   });
   const startupSeconds = seconds(started);
   let elapsed: number;
+  let cpu: NodeJS.CpuUsage;
   try {
     for (;;) {
       await sleep(100);
@@ -243,6 +248,7 @@ async function measureSink(
       if (await sinks.runner.caughtUp(targets)) break;
     }
     elapsed = seconds(started);
+    cpu = process.cpuUsage(cpuAtStart);
   } finally {
     await stopProfile();
     clearInterval(sampler);
@@ -257,6 +263,8 @@ async function measureSink(
     rowsPerSecond: Math.round(total / elapsed),
     flushes,
     rowsPerFlush: Math.round(rows / Math.max(1, flushes)),
+    cpuSeconds: round((cpu.user + cpu.system) / 1e6, 2),
+    cpuMicrosPerRow: round((cpu.user + cpu.system) / total, 2),
     peakRssMb: mb(peakRss),
     rssAtStartMb: mb(rssAtStart),
     peakHeapUsedMb: mb(peakHeap),
