@@ -128,7 +128,11 @@ export class SinkRunner {
   private flushing: Promise<void> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
   private stopping = false;
+  /** Wakes the backoff sleeps of failed flushes, so that a shutdown does not wait out a long backoff. */
+  private readonly wakers = new Set<() => void>();
   private fatal: Error | undefined;
+  /** A flush that failed during stop(): its rows are gone, so no later flush may commit. */
+  private abandoned: Error | undefined;
   private generation = 0;
   private lastFlushAt = Date.now();
   /** Per "topic:partition", the offset after the last one the consumer has processed (markers included). */
@@ -330,9 +334,12 @@ export class SinkRunner {
   private async flushAndWait(heartbeat: () => Promise<void>): Promise<void> {
     const done = this.flush();
     let settled = false;
-    void done.finally(() => {
+    // Not finally(): the promise it returns would reject unhandled when the flush fails, which ends
+    // the process (Node's default for unhandled rejections) instead of stopping the sink.
+    const settle = () => {
       settled = true;
-    });
+    };
+    void done.then(settle, settle);
     while (!settled) {
       await Promise.race([done.catch(() => undefined), sleep(2_000)]);
       if (!settled) await heartbeat().catch(() => undefined);
@@ -348,7 +355,11 @@ export class SinkRunner {
   flush(): Promise<void> {
     this.flushing = this.flushing.then(() =>
       this.flushAll().catch((err: Error) => {
-        this.fail(err);
+        // A flush that still fails at shutdown (ClickHouse down) has dropped its rows, so nothing may be
+        // committed after it. It is not reported as a sink failure, though: onFatal would make the CLI
+        // signal itself again and die in the middle of its shutdown.
+        if (this.stopping && !(err instanceof FatalSinkError)) this.abandoned = err;
+        else this.fail(err);
         throw err;
       }),
     );
@@ -360,7 +371,7 @@ export class SinkRunner {
 
   private async flushAll(): Promise<void> {
     this.lastFlushAt = Date.now();
-    if (this.fatal) return;
+    if (this.fatal || this.abandoned) return;
     for (const [topic, buffer] of [...this.buffers]) {
       if (buffer.isEmpty) continue;
       this.buffers.delete(topic);
@@ -444,7 +455,7 @@ export class SinkRunner {
           { resource: target.resource, attempt, delayMs: Math.round(delay), err: redact(String(err)) },
           'flush failed; retrying',
         );
-        await sleep(delay);
+        await this.backoff(delay);
       }
     }
     if (paused) this.consumer?.resume([{ topic: target.topic }]);
@@ -473,6 +484,20 @@ export class SinkRunner {
     );
   }
 
+  /** Sleeps `ms`, or less when stop() is called meanwhile. */
+  private backoff(ms: number): Promise<void> {
+    if (this.stopping) return Promise.resolve();
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        this.wakers.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      this.wakers.add(wake);
+    });
+  }
+
   /** Whether every partition in `targets` ("topic:partition" → offset) is consumed, flushed and committed. */
   async caughtUp(targets: ReadonlyMap<string, number>): Promise<boolean> {
     for (const [tp, target] of targets) {
@@ -485,6 +510,7 @@ export class SinkRunner {
   /** Flushes what it can within the bound, commits, and leaves the group. */
   async stop(timeoutMs: number): Promise<void> {
     this.stopping = true;
+    for (const wake of [...this.wakers]) wake();
     if (this.timer) clearInterval(this.timer);
     const bounded = Promise.race([
       (async () => {
