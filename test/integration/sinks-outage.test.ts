@@ -14,6 +14,7 @@ import { ensureTopics, pipelineTopicSpecs, resourceTopic } from '../../core/topi
 import { startSinks, type RunningSinks } from '../../sinks/daemon.ts';
 import { quietLogger, testConfig, uniqueName, waitFor } from '../helpers/pipeline.ts';
 import { PrivateClickHouse } from '../helpers/sink-clickhouse.ts';
+import { SinkProcess } from '../helpers/sink-process.ts';
 import {
   cleanUp,
   committedOffsets,
@@ -174,6 +175,46 @@ describe('sinks: ClickHouse down for 30 s mid-stream', { timeout: 240_000 }, () 
     );
     assert.equal(await scalar(ch, `SELECT count() AS n FROM ${q('audit_logs_current')}`), nextAudit - 1);
     assert.ok(nextAudit > 1);
+    await sinks.stop();
+    sinks = undefined;
+  });
+
+  test('SIGTERM while ClickHouse is down exits within the bound and commits nothing', async (t) => {
+    const schema = await registerResource(config, 'batches');
+    const topic = resourceTopic(config, 'batches');
+    // The CLI with the default retry cap (30 s), so the backoff is long by the time the signal comes.
+    const cli = { ...config, sinks: { ...config.sinks, group: `${prefix}-cli`, retryMaxMs: 30_000 } };
+    await producer.send({ topic, messages: encodeMessages(schema, makeRecords('batches', 800_001, 200)) });
+    const sink = SinkProcess.start(cli, ['--resources', 'batches'], 'sigterm');
+    try {
+      await waitCommitted(cli, cli.sinks.group, [topic], 90_000, () => sink.assertRunning());
+      const committed = await committedOffsets(cli, cli.sinks.group, topic);
+      await server.stop('SIGKILL');
+      await producer.send({ topic, messages: encodeMessages(schema, makeRecords('batches', 900_001, 300)) });
+      await new Promise((r) => setTimeout(r, 15_000));
+      sink.assertRunning();
+      const signalled = Date.now();
+      const status = await sink.kill('SIGTERM', 60_000);
+      const tookMs = Date.now() - signalled;
+      t.diagnostic(`exited ${status.code ?? status.signal} ${tookMs} ms after SIGTERM`);
+      assert.equal(status.code, 0, `a clean exit (${sink.problems()})`);
+      assert.ok(tookMs < cli.sinks.shutdownTimeoutMs, `within the shutdown bound (${tookMs} ms)`);
+      assert.deepEqual(await committedOffsets(cli, cli.sinks.group, topic), committed, 'nothing committed');
+    } finally {
+      await sink.kill('SIGKILL').catch(() => undefined);
+      await server.start();
+    }
+    // The same group, started again once ClickHouse is back, reads what the stopped one left.
+    sinks = await startSinks(cli, quietLogger, { resources: ['batches'] });
+    await waitCommitted(cli, cli.sinks.group, [topic], 60_000);
+    assert.equal(
+      await scalar(
+        ch,
+        `SELECT uniqExact(id) AS n FROM \`${config.clickhouse.database}\`.batches WHERE id > 800000`,
+      ),
+      500,
+      'nothing lost',
+    );
   });
 });
 
