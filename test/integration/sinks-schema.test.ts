@@ -18,6 +18,7 @@ import {
   committedOffsets,
   encodeMessages,
   highWaterMarks,
+  makeRecords,
   plainKafka,
   produce,
   registerResource,
@@ -58,7 +59,7 @@ describe('sinks: schema evolution while running', { timeout: 180_000 }, () => {
     const admin = plainKafka(config).admin();
     await admin.connect();
     try {
-      await ensureTopics(admin, pipelineTopicSpecs(config, ['batches']), quietLogger);
+      await ensureTopics(admin, pipelineTopicSpecs(config, ['batches', 'audit_logs']), quietLogger);
     } finally {
       await admin.disconnect();
     }
@@ -190,5 +191,29 @@ describe('sinks: schema evolution while running', { timeout: 180_000 }, () => {
     assert.match(sink.log(), /workspace is Nullable\(String\) but the schema now needs Nullable\(Int64\)/);
     assert.deepEqual(await committedOffsets(config, config.sinks.group, topic), before);
     assert.equal(await scalar(ch, `SELECT count() AS n FROM ${db()}.batches WHERE id > 300`), 0);
+  });
+
+  test('a permanent insert error stops the sink without crashing it and commits nothing', async () => {
+    const schema = await registerResource(config, 'audit_logs');
+    const auditTopic = resourceTopic(config, 'audit_logs');
+    const group = `${prefix}-audit`;
+    await produce(config, auditTopic, encodeMessages(schema, makeRecords('audit_logs', 1, 50)));
+    let reported: Error | undefined;
+    sinks = await startSinks({ ...config, sinks: { ...config.sinks, group } }, silent, {
+      resources: ['audit_logs'],
+      onFatal: (err) => (reported = err),
+    });
+    await waitCommitted(config, group, [auditTopic], 60_000, failed);
+    const committed = await committedOffsets(config, group, auditTopic);
+    // Someone drops the table under the running sink: every insert now fails with UNKNOWN_TABLE.
+    await ch.command({ query: `DROP TABLE ${db()}.audit_logs` });
+    await produce(config, auditTopic, encodeMessages(schema, makeRecords('audit_logs', 51, 300)));
+    await waitFor('the sink to stop', () => sinks!.runner.failure !== undefined, 60_000);
+    assert.equal(sinks.runner.failure!.name, 'FatalSinkError');
+    assert.match(sinks.runner.failure!.message, /insert into audit_logs tables failed permanently/);
+    assert.equal(reported, sinks.runner.failure);
+    await sinks.stop();
+    sinks = undefined;
+    assert.deepEqual(await committedOffsets(config, group, auditTopic), committed, 'nothing committed');
   });
 });
