@@ -1,4 +1,5 @@
 import { loadConfig, redactedConfig, ConfigError, type Config, type ConfigInput } from '../core/config.ts';
+import { warnIfExposed } from '../core/exposure.ts';
 import { startHttpServer, type HealthReport, type Route, type RunningHttpServer } from '../core/http.ts';
 import { rootLogger, type Logger } from '../core/log.ts';
 import { redact } from '../core/secrets.ts';
@@ -38,6 +39,7 @@ export async function runUntilSignalled(
   const logger = options.logger ?? rootLogger;
   logger.info({ config: redactedConfig(config) }, 'configuration');
   let daemons: Daemon[] = [];
+  warnIfExposed(config.http.host, config.http.token, logger);
   const http = await startHttpServer({
     host: config.http.host,
     port: config.http.port,

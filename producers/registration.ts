@@ -1,6 +1,6 @@
 import { request } from 'undici';
 import type { Config } from '../core/config.ts';
-import { registryHeaders } from '../core/registry.ts';
+import { registryConnectionError, registryDispatcher, registryHeaders } from '../core/registry.ts';
 
 type AvroSchema = Record<string, unknown>;
 interface AvroField {
@@ -43,11 +43,22 @@ export function describeIncompatibility(registered: AvroSchema, local: AvroSchem
 }
 
 async function registryCall(config: Config, method: 'GET' | 'PUT' | 'POST', path: string, body?: unknown) {
-  const response = await request(`${config.registry.url}${path}`, {
-    method,
-    headers: registryHeaders(config),
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
+  const dispatcher = registryDispatcher(config);
+  let response;
+  try {
+    response = await request(`${config.registry.url}${path}`, {
+      method,
+      headers: registryHeaders(config),
+      ...(dispatcher ? { dispatcher } : {}),
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+  } catch (err) {
+    throw registryConnectionError(config, err);
+  }
+  if (response.statusCode === 401 || response.statusCode === 403) {
+    await response.body.dump();
+    throw registryConnectionError(config, undefined, response.statusCode);
+  }
   const text = await response.body.text();
   let json: Record<string, unknown> = {};
   try {

@@ -2,7 +2,7 @@ import type { Config } from '../core/config.ts';
 import { createClickHouse, serverVersion } from '../core/clickhouse.ts';
 import { createKafka } from '../core/kafka.ts';
 import type { Logger } from '../core/log.ts';
-import { createRegistry } from '../core/registry.ts';
+import { checkRegistry, createRegistry } from '../core/registry.ts';
 import type { ResourceName } from '../core/resources.ts';
 import {
   dlqTopicSpec,
@@ -61,8 +61,13 @@ export async function startSinks(
   } finally {
     await admin.disconnect();
   }
+  // The decoder treats registry errors as transient and retries them; bad credentials must fail here.
+  await checkRegistry(config);
   const clickhouse = createClickHouse(config);
-  const version = await serverVersion(clickhouse);
+  const version = await serverVersion(clickhouse).catch(async (err: unknown) => {
+    await clickhouse.close();
+    throw err;
+  });
   // Dashboard views (sinks/views.ts) before the first insert: the audit materialized view sees only later
   // inserts. Not for a replay into differently named tables, which the views do not read.
   if (Object.entries(options.tables ?? {}).every(([r, t]) => r === t))

@@ -88,7 +88,12 @@ export const runsResults = {
   primaryKey: [],
   cursor: { field: 'file_offset', unit: 'offset' },
   parent: { resource: 'runs', pathParams: { run_id: 'id' } },
-  defaultQuery: { include_review_results: true },
+  // Confidence and validation feed the field-accuracy dashboards; without the flags they come back empty.
+  defaultQuery: {
+    include_review_results: true,
+    include_confidence_scores: true,
+    include_validation_results: true,
+  },
   contract: { file: 'openapi.yaml', operationId: 'getRunResults' },
 } as const satisfies ResourceSpec<s.FileWithDocuments>;
 
