@@ -124,8 +124,6 @@ export const configSchema = z.strictObject({
         .default('instabase'),
       /** PEM bundle of a private CA for an https URL (ClickHouse Cloud needs none). */
       caFile: z.string().min(1).optional(),
-      /** ON CLUSTER name for DDL when writing to a ClickHouse cluster. */
-      cluster: z.string().min(1).optional(),
       requestTimeoutMs: positiveInt.default(60_000),
     })
     .prefault({}),
@@ -251,7 +249,6 @@ const ENV_MAP: Array<[string, string, (v: string) => unknown]> = [
   ['CLICKHOUSE_PASSWORD', 'clickhouse.password', String],
   ['CLICKHOUSE_DATABASE', 'clickhouse.database', String],
   ['CLICKHOUSE_CA_FILE', 'clickhouse.caFile', String],
-  ['CLICKHOUSE_CLUSTER', 'clickhouse.cluster', String],
   ['SINK_GROUP', 'sinks.group', String],
   ['HTTP_HOST', 'http.host', String],
   ['HTTP_PORT', 'http.port', num],
