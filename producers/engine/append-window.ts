@@ -1,6 +1,6 @@
 import { walk } from '../instabase/paginators.ts';
-import { invalidToDeadLetters, shapeRecord } from './changes.ts';
-import { emptyStep, type ApiRecord, type EngineContext, type ResourceDeclaration } from './types.ts';
+import { emitOf, shapedRecords } from './changes.ts';
+import { emptyStep, type EngineContext, type ResourceDeclaration } from './types.ts';
 
 /** The cursor of an append-only resource: the watermark, and the window being walked, if any. */
 export interface WindowState extends Record<string, unknown> {
@@ -48,21 +48,8 @@ export async function walkAppendWindow(
     signal: ctx.signal,
   })) {
     const step = emptyStep();
-    invalidToDeadLetters(decl, page, ctx, step);
-    for (const item of page.items) {
-      if (!item.ok) continue;
-      const record = item.record as ApiRecord;
-      for (const shaped of shapeRecord(decl, record, page, item.index, step, ctx)) {
-        step.emits.push({
-          resource: decl.name,
-          key: shaped.key,
-          fields: shaped.fields,
-          object: shaped.object,
-          endpoint: page.endpoint,
-          deleted: false,
-        });
-      }
-    }
+    for (const { shaped } of shapedRecords(decl, page, ctx, step))
+      step.emits.push(emitOf(decl, shaped, page));
     const next: WindowState = page.next
       ? { wm: current.wm, s: start, e: end, next: page.next.offset }
       : { wm: end };

@@ -42,7 +42,7 @@ export const stateKey = (resource: string, scope: string | undefined, key: strin
  * Shapes a page record into the Avro records it becomes, with their keys. A record that cannot be
  * keyed or shaped (a missing id, say) is dead-lettered into `step`, never thrown past its page.
  */
-export function shapeRecord(
+function shapeRecord(
   decl: ResourceDeclaration,
   record: ApiRecord,
   page: Page<unknown>,
@@ -68,7 +68,7 @@ export function shapeRecord(
   }
 }
 
-export function invalidToDeadLetters(
+function invalidToDeadLetters(
   decl: ResourceDeclaration,
   page: Page<unknown>,
   ctx: EngineContext,
@@ -88,6 +88,32 @@ export function invalidToDeadLetters(
   }
 }
 
+/** The page's dead letters go into `step`; its valid records come out shaped, with the record they came from. */
+export function* shapedRecords(
+  decl: ResourceDeclaration,
+  page: Page<unknown>,
+  ctx: EngineContext,
+  step: Step,
+): Generator<{ record: ApiRecord; shaped: Shaped }> {
+  invalidToDeadLetters(decl, page, ctx, step);
+  for (const item of page.items) {
+    if (!item.ok) continue;
+    const record = item.record as ApiRecord;
+    for (const shaped of shapeRecord(decl, record, page, item.index, step, ctx)) yield { record, shaped };
+  }
+}
+
+export function emitOf(decl: ResourceDeclaration, shaped: Shaped, page: Page<unknown>): Emit {
+  return {
+    resource: decl.name,
+    key: shaped.key,
+    fields: shaped.fields,
+    object: shaped.object,
+    endpoint: page.endpoint,
+    deleted: false,
+  };
+}
+
 /**
  * Walks an endpoint and publishes what is new or changed since the last walk, comparing content
  * hashes kept in the state. A walk that dies half way is simply walked again: unchanged records are
@@ -102,34 +128,22 @@ export async function walkChanges(
   const prefix = stateKey(decl.name, options.scope, '');
   for await (const page of walk(ctx.client, decl.spec, { ...options.params, signal: ctx.signal })) {
     const step = emptyStep();
-    invalidToDeadLetters(decl, page, ctx, step);
-    for (const item of page.items) {
-      if (!item.ok) continue;
-      const record = item.record as ApiRecord;
-      options.onRecord?.(record, page);
-      for (const shaped of shapeRecord(decl, record, page, item.index, step, ctx)) {
-        const key = stateKey(decl.name, options.scope, shaped.key);
-        if (seen.has(key)) continue;
-        seen.add(key);
-        const h = contentHash(shaped.object);
-        const previous = ctx.state.get<EntityState>(key);
-        if (previous?.h === h) {
-          if (previous.missed) step.state.push({ key, value: { ...previous, missed: undefined } });
-          continue;
-        }
-        step.emits.push({
-          resource: decl.name,
-          key: shaped.key,
-          fields: shaped.fields,
-          object: shaped.object,
-          endpoint: page.endpoint,
-          deleted: false,
-        });
-        step.state.push({
-          key,
-          value: options.tombstones ? { h, k: shaped.key, f: shaped.fields, o: shaped.object } : { h },
-        });
+    for (const record of page.records as ApiRecord[]) options.onRecord?.(record, page);
+    for (const { shaped } of shapedRecords(decl, page, ctx, step)) {
+      const key = stateKey(decl.name, options.scope, shaped.key);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      const h = contentHash(shaped.object);
+      const previous = ctx.state.get<EntityState>(key);
+      if (previous?.h === h) {
+        if (previous.missed) step.state.push({ key, value: { ...previous, missed: undefined } });
+        continue;
       }
+      step.emits.push(emitOf(decl, shaped, page));
+      step.state.push({
+        key,
+        value: options.tombstones ? { h, k: shaped.key, f: shaped.fields, o: shaped.object } : { h },
+      });
     }
     if (step.emits.length || step.dead.length || step.state.length) await ctx.commit(step);
   }

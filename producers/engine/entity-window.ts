@@ -1,7 +1,7 @@
 import { contentHash } from '../content-hash.ts';
 import { walk, type Page, type WalkParams } from '../instabase/paginators.ts';
 import type { StateChange } from '../state-store.ts';
-import { invalidToDeadLetters, shapeRecord, stateKey } from './changes.ts';
+import { emitOf, shapedRecords, stateKey } from './changes.ts';
 import { emptyStep, type ApiRecord, type EngineContext, type ResourceDeclaration } from './types.ts';
 
 /** Per entity of a windowed listing: its hash, whether it can still change, and its time (ms). */
@@ -44,31 +44,19 @@ export async function walkEntityWindow(
 
   const publishPage = async (page: Page<unknown>, extraState: StateChange[] = []) => {
     const step = emptyStep();
-    invalidToDeadLetters(decl, page, ctx, step);
-    for (const item of page.items) {
-      if (!item.ok) continue;
-      const record = item.record as ApiRecord;
-      for (const shaped of shapeRecord(decl, record, page, item.index, step, ctx)) {
-        const key = stateKey(decl.name, undefined, shaped.key);
-        seen.add(key);
-        const h = contentHash(shaped.object);
-        if (ctx.state.get<TrackedEntity>(key)?.h === h) continue;
-        step.emits.push({
-          resource: decl.name,
-          key: shaped.key,
-          fields: shaped.fields,
-          object: shaped.object,
-          endpoint: page.endpoint,
-          deleted: false,
-        });
-        const value: TrackedEntity = {
-          h,
-          open: options.isOpen(record),
-          t: options.timeMs(record),
-          ...(options.isReady(record) ? { ready: true } : {}),
-        };
-        step.state.push({ key, value });
-      }
+    for (const { record, shaped } of shapedRecords(decl, page, ctx, step)) {
+      const key = stateKey(decl.name, undefined, shaped.key);
+      seen.add(key);
+      const h = contentHash(shaped.object);
+      if (ctx.state.get<TrackedEntity>(key)?.h === h) continue;
+      step.emits.push(emitOf(decl, shaped, page));
+      const value: TrackedEntity = {
+        h,
+        open: options.isOpen(record),
+        t: options.timeMs(record),
+        ...(options.isReady(record) ? { ready: true } : {}),
+      };
+      step.state.push({ key, value });
     }
     step.state.push(...extraState);
     if (step.emits.length || step.dead.length || step.state.length) await ctx.commit(step);
@@ -134,20 +122,8 @@ export async function walkReadyChildren(
       signal: ctx.signal,
     })) {
       const step = emptyStep();
-      invalidToDeadLetters(child, page, ctx, step);
-      for (const item of page.items) {
-        if (!item.ok) continue;
-        for (const shaped of shapeRecord(child, item.record as ApiRecord, page, item.index, step, ctx)) {
-          step.emits.push({
-            resource: child.name,
-            key: shaped.key,
-            fields: shaped.fields,
-            object: shaped.object,
-            endpoint: page.endpoint,
-            deleted: false,
-          });
-        }
-      }
+      for (const { shaped } of shapedRecords(child, page, ctx, step))
+        step.emits.push(emitOf(child, shaped, page));
       if (page.next) {
         step.state.push({ key: cursorKey, value: { ph: entity.h, next: page.next.offset, done: false } });
       } else {

@@ -1,7 +1,7 @@
 import { contentHash } from '../content-hash.ts';
 import { walk } from '../instabase/paginators.ts';
 import { forEachLimit } from './entity-window.ts';
-import { invalidToDeadLetters, shapeRecord, stateKey } from './changes.ts';
+import { emitOf, shapedRecords, stateKey } from './changes.ts';
 import { emptyStep, type ApiRecord, type EngineContext, type ResourceDeclaration } from './types.ts';
 
 export interface TrackedId extends Record<string, unknown> {
@@ -44,24 +44,12 @@ export async function pollTracked(
       signal: ctx.signal,
     })) {
       const step = emptyStep();
-      invalidToDeadLetters(decl, page, ctx, step);
-      for (const item of page.items) {
-        if (!item.ok) continue;
-        const record = item.record as ApiRecord;
-        for (const shaped of shapeRecord(decl, record, page, item.index, step, ctx)) {
-          const h = contentHash(shaped.object);
-          const done = isTerminal(record);
-          if (h === tracked.h && done === tracked.done) continue;
-          step.emits.push({
-            resource: decl.name,
-            key: shaped.key,
-            fields: shaped.fields,
-            object: shaped.object,
-            endpoint: page.endpoint,
-            deleted: false,
-          });
-          step.state.push({ key, value: { h, done } });
-        }
+      for (const { record, shaped } of shapedRecords(decl, page, ctx, step)) {
+        const h = contentHash(shaped.object);
+        const done = isTerminal(record);
+        if (h === tracked.h && done === tracked.done) continue;
+        step.emits.push(emitOf(decl, shaped, page));
+        step.state.push({ key, value: { h, done } });
       }
       if (step.emits.length || step.dead.length) await ctx.commit(step);
     }
