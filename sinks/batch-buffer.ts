@@ -1,6 +1,39 @@
 import type { Message } from 'kafkajs';
 import type { Row } from './schema/rows.ts';
 
+/** Size of the chunks that encoded rows are written into. */
+const CHUNK_BYTES = 256 * 1024;
+
+/**
+ * One table's rows as JSONEachRow lines (JSON.stringify's, as @clickhouse/client writes them), UTF-8
+ * in fixed-size chunks, ready to be streamed into an insert.
+ */
+export class EncodedRows {
+  private readonly full: Buffer[] = [];
+  private chunk: Buffer = Buffer.alloc(0);
+  private used = 0;
+  rows = 0;
+
+  add(row: Row): void {
+    const line = JSON.stringify(row);
+    // UTF-8 takes at most 3 bytes per UTF-16 unit, so the line fits where it is written.
+    const room = line.length * 3 + 1;
+    if (this.used + room > this.chunk.length) {
+      if (this.used > 0) this.full.push(this.chunk.subarray(0, this.used));
+      this.chunk = Buffer.allocUnsafe(Math.max(CHUNK_BYTES, room));
+      this.used = 0;
+    }
+    this.used += this.chunk.write(line, this.used);
+    this.chunk[this.used++] = 0x0a;
+    this.rows += 1;
+  }
+
+  /** The lines so far, in order. */
+  body(): Buffer[] {
+    return this.used > 0 ? [...this.full, this.chunk.subarray(0, this.used)] : [...this.full];
+  }
+}
+
 export interface PartitionRange {
   partition: number;
   first: number;
@@ -10,10 +43,17 @@ export interface PartitionRange {
 /**
  * Rows waiting to be flushed for one topic, grouped by table, with the offsets they cover. Dead
  * letters ride in the same buffer so that they are written before the offsets covering them commit.
+ * Rows are encoded as soon as they are appended (encode()), so that the row objects die young
+ * instead of surviving in the heap until the flush: that halves the garbage collector's work.
  */
 export class BatchBuffer {
-  /** Per table, in the order tables were first seen (child tables before their parent). */
+  /**
+   * Per table, in the order tables were first seen (child tables before their parent): the rows
+   * appended since the last encode().
+   */
   readonly rows = new Map<string, Row[]>();
+  /** Per table, in the same order: the rows encoded for the insert. */
+  readonly encoded = new Map<string, EncodedRows>();
   readonly deadLetters: Message[] = [];
   readonly ranges = new Map<number, PartitionRange>();
   /** Records buffered (a record may add rows to several tables). */
@@ -33,12 +73,29 @@ export class BatchBuffer {
         if (!list) {
           list = [];
           this.rows.set(table, list);
+          this.encoded.set(table, new EncodedRows());
         }
         return list;
       });
       this.outs.set(schemaId, out);
     }
     return out;
+  }
+
+  /**
+   * Moves the rows appended since the last call into `encoded`. Should a row fail to encode, it is
+   * dropped with the rest of this call's rows of its table, and the error is thrown.
+   */
+  encode(): void {
+    for (const [table, list] of this.rows) {
+      if (list.length === 0) continue;
+      const encoded = this.encoded.get(table)!;
+      try {
+        for (const row of list) encoded.add(row);
+      } finally {
+        list.length = 0;
+      }
+    }
   }
 
   addDeadLetter(message: Message): void {

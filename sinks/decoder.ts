@@ -40,11 +40,19 @@ export class WireDecoder {
 
   constructor(private readonly registry: SchemaRegistry) {}
 
-  /** Header check and schema lookup; resolves the writer type so that decode() can stay synchronous. */
-  async prepare(value: Buffer | null): Promise<void> {
-    if (!value || value.length < 5 || value[0] !== MAGIC_BYTE) return;
+  /**
+   * Header check and schema lookup; resolves the writer type so that decode() can stay synchronous.
+   * Returns undefined when there is nothing to fetch (every message but the first of each schema id),
+   * so that the per-message loop does not make and await a promise for nothing.
+   */
+  prepare(value: Buffer | null): Promise<void> | undefined {
+    if (!value || value.length < 5 || value[0] !== MAGIC_BYTE) return undefined;
     const id = value.readInt32BE(1);
-    if (this.types.has(id) || this.unknownIds.has(id)) return;
+    if (this.types.has(id) || this.unknownIds.has(id)) return undefined;
+    return this.fetchType(id);
+  }
+
+  private async fetchType(id: number): Promise<void> {
     try {
       this.types.set(id, (await this.registry.getSchema(id)) as unknown as avro.Type);
     } catch (err) {

@@ -10,7 +10,6 @@ import { redact } from '../core/secrets.ts';
 import { BatchBuffer } from './batch-buffer.ts';
 import { isPermanentClickHouseError } from './clickhouse-errors.ts';
 import { DecodeError, type WireDecoder } from './decoder.ts';
-import type { Row } from './schema/rows.ts';
 
 export interface RecordCoordinates {
   topic: string;
@@ -73,38 +72,22 @@ export class UnmappableSchemaError extends Error {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Rows serialized per chunk of the request body. */
-const ROWS_PER_CHUNK = 1_000;
-
 /**
- * INSERT … FORMAT JSONEachRow with the rows serialized chunk by chunk while the body streams, so
- * ClickHouse parses one chunk while the next is serialized, and no second copy of the batch is held.
- * The client's insert() would first join every row into one string, then copy that into a buffer:
- * twice as slow, and two batch-sized copies in memory. The lines are JSON.stringify's, as the
- * client's; a failed insert throws the client's error just the same.
+ * INSERT … FORMAT JSONEachRow of rows already encoded as lines (BatchBuffer.encoded), streamed as
+ * they are. Encoding at append time lets each row object die young instead of surviving in the heap
+ * until the flush; sending the lines as they are keeps the flush itself cheap. (The client's insert()
+ * would map every row to a string, join them, and copy the result into a buffer: twice as slow, and
+ * two more copies of the batch in memory.)
  */
-export async function insertJsonEachRow(
+export async function insertEncoded(
   clickhouse: ClickHouseClient,
   table: string,
-  rows: readonly Row[],
+  body: readonly Buffer[],
   settings?: Record<string, string>,
 ): Promise<void> {
-  let next = 0;
-  const body = new Readable({
-    read() {
-      if (next >= rows.length) {
-        this.push(null);
-        return;
-      }
-      const end = Math.min(rows.length, next + ROWS_PER_CHUNK);
-      let chunk = '';
-      for (; next < end; next++) chunk += `${JSON.stringify(rows[next])}\n`;
-      this.push(chunk);
-    },
-  });
   const result = await clickhouse.exec({
     query: `INSERT INTO ${table} FORMAT JSONEachRow`,
-    values: body,
+    values: Readable.from(body, { objectMode: false }),
     ...(settings ? { clickhouse_settings: settings } : {}),
   });
   // The (empty) response must be read for the connection to return to the pool.
@@ -114,7 +97,8 @@ export async function insertJsonEachRow(
 /**
  * Kafka → ClickHouse with offsets committed only after the rows they cover have landed. Records are
  * decoded and buffered per topic; a buffer is flushed at flushRows, flushBytes or flushMs, whichever
- * comes first, and while it is being written its topic is paused, which bounds memory. ClickHouse
+ * comes first. A full buffer is written while the next one fills, and a second full buffer waits for
+ * that write, which bounds memory to two buffers; the topic is paused while a write fails. ClickHouse
  * outages are retried with capped backoff for as long as it takes, heart-beating so the group keeps
  * the partitions. A rebalance drops unflushed rows: kafkajs re-reads every assigned partition from
  * its committed offset after a rebalance, so they come back.
@@ -126,6 +110,10 @@ export class SinkRunner {
   private readonly buffers = new Map<string, BatchBuffer>();
   private readonly prepared = new Set<string>();
   private flushing: Promise<void> = Promise.resolve();
+  /** The last full buffer's write, which runs while the next buffer fills. */
+  private writing: Promise<void> = Promise.resolve();
+  /** Per topic, full buffers taken out of `buffers` and not written yet. */
+  private readonly unflushed = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
   private stopping = false;
   /** Wakes the backoff sleeps of failed flushes, so that a shutdown does not wait out a long backoff. */
@@ -226,7 +214,8 @@ export class SinkRunner {
       isRunning() && !isStale() && !this.fatal && !this.stopping && generation === this.generation;
     for (const message of batch.messages) {
       if (!isRunning() || isStale() || this.fatal || generation !== this.generation) return;
-      await this.o.decoder.prepare(message.value);
+      const fetching = this.o.decoder.prepare(message.value);
+      if (fetching) await fetching;
       const offset = Number(message.offset);
       const coords = { topic: batch.topic, partition: batch.partition, offset };
       const buffer = this.bufferFor(batch.topic);
@@ -239,6 +228,7 @@ export class SinkRunner {
           this.prepared.add(preparedKey);
         }
         target.append(decoded.record, decoded.schemaId, coords, buffer);
+        buffer.encode();
         buffer.records += 1;
       } catch (err) {
         if (err instanceof FatalSinkError) {
@@ -250,14 +240,13 @@ export class SinkRunner {
       buffer.cover(batch.partition, offset, (message.value?.length ?? 0) * 2 + 64);
       resolveOffset(message.offset);
       if (buffer.records >= this.o.flushRows || buffer.bytes >= this.o.flushBytes) {
-        // A failed flush has already stopped the sink; returning leaves its offsets uncommitted.
-        if (
-          !(await this.flushAndWait(heartbeat).then(
-            () => true,
-            () => false,
-          ))
-        )
-          return;
+        // The full buffer is written in the background while the next one fills, so reading and
+        // inserting overlap; a second full buffer first waits for that write, which bounds memory to
+        // two buffers. A failed flush has already stopped the sink; returning leaves its offsets
+        // uncommitted.
+        if (!(await this.settled(this.writing, heartbeat))) return;
+        // While waiting, a timed flush may have taken this buffer already.
+        if (this.buffers.get(batch.topic) === buffer) this.writing = this.flushFull(batch.topic, buffer);
       }
     }
     this.consumed.set(`${batch.topic}:${batch.partition}`, Number(batch.lastOffset()) + 1);
@@ -330,21 +319,45 @@ export class SinkRunner {
     };
   }
 
-  /** Waits for any flush in flight, heart-beating so that a long ClickHouse outage keeps the partitions. */
-  private async flushAndWait(heartbeat: () => Promise<void>): Promise<void> {
-    const done = this.flush();
+  /**
+   * Waits for a flush, heart-beating so that a long ClickHouse outage keeps the partitions; false when
+   * the flush failed.
+   */
+  private async settled(flush: Promise<void>, heartbeat: () => Promise<void>): Promise<boolean> {
+    const done = flush.then(
+      () => true,
+      () => false,
+    );
     let settled = false;
-    // Not finally(): the promise it returns would reject unhandled when the flush fails, which ends
-    // the process (Node's default for unhandled rejections) instead of stopping the sink.
-    const settle = () => {
+    void done.then(() => {
       settled = true;
-    };
-    void done.then(settle, settle);
+    });
     while (!settled) {
-      await Promise.race([done.catch(() => undefined), sleep(2_000)]);
+      await Promise.race([done, sleep(2_000)]);
       if (!settled) await heartbeat().catch(() => undefined);
     }
-    await done;
+    return done;
+  }
+
+  /**
+   * Queues the write of one topic's full buffer behind the flushes already queued. The buffer leaves
+   * `buffers` at once, so nothing is added to it once its insert may have begun; until it is written,
+   * the topic counts as having unflushed records (commitPastMarkers).
+   */
+  private flushFull(topic: string, buffer: BatchBuffer): Promise<void> {
+    this.buffers.delete(topic);
+    this.unflushed.set(topic, (this.unflushed.get(topic) ?? 0) + 1);
+    const generation = this.generation;
+    return this.enqueue(async () => {
+      try {
+        this.lastFlushAt = Date.now();
+        if (this.fatal || this.abandoned) return;
+        await this.flushBuffer(this.byTopic.get(topic)!, buffer, generation);
+      } finally {
+        this.unflushed.set(topic, this.unflushed.get(topic)! - 1);
+      }
+      await this.commitPastMarkers();
+    });
   }
 
   private async flushDue(): Promise<void> {
@@ -353,8 +366,12 @@ export class SinkRunner {
 
   /** Flushes every topic's buffer; flushes are serialised so that commits move forward in order. */
   flush(): Promise<void> {
+    return this.enqueue(() => this.flushAll());
+  }
+
+  private enqueue(run: () => Promise<void>): Promise<void> {
     this.flushing = this.flushing.then(() =>
-      this.flushAll().catch((err: Error) => {
+      run().catch((err: Error) => {
         // A flush that still fails at shutdown (ClickHouse down) has dropped its rows, so nothing may be
         // committed after it. It is not reported as a sink failure, though: onFatal would make the CLI
         // signal itself again and die in the middle of its shutdown.
@@ -393,6 +410,7 @@ export class SinkRunner {
         Number(tp.slice(tp.lastIndexOf(':') + 1)),
       ];
       if (!this.byTopic.has(topic) || !(this.buffers.get(topic)?.isEmpty ?? true)) continue;
+      if (this.unflushed.get(topic)) continue;
       if ((this.committed.get(tp) ?? -1) >= position) continue;
       offsets.push({ topic, partition, offset: String(position) });
     }
@@ -414,12 +432,13 @@ export class SinkRunner {
     let paused = false;
     for (let attempt = 0; ; attempt += 1) {
       try {
-        for (const [table, rows] of buffer.rows) {
-          if (rows.length === 0) continue;
-          await insertJsonEachRow(
+        buffer.encode();
+        for (const [table, encoded] of buffer.encoded) {
+          if (encoded.rows === 0) continue;
+          await insertEncoded(
             this.o.clickhouse,
             table,
-            rows,
+            encoded.body(),
             this.o.dedupTokens
               ? {
                   insert_deduplication_token: createHash('sha1')
@@ -428,7 +447,7 @@ export class SinkRunner {
                 }
               : undefined,
           );
-          metrics.rowsInserted.inc({ table }, rows.length);
+          metrics.rowsInserted.inc({ table }, encoded.rows);
         }
         if (buffer.deadLetters.length) {
           await this.dlqProducer!.send({ topic: target.dlqTopic, messages: buffer.deadLetters, acks: -1 });

@@ -50,6 +50,6 @@ export function sinkTable(r: SinkBenchResult): string {
       `${Object.values(r.verified.ceilingRows).map(int).join(' and ')} in the ceiling's; ` +
       `same content (all columns but _ingested_at): ${r.verified.identicalContent ? 'yes' : 'NO'}`,
     `  (b) methods: array = the client's insert({ values: rows, format: 'JSONEachRow' }); ` +
-      `streamed = the sink's insertJsonEachRow (JSONEachRow lines streamed as they are serialized)`,
+      `streamed = JSONEachRow lines written into the request body as they are serialized (exec)`,
   ].join('\n');
 }

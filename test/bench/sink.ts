@@ -7,6 +7,8 @@
 // test: it measures and reports, and fails only when the data is wrong (a row count off).
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Admin } from 'kafkajs';
 import { request } from 'undici';
@@ -26,7 +28,6 @@ import {
 import { wireEncode } from '../../producers/record-encoder.ts';
 import { avroType } from '../../schemas/index.ts';
 import { startSinks } from '../../sinks/daemon.ts';
-import { insertJsonEachRow } from '../../sinks/runner.ts';
 import { deriveLayout } from '../../sinks/schema/layout.ts';
 import { applySchema } from '../../sinks/schema/migrate.ts';
 import { createRowMapper, type Row } from '../../sinks/schema/rows.ts';
@@ -273,14 +274,49 @@ async function measureSink(
   };
 }
 
+/** Size of the request body chunks of the streamed insert. */
+const STREAM_CHUNK_BYTES = 256 * 1024;
+
+/**
+ * INSERT … FORMAT JSONEachRow with the body serialized as it is sent: each row's JSON.stringify line
+ * written as UTF-8 into the current chunk, one chunk at a time, so that ClickHouse parses a chunk while
+ * the next is serialized. The fastest way found to put rows into ClickHouse from Node.
+ */
+async function insertStreamed(clickhouse: ClickHouseClient, table: string, rows: Row[]): Promise<void> {
+  let next = 0;
+  const body = new Readable({
+    read() {
+      if (next >= rows.length) {
+        this.push(null);
+        return;
+      }
+      let chunk = Buffer.allocUnsafe(STREAM_CHUNK_BYTES);
+      let used = 0;
+      while (next < rows.length) {
+        const line = JSON.stringify(rows[next]);
+        // UTF-8 takes at most 3 bytes per UTF-16 unit, so the line fits where it is written.
+        if (used + line.length * 3 + 1 > chunk.length) {
+          if (used > 0) break;
+          chunk = Buffer.allocUnsafe(line.length * 3 + 1);
+        }
+        used += chunk.write(line, used);
+        chunk[used++] = 0x0a;
+        next += 1;
+      }
+      this.push(chunk.subarray(0, used));
+    },
+  });
+  const result = await clickhouse.exec({ query: `INSERT INTO ${table} FORMAT JSONEachRow`, values: body });
+  await finished(result.stream.resume());
+}
+
 /** The two ways of inserting a batch of rows that (b) measures; the faster one is the ceiling. */
 const INSERT_METHODS = {
   /** The client's plain path: insert({ values: rows, format: 'JSONEachRow' }). */
   array: (clickhouse: ClickHouseClient, table: string, rows: Row[]) =>
     clickhouse.insert({ table, values: rows, format: 'JSONEachRow' }).then(() => undefined),
-  /** The sink's own insert (sinks/runner.ts): JSONEachRow lines streamed chunk by chunk. */
-  streamed: (clickhouse: ClickHouseClient, table: string, rows: Row[]) =>
-    insertJsonEachRow(clickhouse, table, rows),
+  /** JSONEachRow lines streamed as they are serialized (insertStreamed). */
+  streamed: insertStreamed,
 } as const;
 export type InsertMethod = keyof typeof INSERT_METHODS;
 
