@@ -501,7 +501,7 @@ describe('production security: SASL_SSL Kafka, password-protected ClickHouse ove
       {
         what: 'producers with a wrong registry password',
         run: () => startProducers(config({ SCHEMA_REGISTRY_PASSWORD: WRONG.registryPassword }), logger),
-        expect: /registry answered 401/,
+        expect: /^schema registry refused the credentials \(HTTP 401 .*SCHEMA_REGISTRY_PASSWORD/,
         maxMs: 10_000,
       },
       {
