@@ -17,16 +17,29 @@ export interface ExitStatus {
   signal: NodeJS.Signals | null;
 }
 
+const started = new Set<SinkProcess>();
+
+/** SIGKILLs the sink processes still running and removes every one's config and log. */
+export async function removeSinkProcesses(): Promise<void> {
+  for (const p of started) {
+    if (p.running) await p.kill('SIGKILL').catch(() => undefined);
+    fs.rmSync(p.dir, { recursive: true, force: true });
+  }
+  started.clear();
+}
+
 export class SinkProcess {
   readonly exited: Promise<ExitStatus>;
 
   private constructor(
     readonly child: ChildProcess,
+    readonly dir: string,
     readonly logFile: string,
   ) {
     this.exited = new Promise((resolve) =>
       child.once('exit', (code, signal) => resolve({ code, signal: signal as NodeJS.Signals | null })),
     );
+    started.add(this);
   }
 
   /** Starts `cli/main.ts --config <file> sinks [args]` with the config's endpoints and names. */
@@ -58,7 +71,7 @@ export class SinkProcess {
       { cwd: ROOT, env, stdio: ['ignore', log, log] },
     );
     fs.closeSync(log);
-    return new SinkProcess(child, logFile);
+    return new SinkProcess(child, dir, logFile);
   }
 
   get running(): boolean {

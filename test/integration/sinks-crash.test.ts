@@ -26,7 +26,7 @@ import {
   testClickHouse,
   waitCommitted,
 } from '../helpers/sink-pipeline.ts';
-import { SinkProcess } from '../helpers/sink-process.ts';
+import { SinkProcess, removeSinkProcesses } from '../helpers/sink-process.ts';
 
 const IDS = 5_000;
 const UPDATED = 1_000;
@@ -37,7 +37,6 @@ describe('sinks: kill -9 mid-stream and restart', { timeout: 240_000 }, () => {
   let config: Config;
   let ch: ClickHouseClient;
   let topic: string;
-  const processes: SinkProcess[] = [];
   /** Per batch id, the partition and offsets of its messages, in order. */
   const messagesOf = new Map<number, { partition: number; offsets: number[] }>();
 
@@ -77,7 +76,7 @@ describe('sinks: kill -9 mid-stream and restart', { timeout: 240_000 }, () => {
     );
   });
   after(async () => {
-    for (const p of processes) if (p.running) await p.kill('SIGKILL').catch(() => undefined);
+    await removeSinkProcesses();
     await ch?.close();
     if (config) await cleanUp(config);
   });
@@ -95,7 +94,6 @@ describe('sinks: kill -9 mid-stream and restart', { timeout: 240_000 }, () => {
 
   test('no missing rows and no duplicates in the current-state view', async (t) => {
     const first = SinkProcess.start(config, ['--resources', 'batches'], 'first');
-    processes.push(first);
     // Polled tightly, so that the kill tends to fall right after an insert, before its commit.
     const deadline = Date.now() + 90_000;
     const database = config.clickhouse.database;
@@ -128,7 +126,6 @@ describe('sinks: kill -9 mid-stream and restart', { timeout: 240_000 }, () => {
     assert.ok(covered > 0, 'something was committed before the kill');
 
     const second = SinkProcess.start(config, ['--resources', 'batches'], 'second');
-    processes.push(second);
     // The killed member holds its partitions until its session times out (30 s), then the new one reads
     // from the committed offsets.
     await waitCommitted(config, config.sinks.group, [topic], 150_000, () => second.assertRunning());

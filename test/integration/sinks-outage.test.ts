@@ -14,7 +14,7 @@ import { ensureTopics, pipelineTopicSpecs, resourceTopic } from '../../core/topi
 import { startSinks, type RunningSinks } from '../../sinks/daemon.ts';
 import { quietLogger, testConfig, uniqueName, waitFor } from '../helpers/pipeline.ts';
 import { PrivateClickHouse } from '../helpers/sink-clickhouse.ts';
-import { SinkProcess } from '../helpers/sink-process.ts';
+import { SinkProcess, removeSinkProcesses } from '../helpers/sink-process.ts';
 import {
   cleanUp,
   committedOffsets,
@@ -65,6 +65,7 @@ describe('sinks: ClickHouse down for 30 s mid-stream', { timeout: 240_000 }, () 
     await producer.connect();
   });
   after(async () => {
+    await removeSinkProcesses();
     await sinks?.stop().catch(() => undefined);
     await producer?.disconnect().catch(() => undefined);
     await ch?.close();

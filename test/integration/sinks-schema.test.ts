@@ -28,7 +28,7 @@ import {
   testClickHouse,
   waitCommitted,
 } from '../helpers/sink-pipeline.ts';
-import { SinkProcess } from '../helpers/sink-process.ts';
+import { SinkProcess, removeSinkProcesses } from '../helpers/sink-process.ts';
 
 /** The sink logs the expected fatal error; the test checks it instead. */
 const silent = createLogger('test', undefined, 'silent');
@@ -65,6 +65,7 @@ describe('sinks: schema evolution while running', { timeout: 180_000 }, () => {
     }
   });
   after(async () => {
+    await removeSinkProcesses();
     await sinks?.stop().catch(() => undefined);
     await ch?.close();
     if (config) await cleanUp(config);
