@@ -124,7 +124,6 @@ describe('sinks: ClickHouse down for 30 s mid-stream', { timeout: 240_000 }, () 
     // A flush that was already past its insert may still commit; after that, nothing moves.
     await new Promise((r) => setTimeout(r, 3_000));
     const committedEarly = await committedOffsets(config, config.sinks.group, batchTopic);
-    const consumedEarly = sumConsumed(sinks, batchTopic);
     const producedEarly = nextBatch;
     await new Promise((r) => setTimeout(r, OUTAGE_MS - (Date.now() - downAt)));
     assert.equal(sinks.runner.failure, undefined, 'the sink is still running');
@@ -139,12 +138,7 @@ describe('sinks: ClickHouse down for 30 s mid-stream', { timeout: 240_000 }, () 
       new Map([...Array(config.kafka.partitions).keys()].map((p) => [p, -1])),
       'nothing committed for the topic that started during the outage',
     );
-    const consumedDuring = sumConsumed(sinks, batchTopic) - consumedEarly;
     const producedDuring = nextBatch - producedEarly;
-    assert.ok(
-      consumedDuring <= 3 * FLUSH_ROWS,
-      `consumption stops while the flush is retried (${consumedDuring} consumed, ${producedDuring} produced)`,
-    );
     assert.ok((await flushErrors('batches')) > errorsBefore, 'instabase_sink_flush_errors_total rose');
     // The runner's consumer is private; kafkajs reports what is paused.
     const consumer = (sinks.runner as unknown as { consumer: Consumer }).consumer;
@@ -162,7 +156,7 @@ describe('sinks: ClickHouse down for 30 s mid-stream', { timeout: 240_000 }, () 
       if (sinks!.runner.failure) throw sinks!.runner.failure;
     });
     t.diagnostic(
-      `down ${OUTAGE_MS} ms; ${producedDuring} batches produced meanwhile, ${consumedDuring} consumed; ` +
+      `down ${OUTAGE_MS} ms; ${producedDuring} batches produced meanwhile; ` +
         `caught up ${Date.now() - upAt} ms after ClickHouse returned`,
     );
     assert.equal(sinks.runner.failure, undefined);
@@ -218,9 +212,3 @@ describe('sinks: ClickHouse down for 30 s mid-stream', { timeout: 240_000 }, () 
     );
   });
 });
-
-function sumConsumed(sinks: RunningSinks, topic: string): number {
-  let n = 0;
-  for (const [tp, offset] of sinks.runner.consumed) if (tp.startsWith(`${topic}:`)) n += offset;
-  return n;
-}
