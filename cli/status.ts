@@ -1,6 +1,7 @@
 import type { Config } from '../core/config.ts';
 import { createClickHouse } from '../core/clickhouse.ts';
 import { createKafka } from '../core/kafka.ts';
+import { randomUUID } from 'node:crypto';
 import { rootLogger } from '../core/log.ts';
 import { RESOURCE_NAMES } from '../core/resources.ts';
 import { redact } from '../core/secrets.ts';
@@ -9,6 +10,7 @@ import { quoteIdentifier } from '../sinks/schema/sql.ts';
 
 export interface ResourceStatus {
   resource: string;
+  /** Sum of the partitions' offset spans: records plus transaction markers. */
   topicMessages: number | null;
   consumerLag: number | null;
   rows: number | null;
@@ -31,6 +33,42 @@ async function topicSize(
   } catch {
     return null;
   }
+}
+
+/**
+ * Exact message counts. Offsets overcount topics written in transactions (each commit marker takes
+ * one), so the dead-letter topics, which are small, are read instead: a throwaway consumer counts
+ * until it has fetched past the end a few times with nothing new.
+ */
+async function countMessages(
+  kafka: ReturnType<typeof createKafka>,
+  topics: string[],
+): Promise<Map<string, number>> {
+  const counts = new Map(topics.map((t) => [t, 0]));
+  if (topics.length === 0) return counts;
+  const groupId = `${randomUUID()}-status-count`;
+  const consumer = kafka.consumer({ groupId, readUncommitted: false });
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topics, fromBeginning: true });
+    let fetches = 0;
+    let last = Date.now();
+    consumer.on(consumer.events.FETCH, () => void (fetches += 1));
+    await consumer.run({
+      autoCommit: false,
+      eachBatch: async ({ batch }) => {
+        counts.set(batch.topic, (counts.get(batch.topic) ?? 0) + batch.messages.length);
+        fetches = 0;
+        last = Date.now();
+      },
+    });
+    const deadline = Date.now() + 30_000;
+    while (!(fetches >= 3 && Date.now() - last > 1_000) && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 200));
+  } finally {
+    await consumer.disconnect();
+  }
+  return counts;
 }
 
 /** Per resource: Kafka, consumer group, ClickHouse and (when a daemon runs) the last poll. */
@@ -57,6 +95,13 @@ export async function collectStatus(config: Config): Promise<ResourceStatus[]> {
   try {
     // Asking kafkajs about a topic that does not exist makes it retry for seconds; ask only about real ones.
     const known = new Set(await admin.listTopics());
+    const dlqTopics = RESOURCE_NAMES.flatMap((r) => [producerDlqTopic(config, r), sinkDlqTopic(config, r)]);
+    const nonEmpty: string[] = [];
+    for (const topic of dlqTopics.filter((t) => known.has(t))) {
+      if (((await topicSize(admin, topic, known)) ?? 0) > 0) nonEmpty.push(topic);
+    }
+    const deadLetters = await countMessages(kafka, nonEmpty);
+    const dlqCount = (topic: string) => (known.has(topic) ? (deadLetters.get(topic) ?? 0) : null);
     const committed = new Map<string, number>();
     try {
       const groups = await admin.fetchOffsets({
@@ -95,8 +140,8 @@ export async function collectStatus(config: Config): Promise<ResourceStatus[]> {
         consumerLag: high === null ? null : Math.max(0, high - (committed.get(topic) ?? 0)),
         rows: await count(`SELECT count() AS v FROM ${table}`),
         currentRows: await count(`SELECT count() AS v FROM ${db}.${quoteIdentifier(`${resource}_current`)}`),
-        producerDeadLetters: await topicSize(admin, producerDlqTopic(config, resource), known),
-        sinkDeadLetters: await topicSize(admin, sinkDlqTopic(config, resource), known),
+        producerDeadLetters: dlqCount(producerDlqTopic(config, resource)),
+        sinkDeadLetters: dlqCount(sinkDlqTopic(config, resource)),
         freshnessSeconds: newest ? Math.max(0, Math.round((Date.now() - newest) / 1000)) : null,
         lastPoll: lastPoll ? new Date(lastPoll).toISOString() : null,
       });
@@ -111,7 +156,7 @@ export async function collectStatus(config: Config): Promise<ResourceStatus[]> {
 export function formatStatus(rows: ResourceStatus[]): string {
   const header = [
     'resource',
-    'topic msgs',
+    'topic offsets',
     'lag',
     'rows',
     'current',
