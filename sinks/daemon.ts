@@ -82,6 +82,7 @@ export async function startSinks(
         ...(options.tables?.[resource] ? { table: options.tables[resource] } : {}),
         clickhouse,
         logger: logger.child({ resource }),
+        ...(supportsDedupTokens(version) ? { dedupWindow: 1_000 } : {}),
       }),
   );
   const runner = new SinkRunner({

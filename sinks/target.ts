@@ -20,6 +20,11 @@ export interface TableTargetOptions {
   table?: string;
   clickhouse: ClickHouseClient;
   logger: Logger;
+  /**
+   * ClickHouse ≥ 22.2: plain MergeTree tables only honour insert_deduplication_token within a
+   * non-replicated deduplication window, which 18.16 does not know; set it on the tables there.
+   */
+  dedupWindow?: number;
 }
 
 /**
@@ -55,6 +60,13 @@ export class TableTarget implements SinkTarget {
     }
     try {
       const ran = await applySchema(this.o.clickhouse, layout);
+      if (this.o.dedupWindow) {
+        for (const table of [layout.table, ...layout.children]) {
+          await this.o.clickhouse.command({
+            query: `ALTER TABLE ${qualifiedName(this.o.database, table.name)} MODIFY SETTING non_replicated_deduplication_window = ${this.o.dedupWindow}`,
+          });
+        }
+      }
       const changes = ran.filter((q) => !/^CREATE DATABASE/i.test(q));
       if (changes.length)
         this.o.logger.info(
