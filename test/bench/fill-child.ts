@@ -3,7 +3,7 @@ import { createLogger } from '../../core/log.ts';
 import { benchConfig } from './config.ts';
 import { fillTopic } from './fill.ts';
 
-const [prefix = '', partitions = '3', flushRows = '100000', records = '0'] = process.argv.slice(2);
+const [prefix = '', partitions = '3', flushRows = '25000', records = '0'] = process.argv.slice(2);
 const logger = createLogger('bench-fill', undefined, process.env.LOG_LEVEL ?? 'error');
 const config = benchConfig(prefix, { partitions: Number(partitions), flushRows: Number(flushRows) });
 

@@ -41,7 +41,10 @@ export function sinkTable(r: SinkBenchResult): string {
     line(rows[0]!),
     ...rows.slice(1).map(line),
     '',
-    `  a/b = ${fixed(aToB, 3)}  (target ≥ 0.5: ${aToB >= 0.5 ? 'met' : 'not met'})`,
+    `  a/b = ${fixed(aToB, 3)}  (target ≥ 0.5: ${aToB >= 0.5 ? 'met' : 'not met'}; against each insert method: ` +
+      `${Object.entries(r.ratios.sinkToCeilingByMethod)
+        .map(([m, v]) => `${m} ${fixed(v, 3)}`)
+        .join(', ')})`,
     `  a/c = ${fixed(r.ratios.sinkToKafkaRead, 3)}`,
     `  peak RSS during (a): ${fixed(r.sink.peakRssMb, 1)} MB (target < 300 MB: ${r.sink.peakRssMb < 300 ? 'met' : 'not met'}); ` +
       `RSS of this process, which runs the sink in-process, sampled every 100 ms during (a) only ` +

@@ -93,7 +93,12 @@ export interface SinkBenchResult {
   };
   /** (c) a kafkajs consumer counting every message, with the sink's fetch settings. */
   kafkaRead: { seconds: number; startupSeconds: number; messagesPerSecond: number };
-  ratios: { sinkToCeiling: number; sinkToKafkaRead: number };
+  /** a/b against the faster insert method (the ceiling), a/c, and a/b against each method. */
+  ratios: {
+    sinkToCeiling: number;
+    sinkToKafkaRead: number;
+    sinkToCeilingByMethod: Record<InsertMethod, number>;
+  };
   /** Row counts in ClickHouse, and whether the sink's table and the ceiling's tables hold the same rows. */
   verified: { sinkRows: number; ceilingRows: Record<string, number>; identicalContent: boolean };
 }
@@ -193,6 +198,9 @@ export async function runSinkBench(options: SinkBenchOptions): Promise<SinkBench
       ratios: {
         sinkToCeiling: round(a / ceiling.rowsPerSecond),
         sinkToKafkaRead: round(a / kafkaRead.messagesPerSecond),
+        sinkToCeilingByMethod: Object.fromEntries(
+          Object.entries(ceiling.methods).map(([m, v]) => [m, round(a / v.rowsPerSecond)]),
+        ) as Record<InsertMethod, number>,
       },
       verified: { sinkRows, ceilingRows, identicalContent },
     };
