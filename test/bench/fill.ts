@@ -1,6 +1,7 @@
 // Filling the benchmark topic. It runs in a child process (fillInChild) so that the garbage of
 // producing a million records does not sit in the RSS of the process that then runs the sink.
 import { fork } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { Partitioners, type Message, type PartitionMetadata } from 'kafkajs';
@@ -22,12 +23,40 @@ import { batchKey, batchRecord } from './records.ts';
 const FILL_CHUNK = 3_000;
 const FILL_IN_FLIGHT = 3;
 
-export interface Filled {
-  summary: { seconds: number; recordsPerSecond: number; valueBytesAvg: number; rawJsonBytesAvg: number };
-  /** Where each record landed: record i is at (partitionOf[i], offsetOf[i]). */
+export interface FillSummary {
+  seconds: number;
+  recordsPerSecond: number;
+  valueBytesAvg: number;
+  rawJsonBytesAvg: number;
+}
+
+/** Where each record landed: record i is at (partitionOf[i], offsetOf[i]). */
+export interface Placement {
   partitionOf: Uint16Array;
   offsetOf: Float64Array;
+}
+
+/** What the fill hands back: the placement stays in a file until (b) needs it. */
+export interface Filled {
+  summary: FillSummary;
   valueId: number;
+  placementFile: string;
+}
+
+/** Little-endian, as the typed arrays are on the platforms Node runs on: the partitions, then the offsets. */
+export function writePlacement(file: string, { partitionOf, offsetOf }: Placement): void {
+  writeFileSync(file, Buffer.concat([new Uint8Array(offsetOf.buffer), new Uint8Array(partitionOf.buffer)]));
+}
+
+export function readPlacement(file: string): Placement {
+  const bytes = readFileSync(file);
+  const total = bytes.length / 10;
+  // Copied into fresh, aligned buffers.
+  const offsetOf = new Float64Array(total);
+  new Uint8Array(offsetOf.buffer).set(bytes.subarray(0, total * 8));
+  const partitionOf = new Uint16Array(total);
+  new Uint8Array(partitionOf.buffer).set(bytes.subarray(total * 8));
+  return { partitionOf, offsetOf };
 }
 
 const round = (n: number, digits: number) => Math.round(n * 10 ** digits) / 10 ** digits;
@@ -37,7 +66,11 @@ const round = (n: number, digits: number) => Math.round(n * 10 ** digits) / 10 *
  * in the Confluent wire format (wireEncode, the producers' encoder), partitioned by key with kafkajs's
  * default partitioner as the producers do, acks -1.
  */
-export async function fillTopic(config: Config, logger: Logger, total: number): Promise<Filled> {
+export async function fillTopic(
+  config: Config,
+  logger: Logger,
+  total: number,
+): Promise<{ summary: FillSummary; valueId: number; placement: Placement }> {
   const topic = resourceTopic(config, RESOURCE);
   const valueId = await registerSubject(config, valueSubject(topic), valueSchema(RESOURCE));
   const keyId = await registerSubject(config, keySubject(topic), keySchema());
@@ -115,8 +148,7 @@ export async function fillTopic(config: Config, logger: Logger, total: number): 
         valueBytesAvg: Math.round(valueBytes / total),
         rawJsonBytesAvg: Math.round(rawBytes / total),
       },
-      partitionOf,
-      offsetOf,
+      placement: { partitionOf, offsetOf },
       valueId,
     };
   } finally {
@@ -125,25 +157,34 @@ export async function fillTopic(config: Config, logger: Logger, total: number): 
   }
 }
 
-type ChildReply = { ok: true; filled: Filled } | { ok: false; error: string };
+export type ChildReply = { ok: true; summary: FillSummary; valueId: number } | { ok: false; error: string };
 
-/** Runs fillTopic in a child process (./fill-child.ts) and hands back its result. */
-export function fillInChild(prefix: string, settings: BenchSettings, total: number): Promise<Filled> {
+/**
+ * Runs fillTopic in a child process (./fill-child.ts), which writes the placement of the records to
+ * `placementFile` (readPlacement) and reports the rest.
+ */
+export function fillInChild(
+  prefix: string,
+  settings: BenchSettings,
+  total: number,
+  placementFile: string,
+): Promise<Filled> {
   const child = fork(
     fileURLToPath(new URL('./fill-child.ts', import.meta.url)),
-    [prefix, String(settings.partitions), String(settings.flushRows), String(total)],
-    {
-      // The loader (tsx) comes along; a profiler flag given to the bench does not.
-      execArgv: process.execArgv.filter((a) => !/^--(cpu-prof|prof|heap-prof)/.test(a)),
-      serialization: 'advanced',
-    },
+    [prefix, String(settings.partitions), String(settings.flushRows), String(total), placementFile],
+    // The loader (tsx) comes along; a profiler flag given to the bench does not.
+    { execArgv: process.execArgv.filter((a) => !/^--(cpu-prof|prof|heap-prof)/.test(a)) },
   );
+  // An interrupted bench exits without waiting for the fill: the child goes with it.
+  const killChild = () => child.kill();
+  process.once('exit', killChild);
   return new Promise((resolve, reject) => {
     let reply: ChildReply | undefined;
     child.on('message', (m) => (reply = m as ChildReply));
     child.on('error', reject);
     child.on('exit', (code, signal) => {
-      if (reply?.ok) resolve(reply.filled);
+      process.off('exit', killChild);
+      if (reply?.ok) resolve({ summary: reply.summary, valueId: reply.valueId, placementFile });
       else reject(new Error(`the fill failed: ${reply?.error ?? `child exited with ${signal ?? code}`}`));
     });
   });

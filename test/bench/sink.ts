@@ -5,6 +5,8 @@
 //   (c) a raw kafkajs read of the topic, no decoding.
 // Everything lives under a unique topic prefix and database, removed at the end. A benchmark, not a
 // test: it measures and reports, and fails only when the data is wrong (a row count off).
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
@@ -27,14 +29,14 @@ import {
 } from '../../core/topics.ts';
 import { wireEncode } from '../../producers/record-encoder.ts';
 import { avroType } from '../../schemas/index.ts';
-import { startSinks } from '../../sinks/daemon.ts';
+import { startSinks, type RunningSinks } from '../../sinks/daemon.ts';
 import { deriveLayout } from '../../sinks/schema/layout.ts';
 import { applySchema } from '../../sinks/schema/migrate.ts';
 import { createRowMapper, type Row } from '../../sinks/schema/rows.ts';
 import { qualifiedName, quoteIdentifier, quoteString } from '../../sinks/schema/sql.ts';
 import { uniqueName } from '../helpers/pipeline.ts';
 import { benchConfig, RESOURCE } from './config.ts';
-import { fillInChild, type Filled } from './fill.ts';
+import { fillInChild, readPlacement, type Filled } from './fill.ts';
 import { profiled, startProfile } from './profile.ts';
 import { batchRecord } from './records.ts';
 
@@ -123,10 +125,15 @@ export async function runSinkBench(options: SinkBenchOptions): Promise<SinkBench
   const admin = kafka.admin();
   const clickhouse = createClickHouse(config);
 
+  const scratch = mkdtempSync(join(tmpdir(), 'ibs-bench-'));
+  /** The sink while (a) runs, so that an interrupted run stops it before its database goes. */
+  let running: { stop(): Promise<void> } | undefined;
   let cleaned = false;
   const cleanup = async () => {
     if (cleaned) return;
     cleaned = true;
+    await running?.stop().catch(() => undefined);
+    rmSync(scratch, { recursive: true, force: true });
     if (options.keep) {
       process.stderr.write(`kept: topics ${prefix}.*, database ${database}, groups ${prefix}-*\n`);
     } else {
@@ -150,18 +157,14 @@ export async function runSinkBench(options: SinkBenchOptions): Promise<SinkBench
     const version = await serverVersionText(clickhouse);
     await ensureTopics(admin, pipelineTopicSpecs(config, [RESOURCE]), logger);
 
-    const fill = await fillInChild(prefix, settings, total);
+    const fill = await fillInChild(prefix, settings, total, join(scratch, 'placement.bin'));
 
     // (a) the sink.
-    const sink = await measureSink(
-      config,
-      admin,
-      logger,
-      topic,
-      sinkGroup,
-      total,
-      profileFile(options, 'sink'),
-    );
+    const sink = await measureSink(config, admin, logger, topic, sinkGroup, total, {
+      profile: profileFile(options, 'sink'),
+      onStart: (sinks) => (running = sinks),
+    });
+    running = undefined;
     const sinkRows = await countRows(clickhouse, qualifiedName(database, RESOURCE));
     if (sinkRows !== total) throw new Error(`the sink wrote ${sinkRows} rows, expected ${total}`);
     await waitForMerges(clickhouse, database);
@@ -217,8 +220,11 @@ async function measureSink(
   topic: string,
   groupId: string,
   total: number,
-  /** Where to write a CPU profile of the replay (start-up to caught up, not the shutdown). */
-  profile: string | undefined,
+  hooks: {
+    /** Where to write a CPU profile of the replay (start-up to caught up, not the shutdown). */
+    profile: string | undefined;
+    onStart: (sinks: RunningSinks) => void;
+  },
 ): Promise<SinkBenchResult['sink']> {
   const high = await admin.fetchTopicOffsets(topic);
   const targets = new Map(high.map((p) => [`${topic}:${p.partition}`, Number(p.high)]));
@@ -235,7 +241,7 @@ async function measureSink(
     if (m.arrayBuffers > peakBuffers) peakBuffers = m.arrayBuffers;
   }, 100);
   const progress = new Progress(`(a) sink ${topic}`, total);
-  const stopProfile = await startProfile(profile);
+  const stopProfile = await startProfile(hooks.profile);
   const cpuAtStart = process.cpuUsage();
   const started = performance.now();
   let fatal: Error | undefined;
@@ -245,6 +251,7 @@ async function measureSink(
     fromBeginning: true,
     onFatal: (err) => void (fatal = err),
   });
+  hooks.onStart(sinks);
   const startupSeconds = seconds(started);
   let elapsed: number;
   let cpu: NodeJS.CpuUsage;
@@ -353,7 +360,8 @@ async function measureCeiling(
     targets.push({ method, mapper, tables: mapper.tables.map((t) => qualifiedName(database, t)), ms: 0 });
   }
   const mapper = targets[0]!.mapper;
-  const total = fill.partitionOf.length;
+  const { partitionOf, offsetOf } = readPlacement(fill.placementFile);
+  const total = partitionOf.length;
   const progress = new Progress(`(b) ceiling ${database}.${tablePrefix}_*`, total);
   let batches = 0;
   try {
@@ -366,8 +374,8 @@ async function measureCeiling(
         const record = type.fromBuffer(value.subarray(5)) as Record<string, unknown>;
         const position = {
           topic,
-          partition: fill.partitionOf[i] as number,
-          offset: fill.offsetOf[i] as number,
+          partition: partitionOf[i] as number,
+          offset: offsetOf[i] as number,
         };
         mapper.map(record, position, ingestedAt, out);
       }
