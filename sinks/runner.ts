@@ -218,24 +218,37 @@ export class SinkRunner {
       if (fetching) await fetching;
       const offset = Number(message.offset);
       const coords = { topic: batch.topic, partition: batch.partition, offset };
-      const buffer = this.bufferFor(batch.topic);
+      let decoded: ReturnType<WireDecoder['decode']> | undefined;
+      let failure: Error | undefined;
       try {
-        const decoded = this.o.decoder.decode(message.value);
+        decoded = this.o.decoder.decode(message.value);
         const preparedKey = `${batch.topic}#${decoded.schemaId}`;
         if (!this.prepared.has(preparedKey)) {
           // Returning leaves the message unresolved: it is read again after the rebalance or restart.
           if (!(await this.prepareTarget(target, decoded.schemaId, decoded.type, heartbeat, current))) return;
           this.prepared.add(preparedKey);
         }
-        target.append(decoded.record, decoded.schemaId, coords, buffer);
-        buffer.encode();
-        buffer.records += 1;
       } catch (err) {
-        if (err instanceof FatalSinkError) {
-          this.fail(err);
+        failure = err as Error;
+      }
+      // Taken only after the last await: a timed flush may have sent the previous buffer meanwhile,
+      // and a record added to a buffer already sent would have its offset committed without it.
+      const buffer = this.bufferFor(batch.topic);
+      if (decoded && !failure) {
+        try {
+          target.append(decoded.record, decoded.schemaId, coords, buffer);
+          buffer.encode();
+          buffer.records += 1;
+        } catch (err) {
+          failure = err as Error;
+        }
+      }
+      if (failure) {
+        if (failure instanceof FatalSinkError) {
+          this.fail(failure);
           return;
         }
-        buffer.addDeadLetter(this.deadLetter(target, message, coords, err as Error));
+        buffer.addDeadLetter(this.deadLetter(target, message, coords, failure));
       }
       buffer.cover(batch.partition, offset, (message.value?.length ?? 0) * 2 + 64);
       resolveOffset(message.offset);
