@@ -19,6 +19,7 @@ import { IncompatibleSchemaError } from '../../producers/registration.ts';
 import { valueSchema } from '../../schemas/index.ts';
 import { startSimulator, type Simulator } from '../../sim/index.ts';
 import { quietLogger, readTopics, testConfig, uniqueName, waitFor } from '../helpers/pipeline.ts';
+import { produceOnce } from '../helpers/sink-pipeline.ts';
 
 const YEAR_MS = 365 * 24 * 3600 * 1000;
 const SCALE = {
@@ -83,22 +84,10 @@ async function contents(prefix: string, sim: Simulator) {
 }
 
 async function pollOnce(prefix: string, sim: Simulator): Promise<void> {
-  const cfg = testConfig(prefix, overridesFor(sim), {
-    INSTABASE_API_URL: sim.url,
-    INSTABASE_API_TOKEN: sim.token,
-  });
-  const producers = await startProducers(cfg, quietLogger, { now: () => sim.now() });
-  try {
-    await waitFor(
-      'every job to finish a poll',
-      () => [...producers.scheduler.status.values()].every((s) => s.polls >= 1 && !s.running),
-      240_000,
-    );
-    for (const [name, s] of producers.scheduler.status)
-      assert.equal(s.lastError, undefined, `${name}: ${s.lastError}`);
-  } finally {
-    await producers.stop();
-  }
+  await produceOnce(
+    testConfig(prefix, overridesFor(sim), { INSTABASE_API_URL: sim.url, INSTABASE_API_TOKEN: sim.token }),
+    sim,
+  );
 }
 
 describe('producers under trouble', () => {
