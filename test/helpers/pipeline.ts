@@ -89,17 +89,29 @@ export async function readTopics(config: Config, topics: string[]): Promise<Map<
   const out = new Map<string, DecodedMessage[]>(topics.map((t) => [t, []]));
   const failures: string[] = [];
   const consumer = kafka.consumer({ groupId: uniqueName('reader-'), readUncommitted: false });
+  // The end is each partition's high-water mark taken now. Transaction markers occupy offsets, so the
+  // last record can sit below it; kafkajs reports the end of every batch, marker-only ones included,
+  // and a batch that ends at the mark means the partition is read.
+  const admin = kafka.admin();
+  await admin.connect();
+  const remaining = new Set<string>();
+  for (const topic of topics) {
+    for (const p of await admin.fetchTopicOffsets(topic))
+      if (Number(p.high) > Number(p.low)) remaining.add(`${topic}:${p.partition}:${p.high}`);
+  }
+  await admin.disconnect();
+  const ends = new Map(
+    [...remaining].map((k) => [k.slice(0, k.lastIndexOf(':')), Number(k.slice(k.lastIndexOf(':') + 1))]),
+  );
+  const reached = new Set<string>();
+  consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+    const tp = `${payload.topic}:${payload.partition}`;
+    if (Number(payload.lastOffset) + 1 >= (ends.get(tp) ?? 0)) reached.add(tp);
+  });
   await consumer.connect();
   await consumer.subscribe({ topics, fromBeginning: true });
-  // Transaction markers occupy offsets, so offsets cannot tell when the end is reached; instead the
-  // reader waits until it has fetched past everything a few times with nothing new arriving.
-  let fetchesSinceMessage = 0;
-  let lastMessage = Date.now();
-  consumer.on(consumer.events.FETCH, () => void (fetchesSinceMessage += 1));
   await consumer.run({
     eachMessage: async ({ topic, partition, message }) => {
-      fetchesSinceMessage = 0;
-      lastMessage = Date.now();
       const json = topic.endsWith('dlq');
       try {
         out.get(topic)!.push({
@@ -117,8 +129,8 @@ export async function readTopics(config: Config, topics: string[]): Promise<Map<
     },
   });
   await waitFor(
-    'topics to be read',
-    () => fetchesSinceMessage >= 3 && Date.now() - lastMessage > 1000,
+    'topics to be read to their high-water marks',
+    () => [...ends.keys()].every((tp) => reached.has(tp)),
     90_000,
   );
   await consumer.disconnect();
