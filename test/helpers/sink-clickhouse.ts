@@ -8,29 +8,9 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { configXml, findServer, usersXml } from '../../stack/clickhouse.ts';
+import type { Ports } from '../../stack/config.ts';
 import { waitFor } from './pipeline.ts';
-
-function serverCommand(): { command: string; args: string[] } {
-  const override = process.env.STACK_CLICKHOUSE_BIN;
-  if (override)
-    return { command: override, args: path.basename(override) === 'clickhouse' ? ['server'] : [] };
-  const dirs = [...(process.env.PATH ?? '').split(path.delimiter), '/usr/sbin', '/usr/bin', '/usr/local/bin'];
-  for (const [name, args] of [
-    ['clickhouse-server', []],
-    ['clickhouse', ['server']],
-  ] as const) {
-    for (const dir of dirs) {
-      const candidate = path.join(dir, name);
-      try {
-        fs.accessSync(candidate, fs.constants.X_OK);
-        return { command: candidate, args: [...args] };
-      } catch {
-        // keep looking
-      }
-    }
-  }
-  throw new Error('no clickhouse-server or clickhouse binary (set STACK_CLICKHOUSE_BIN)');
-}
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -67,46 +47,15 @@ export class PrivateClickHouse {
     const home = fs.mkdtempSync(path.join(os.tmpdir(), 'ibs-ch-'));
     const ch = new PrivateClickHouse(home, await freePort(), await freePort());
     for (const d of ['data', 'tmp', 'user_files', 'format_schemas']) fs.mkdirSync(path.join(home, d));
-    const dir = (name: string) => path.join(home, name) + '/';
+    // The stack's own generators, so the private server is configured like the one it stands in for.
+    const ports = { clickhouseHttp: ch.httpPort, clickhouseTcp: ch.tcpPort } as Ports;
     fs.writeFileSync(
       path.join(home, 'config.xml'),
-      `<?xml version="1.0"?>
-<yandex>
-  <logger><level>warning</level><console>1</console></logger>
-  <listen_host>127.0.0.1</listen_host>
-  <http_port>${ch.httpPort}</http_port>
-  <tcp_port>${ch.tcpPort}</tcp_port>
-  <path>${dir('data')}</path>
-  <tmp_path>${dir('tmp')}</tmp_path>
-  <user_files_path>${dir('user_files')}</user_files_path>
-  <format_schema_path>${dir('format_schemas')}</format_schema_path>
-  <users_config>${path.join(home, 'users.xml')}</users_config>
-  <default_profile>default</default_profile>
-  <default_database>default</default_database>
-  <timezone>UTC</timezone>
-  <mark_cache_size>67108864</mark_cache_size>
-  <uncompressed_cache_size>67108864</uncompressed_cache_size>
-  <max_server_memory_usage>1073741824</max_server_memory_usage>
-  <mlock_executable>false</mlock_executable>
-</yandex>
-`,
+      configXml({ ports }, home, undefined, 'test/helpers/sink-clickhouse.ts'),
     );
     fs.writeFileSync(
       path.join(home, 'users.xml'),
-      `<?xml version="1.0"?>
-<yandex>
-  <profiles><default><max_memory_usage>1073741824</max_memory_usage></default></profiles>
-  <users>
-    <default>
-      <password></password>
-      <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
-      <profile>default</profile>
-      <quota>default</quota>
-    </default>
-  </users>
-  <quotas><default></default></quotas>
-</yandex>
-`,
+      usersXml([{ name: 'default' }], 'test/helpers/sink-clickhouse.ts'),
     );
     return ch;
   }
@@ -123,7 +72,7 @@ export class PrivateClickHouse {
   /** Starts the server (again) and waits until it answers. */
   async start(timeoutMs = 60_000): Promise<void> {
     if (this.child && running(this.child)) throw new Error('private ClickHouse already running');
-    const { command, args } = serverCommand();
+    const { command, prefixArgs: args } = findServer();
     const log = fs.openSync(this.logFile, 'a');
     const child = spawn(command, [...args, `--config-file=${path.join(this.home, 'config.xml')}`], {
       cwd: this.home,

@@ -7,7 +7,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -19,6 +18,7 @@ import { IncompatibleSchemaError } from '../../producers/registration.ts';
 import { valueSchema } from '../../schemas/index.ts';
 import { startSimulator, type Simulator } from '../../sim/index.ts';
 import { quietLogger, readTopics, testConfig, uniqueName, waitFor } from '../helpers/pipeline.ts';
+import { freePort } from '../helpers/sink-clickhouse.ts';
 import { produceOnce } from '../helpers/sink-pipeline.ts';
 
 const YEAR_MS = 365 * 24 * 3600 * 1000;
@@ -265,14 +265,3 @@ describe('producers under trouble', () => {
     );
   });
 });
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
