@@ -54,7 +54,7 @@ log.retention.hours=168
 }
 
 // The broker writes to stdout, which process.ts appends to .stack/logs/kafka.log.
-const LOG4J2 = `<?xml version="1.0" encoding="UTF-8"?>
+export const LOG4J2 = `<?xml version="1.0" encoding="UTF-8"?>
 <Configuration status="WARN">
   <Appenders>
     <Console name="STDOUT" target="SYSTEM_OUT">

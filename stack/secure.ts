@@ -15,7 +15,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { configXml, findServer, usersXml, type ClickHouseUser } from './clickhouse.ts';
 import { HOST, KAFKA_VERSION, loadConfig, paths, type StackConfig } from './config.ts';
 import { findJava } from './java.ts';
-import { kafkaService } from './kafka.ts';
+import { kafkaService, LOG4J2 } from './kafka.ts';
 import { isOurs, spawnDetached, stopProcess, tail, waitFor, type PidRecord } from './process.ts';
 import type { Progress } from './service.ts';
 
@@ -258,22 +258,6 @@ auto.create.topics.enable=false
 delete.topic.enable=true
 `;
 }
-
-const LOG4J2 = `<?xml version="1.0" encoding="UTF-8"?>
-<Configuration status="WARN">
-  <Appenders>
-    <Console name="STDOUT" target="SYSTEM_OUT">
-      <PatternLayout pattern="[%d] %p %m (%c)%n"/>
-    </Console>
-  </Appenders>
-  <Loggers>
-    <Root level="INFO"><AppenderRef ref="STDOUT"/></Root>
-    <Logger name="org.apache.kafka.common.config.AbstractConfig" level="WARN"/>
-    <Logger name="kafka.server.KafkaConfig" level="WARN"/>
-    <Logger name="state.change.logger" level="WARN"/>
-  </Loggers>
-</Configuration>
-`;
 
 /**
  * Formats storage with the SCRAM users (KRaft keeps them in the metadata log, so they must exist at
