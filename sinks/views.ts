@@ -4,7 +4,8 @@
 // 18.16 and on current releases alike:
 // - no DateTime64, Map, JSON, LowCardinality, query parameters, CREATE OR REPLACE, DROP VIEW (a view is
 //   dropped with DROP TABLE), WITH FILL, window functions or toStartOfInterval;
-// - joins are `ANY LEFT JOIN (subquery) USING (...)`, the form 18.16 knows;
+// - joins are `ANY LEFT JOIN (subquery) AS alias USING (...)`, the form 18.16 knows; the alias is
+//   required since joined_subquery_requires_alias became 1 by default (20.x), and 18.16 accepts it;
 // - the materialized view writes into its own table (`TO`), so that dropping or recreating it never
 //   loses the aggregated data, and reading needs no knowledge of the hidden `.inner.` table.
 //
@@ -34,6 +35,10 @@ export interface DashboardObject {
   readonly doc: string;
   /** CREATE … IF NOT EXISTS, database-qualified. */
   readonly create: string;
+  /** Other dashboard objects it reads or writes into: it is not attempted when one of them failed. */
+  readonly dependsOn: readonly string[];
+  /** The resources whose tables it reads: it is not attempted when their tables could not be made. */
+  readonly reads: readonly ResourceName[];
 }
 
 /** Runs by status per minute of the run's start (the fetch time when the API gave no start). */
@@ -69,6 +74,8 @@ function runsByStatus(db: string): DashboardObject {
     columns: ['minute', 'status', 'runs'],
     doc: 'current runs per start minute and status (from runs_current)',
     create: `CREATE VIEW IF NOT EXISTS ${qualifiedName(db, RUNS_BY_STATUS)} AS ${select}`,
+    dependsOn: [],
+    reads: ['runs'],
   };
 }
 
@@ -93,6 +100,8 @@ function auditState(db: string): DashboardObject {
       `  ${q('minute')} DateTime,\n  ${q('log_type')} String,\n  ${q('email')} String,\n` +
       `  ${q('events')} AggregateFunction(uniq, String)\n)\n` +
       `ENGINE = AggregatingMergeTree()\nORDER BY (${q('minute')}, ${q('log_type')}, ${q('email')})`,
+    dependsOn: [],
+    reads: [],
   };
 }
 
@@ -115,6 +124,8 @@ function auditMaterializedView(db: string): DashboardObject {
     create:
       `CREATE MATERIALIZED VIEW IF NOT EXISTS ${qualifiedName(db, AUDIT_PER_MINUTE_MV)} ` +
       `TO ${qualifiedName(db, AUDIT_PER_MINUTE_STATE)} AS ${auditAggregateSelect(db)}`,
+    dependsOn: [AUDIT_PER_MINUTE_STATE],
+    reads: ['audit_logs'],
   };
 }
 
@@ -129,12 +140,16 @@ function auditPerMinute(db: string): DashboardObject {
       `SELECT ${q('minute')}, ${q('log_type')}, ${q('email')}, uniqMerge(${q('events')}) AS ${q('events')} ` +
       `FROM ${qualifiedName(db, AUDIT_PER_MINUTE_STATE)} ` +
       `GROUP BY ${q('minute')}, ${q('log_type')}, ${q('email')}`,
+    dependsOn: [AUDIT_PER_MINUTE_STATE],
+    reads: [],
   };
 }
 
 /**
  * Fields of the current results, with the class of their document. The class lives on runs_results;
- * the join is by the child table's copy of the parent key. Inner aliases differ from the column names
+ * the join is by the child table's copy of the parent key. The joined subquery is named (`doc`):
+ * current servers refuse an unnamed one (joined_subquery_requires_alias, ALIAS_REQUIRED), 18.16
+ * accepts the name. Inner aliases differ from the column names
  * they are computed from: 18.16 reports an alias that shadows a column of the same query as cyclic.
  * Conditions go through ifNull so that the counts are UInt64, not Nullable (18.16's countIf of a
  * Nullable condition is Nullable).
@@ -153,7 +168,7 @@ function fieldStats(db: string): DashboardObject {
     `count(${q('confidence')}) AS ${q('scored')}, ` +
     `avg(${q('confidence')}) AS ${q('mean_confidence')} ` +
     `FROM ${qualifiedName(db, 'runs_results_fields_current')} ` +
-    `ANY LEFT JOIN (${classes}) USING (${key}) ` +
+    `ANY LEFT JOIN (${classes}) AS ${q('doc')} USING (${key}) ` +
     `GROUP BY ${q('field_name')}, ${q('class_name')}`;
   return {
     name: FIELD_STATS,
@@ -172,6 +187,8 @@ function fieldStats(db: string): DashboardObject {
       'current extraction fields per field name and class: fields, errors (non-empty error), error_rate, ' +
       'invalid (validation failed), scored (with a confidence), mean_confidence',
     create: `CREATE VIEW IF NOT EXISTS ${qualifiedName(db, FIELD_STATS)} AS ${select}`,
+    dependsOn: [],
+    reads: ['runs_results'],
   };
 }
 
@@ -204,6 +221,8 @@ function pipelineFreshness(db: string, resources: readonly ResourceName[]): Dash
     create:
       `CREATE VIEW IF NOT EXISTS ${qualifiedName(db, PIPELINE_FRESHNESS)} AS ` +
       resources.map(branch).join(' UNION ALL '),
+    dependsOn: [],
+    reads: resources,
   };
 }
 
@@ -246,9 +265,37 @@ async function existingTables(client: Client, database: string): Promise<Set<str
   return new Set((await rs.json<{ name: string }>()).map((r) => r.name));
 }
 
+/** Something createDashboardViews could not create, and what it therefore did not attempt. */
+export interface DashboardFailure {
+  /** A dashboard object, `tables of <resource>`, or AUDIT_BACKFILL. */
+  readonly name: string;
+  /** The server's error, first line. */
+  readonly error: string;
+  /** Dashboard objects (and the backfill) not attempted because they need it. */
+  readonly dependents: readonly string[];
+}
+
+export interface DashboardViewsResult {
+  /** The statements that ran, in order. */
+  readonly ran: string[];
+  /** Empty when everything exists. */
+  readonly failed: DashboardFailure[];
+}
+
+/** The one-off aggregation of audit rows present before the aggregate table, as failures name it. */
+export const AUDIT_BACKFILL = `${AUDIT_PER_MINUTE_STATE} backfill`;
+
+const tablesStep = (resource: ResourceName) => `tables of ${resource}`;
+
+function firstLineOf(err: unknown): string {
+  return String((err as Error)?.message ?? err).split('\n')[0] ?? '';
+}
+
 /**
- * Creates the dashboard views of a database and returns the statements it ran. Idempotent, and safe to
- * run from several sinks at once: everything is CREATE … IF NOT EXISTS.
+ * Creates the dashboard views of a database. Idempotent, and safe to run from several sinks at once:
+ * everything is CREATE … IF NOT EXISTS. A statement that fails does not stop the others: every object
+ * that does not need the failed one is still created, and the result names each failure and what was
+ * not attempted because of it (one server refusing one view must not cost the whole dashboard).
  *
  * 1. The resource tables and their `_current` views, from the local schemas, when missing. The sinks
  *    otherwise create a table on its first record, and a view cannot be created over a table that does
@@ -266,13 +313,44 @@ async function existingTables(client: Client, database: string): Promise<Set<str
  *    the dashboard views, or rows inserted in the moment between the table and the view) are
  *    aggregated into it once. Counting distinct content hashes, an event the materialized view also saw
  *    still counts once.
+ *
+ * Only a failure to read system.tables or system.columns (ClickHouse unreachable) is thrown.
  */
-export async function createDashboardViews(client: Client, database: string): Promise<string[]> {
+export async function createDashboardViews(client: Client, database: string): Promise<DashboardViewsResult> {
   const ran: string[] = [];
-  const run = async (query: string): Promise<void> => {
-    await client.command({ query });
-    ran.push(query);
+  const failed: DashboardFailure[] = [];
+  const failedNames = new Set<string>();
+  const objects = dashboardObjects(database);
+  /** Everything downstream of a failed step, transitively, in creation order. */
+  const dependentsOf = (name: string): string[] => {
+    const out: string[] = [];
+    const down = new Set([name]);
+    for (const o of objects) {
+      if (o.dependsOn.some((d) => down.has(d)) || o.reads.some((r) => down.has(tablesStep(r)))) {
+        down.add(o.name);
+        out.push(o.name);
+      }
+    }
+    // The backfill writes into the aggregate table from audit_logs.
+    if (down.has(AUDIT_PER_MINUTE_STATE) || name === tablesStep('audit_logs')) out.push(AUDIT_BACKFILL);
+    return out;
   };
+  const attempt = async (name: string, statements: readonly string[]): Promise<boolean> => {
+    try {
+      for (const query of statements) {
+        await client.command({ query });
+        ran.push(query);
+      }
+      return true;
+    } catch (err) {
+      const dependents = dependentsOf(name);
+      failed.push({ name, error: firstLineOf(err), dependents });
+      failedNames.add(name);
+      for (const d of dependents) failedNames.add(d);
+      return false;
+    }
+  };
+
   const tablesBefore = await existingTables(client, database);
   for (const resource of RESOURCE_NAMES) {
     const layout = deriveLayout(resource, valueSchema(resource), { database });
@@ -282,45 +360,57 @@ export async function createDashboardViews(client: Client, database: string): Pr
       ...layout.views.map((v) => v.name),
     ];
     if (names.every((n) => tablesBefore.has(n))) continue;
-    for (const statement of createStatements(layout)) await run(statement);
+    await attempt(tablesStep(resource), createStatements(layout));
   }
   const columns = await existingColumns(client, database);
-  const createdState = !tablesBefore.has(AUDIT_PER_MINUTE_STATE);
-  for (const object of dashboardObjects(database)) {
+  for (const object of objects) {
+    if (failedNames.has(object.name)) continue;
     const current = columns.get(object.name);
+    const statements: string[] = [];
     if (object.kind === 'view' && current && !sameNames(current, object.columns)) {
-      await run(dropStatement(database, object.name));
+      statements.push(dropStatement(database, object.name));
     } else if (current || (object.kind === 'materialized view' && tablesBefore.has(object.name))) {
       continue;
     }
-    await run(object.create);
+    statements.push(object.create);
+    await attempt(object.name, statements);
   }
-  if (createdState) {
-    await run(
+  if (!tablesBefore.has(AUDIT_PER_MINUTE_STATE) && !failedNames.has(AUDIT_BACKFILL)) {
+    await attempt(AUDIT_BACKFILL, [
       `INSERT INTO ${qualifiedName(database, AUDIT_PER_MINUTE_STATE)} ` +
         `(${['minute', 'log_type', 'email', 'events'].map(q).join(', ')}) ${auditAggregateSelect(database)}`,
-    );
+    ]);
   }
-  return ran;
+  return { ran, failed };
 }
 
 /**
- * createDashboardViews for the sinks: a failure is logged, not thrown. The dashboard is secondary to
- * loading the tables, and a server that refuses one of these statements must not stop the pipeline.
+ * createDashboardViews for the sinks: failures are logged, not thrown, one warning per failed object
+ * naming what it kept from being created. The dashboard is secondary to loading the tables, and a
+ * server that refuses one of these statements must not stop the pipeline. True when nothing failed.
  */
 export async function ensureDashboardViews(
   client: Client,
   database: string,
   logger: Pick<Logger, 'info' | 'warn'>,
 ): Promise<boolean> {
+  let result: DashboardViewsResult;
   try {
-    const ran = await createDashboardViews(client, database);
-    if (ran.length) logger.info({ database, statements: ran.length }, 'dashboard views created');
-    return true;
+    result = await createDashboardViews(client, database);
   } catch (err) {
     logger.warn({ err, database }, 'could not create the dashboard views; the sinks run without them');
     return false;
   }
+  if (result.ran.length) logger.info({ database, statements: result.ran.length }, 'dashboard views created');
+  for (const f of result.failed) {
+    logger.warn(
+      { database, object: f.name, error: f.error, notAttempted: f.dependents },
+      `could not create dashboard object ${f.name}` +
+        (f.dependents.length ? `, so neither ${f.dependents.join(', ')}` : '') +
+        '; the sinks run without them',
+    );
+  }
+  return result.failed.length === 0;
 }
 
 function sameNames(a: readonly string[], b: readonly string[]): boolean {

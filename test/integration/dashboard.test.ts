@@ -88,7 +88,8 @@ describe('dashboard views on ClickHouse', () => {
   });
 
   test('every view is created with its declared columns, and a second run changes nothing', async () => {
-    const ran = await createDashboardViews(ch, database);
+    const { ran, failed } = await createDashboardViews(ch, database);
+    assert.deepEqual(failed, [], 'nothing refused');
     assert.ok(ran.length > 0);
     for (const object of dashboardObjects(database)) {
       const columns = await select<{ name: string }>(
@@ -109,7 +110,7 @@ describe('dashboard views on ClickHouse', () => {
       assert.equal(Number(exists!.n), 1, `${object.name} exists`);
       if (object.kind !== 'materialized view') await select(ch, `SELECT * FROM ${database}.${object.name}`);
     }
-    assert.deepEqual(await createDashboardViews(ch, database), [], 'idempotent');
+    assert.deepEqual(await createDashboardViews(ch, database), { ran: [], failed: [] }, 'idempotent');
   });
 
   test('the views answer with the right numbers', async () => {

@@ -6,6 +6,7 @@ import { RESOURCE_NAMES } from '../../../core/resources.ts';
 import { valueSchema } from '../../../schemas/index.ts';
 import { deriveLayout } from '../../../sinks/schema/layout.ts';
 import {
+  AUDIT_BACKFILL,
   AUDIT_PER_MINUTE,
   AUDIT_PER_MINUTE_MV,
   AUDIT_PER_MINUTE_STATE,
@@ -129,11 +130,12 @@ describe('dashboard view SQL', () => {
     assert.match(sql(AUDIT_PER_MINUTE), /uniqMerge\(`events`\) AS `events`/);
   });
 
-  test('fields: joined to their document class with ANY LEFT JOIN … USING the parent key', () => {
+  test('fields: joined to their document class with ANY LEFT JOIN (…) AS alias USING the parent key', () => {
     const s = sql(FIELD_STATS);
+    // The alias: current servers refuse an unnamed joined subquery (Code 206, ALIAS_REQUIRED).
     assert.match(
       s,
-      /FROM `instabase`\.`runs_results_fields_current` ANY LEFT JOIN \(SELECT `run_id`, `file_index`, `document_index`, ifNull\(`class_name`, ''\) AS `doc_class` FROM `instabase`\.`runs_results_current`\) USING \(`run_id`, `file_index`, `document_index`\)/,
+      /FROM `instabase`\.`runs_results_fields_current` ANY LEFT JOIN \(SELECT `run_id`, `file_index`, `document_index`, ifNull\(`class_name`, ''\) AS `doc_class` FROM `instabase`\.`runs_results_current`\) AS `doc` USING \(`run_id`, `file_index`, `document_index`\)/,
     );
     assert.match(s, /`errors` \/ `fields` AS `error_rate`/);
     assert.match(s, /avg\(`confidence`\) AS `mean_confidence`/);
@@ -155,13 +157,17 @@ describe('dashboard view SQL', () => {
   });
 });
 
-/** A ClickHouse stand-in: the tables and columns of one database, and every statement it was sent. */
-function fakeClient(tables: Record<string, string[]>) {
+/**
+ * A ClickHouse stand-in: the tables and columns of one database, and every statement it was sent.
+ * Statements matching `refuse` fail the way the server fails them, and are not recorded.
+ */
+function fakeClient(tables: Record<string, string[]>, refuse?: RegExp) {
   const commands: string[] = [];
   return {
     commands,
     client: {
       command: async ({ query }: { query: string }) => {
+        if (refuse?.test(query)) throw new Error('Code: 206. DB::Exception: No alias for subquery');
         commands.push(query);
         return {} as never;
       },
@@ -181,10 +187,13 @@ function everything(): Record<string, string[]> {
   return tables;
 }
 
+const createOf = (name: string) => new RegExp(`^CREATE [A-Z ]*IF NOT EXISTS \`${DB}\`\\.\`${name}\` `);
+
 describe('createDashboardViews', () => {
   test('on an empty database: the tables, then every dashboard object, then the audit backfill', async () => {
     const { client, commands } = fakeClient({});
-    const ran = await createDashboardViews(client, DB);
+    const { ran, failed } = await createDashboardViews(client, DB);
+    assert.deepEqual(failed, []);
     assert.deepEqual(ran, commands);
     const firstDash = commands.findIndex((c) => c.includes('`dash_'));
     const tableStatements = commands.slice(0, firstDash);
@@ -212,7 +221,7 @@ describe('createDashboardViews', () => {
 
   test('when everything exists: nothing', async () => {
     const { client, commands } = fakeClient(everything());
-    assert.deepEqual(await createDashboardViews(client, DB), []);
+    assert.deepEqual(await createDashboardViews(client, DB), { ran: [], failed: [] });
     assert.deepEqual(commands, []);
   });
 
@@ -221,7 +230,7 @@ describe('createDashboardViews', () => {
     tables[FIELD_STATS] = ['field_name', 'fields'];
     tables[AUDIT_PER_MINUTE_STATE] = ['minute', 'old_column'];
     const { client } = fakeClient(tables);
-    assert.deepEqual(await createDashboardViews(client, DB), [
+    assert.deepEqual((await createDashboardViews(client, DB)).ran, [
       `DROP TABLE IF EXISTS \`${DB}\`.\`${FIELD_STATS}\``,
       sql(FIELD_STATS),
     ]);
@@ -231,21 +240,72 @@ describe('createDashboardViews', () => {
     const tables = everything();
     delete tables[RUNS_BY_STATUS];
     const { client } = fakeClient(tables);
-    assert.deepEqual(await createDashboardViews(client, DB), [sql(RUNS_BY_STATUS)]);
+    assert.deepEqual((await createDashboardViews(client, DB)).ran, [sql(RUNS_BY_STATUS)]);
   });
 
-  test('ensureDashboardViews logs a failure instead of throwing', async () => {
-    const warnings: unknown[] = [];
-    const logger = { info: () => undefined, warn: (...args: unknown[]) => void warnings.push(args) };
-    const failing = {
-      command: async () => {
-        throw new Error('Code: 62. Syntax error');
-      },
-      query: async () => ({ json: async () => [] }) as never,
+  test('a refused view costs only itself: every other object and the backfill are still created', async () => {
+    const { client, commands } = fakeClient({}, createOf(FIELD_STATS));
+    const { ran, failed } = await createDashboardViews(client, DB);
+    assert.deepEqual(failed, [
+      { name: FIELD_STATS, error: 'Code: 206. DB::Exception: No alias for subquery', dependents: [] },
+    ]);
+    assert.deepEqual(ran, commands);
+    const dash = ran.filter((c) => c.includes('`dash_'));
+    assert.deepEqual(dash, [
+      ...objects.filter((o) => o.name !== FIELD_STATS).map((o) => o.create),
+      `INSERT INTO \`${DB}\`.\`${AUDIT_PER_MINUTE_STATE}\` (\`minute\`, \`log_type\`, \`email\`, \`events\`) ${auditAggregateSelect(DB)}`,
+    ]);
+  });
+
+  test('a refused aggregate table: what needs it is named and not attempted, the rest is created', async () => {
+    const { client } = fakeClient({}, createOf(AUDIT_PER_MINUTE_STATE));
+    const { ran, failed } = await createDashboardViews(client, DB);
+    assert.deepEqual(
+      failed.map((f) => [f.name, f.dependents]),
+      [[AUDIT_PER_MINUTE_STATE, [AUDIT_PER_MINUTE_MV, AUDIT_PER_MINUTE, AUDIT_BACKFILL]]],
+    );
+    assert.deepEqual(
+      ran.filter((c) => c.includes('`dash_')),
+      [sql(RUNS_BY_STATUS), sql(FIELD_STATS), sql(PIPELINE_FRESHNESS)],
+    );
+  });
+
+  test("a resource's tables refused: the views that read them are named and not attempted", async () => {
+    const { client } = fakeClient({}, /^CREATE TABLE IF NOT EXISTS `instabase`\.`runs` /);
+    const { ran, failed } = await createDashboardViews(client, DB);
+    assert.deepEqual(
+      failed.map((f) => [f.name, f.dependents]),
+      [['tables of runs', [RUNS_BY_STATUS, PIPELINE_FRESHNESS]]],
+    );
+    for (const name of [AUDIT_PER_MINUTE_STATE, AUDIT_PER_MINUTE_MV, AUDIT_PER_MINUTE, FIELD_STATS]) {
+      assert.ok(ran.includes(sql(name)), name);
+    }
+    assert.ok(ran.some((c) => c.startsWith(`CREATE TABLE IF NOT EXISTS \`${DB}\`.\`batches\``)));
+  });
+
+  test('ensureDashboardViews logs each failure with what it kept from being created, and never throws', async () => {
+    const warnings: [Record<string, unknown>, string][] = [];
+    const logger = {
+      info: () => undefined,
+      warn: (fields: Record<string, unknown>, msg: string) => void warnings.push([fields, msg]),
     };
-    assert.equal(await ensureDashboardViews(failing, DB, logger as never), false);
+    const { client: refusing } = fakeClient({}, createOf(AUDIT_PER_MINUTE_STATE));
+    assert.equal(await ensureDashboardViews(refusing, DB, logger as never), false);
     assert.equal(warnings.length, 1);
+    assert.equal(warnings[0]![0].object, AUDIT_PER_MINUTE_STATE);
+    assert.deepEqual(warnings[0]![0].notAttempted, [AUDIT_PER_MINUTE_MV, AUDIT_PER_MINUTE, AUDIT_BACKFILL]);
+    assert.match(warnings[0]![1], new RegExp(`${AUDIT_PER_MINUTE_STATE}, so neither ${AUDIT_PER_MINUTE_MV}`));
+
+    const unreachable = {
+      command: async () => ({}) as never,
+      query: async () => {
+        throw new Error('connect ECONNREFUSED 127.0.0.1:8123');
+      },
+    };
+    assert.equal(await ensureDashboardViews(unreachable, DB, logger as never), false);
+    assert.equal(warnings.length, 2);
     const { client } = fakeClient(everything());
     assert.equal(await ensureDashboardViews(client, DB, logger as never), true);
+    assert.equal(warnings.length, 2);
   });
 });
