@@ -149,8 +149,9 @@ export function buildJobs({ config, runtime, logger }: JobDeps): PollJob[] {
             limit: p.runsPageSize,
           }),
           byKey: (id) => ({ run_id: id }),
-          isOpen: (r) => !terminal.includes(String(r.status)),
-          isReady: (r) => r.status === 'COMPLETE' && enabled.has('runs_results'),
+          // A run without an id (the spec does not require one) cannot be re-read or asked for results.
+          isOpen: (r) => r.id != null && !terminal.includes(String(r.status)),
+          isReady: (r) => r.id != null && r.status === 'COMPLETE' && enabled.has('runs_results'),
           // Run timestamps are Unix nanoseconds, past 2^53: they arrive as bigint.
           timeMs: (r) =>
             r.start_timestamp == null

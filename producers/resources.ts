@@ -4,6 +4,7 @@ import type { ApiRecord, ResourceDeclaration } from './engine/types.ts';
 import * as endpoints from './instabase/endpoints.ts';
 import type { Page } from './instabase/paginators.ts';
 import type { ResourceSpec } from './instabase/resource.ts';
+import { parseRfc3339 } from './instabase/rfc3339.ts';
 
 /** Epoch ms from a timestamp the API sends as text: digits are ms, anything else is parsed as a date. */
 export function textToMs(text: unknown): number | null {
@@ -14,6 +15,31 @@ export function textToMs(text: unknown): number | null {
   }
   const ms = Date.parse(text);
   return Number.isNaN(ms) ? null : ms;
+}
+
+/** Epoch ms of an RFC 3339 `format: date-time` string (leap seconds, lowercase t/z); null otherwise. */
+export function dateTimeToMs(text: unknown): number | null {
+  return typeof text === 'string' ? parseRfc3339(text) : null;
+}
+
+/**
+ * A `type: number` value as a double. The lossless parser keeps a long integer literal (a page width of
+ * 10000000000000000) as bigint; a double field holds its nearest double, and `_raw_json` the exact text.
+ */
+function toDouble(v: unknown): unknown {
+  return typeof v === 'bigint' ? Number(v) : v;
+}
+
+const hasId = (r: ApiRecord): boolean => r.id !== undefined && r.id !== null;
+
+/**
+ * The spec does not require `id` on runs and documents. A record without one has no identity across
+ * versions, so, like an audit entry, it is keyed by its content hash: it still flows, and an identical
+ * copy is the same record.
+ */
+function keyOrContentHash(resource: 'runs' | 'conversation_documents', r: ApiRecord, scope?: string): string {
+  if (hasId(r)) return entityKey(resource, scope === undefined ? r : { ...r, conversation_id: scope });
+  return scope === undefined ? contentHash(r) : JSON.stringify([scope, contentHash(r)]);
 }
 
 const obj = (v: unknown): ApiRecord =>
@@ -37,15 +63,15 @@ export const DECLARATIONS = {
   conversation_documents: {
     name: 'conversation_documents',
     spec: spec(endpoints.conversationDocuments),
-    key: (r, page) =>
-      entityKey('conversation_documents', { ...r, conversation_id: param(page, 'conversation_id') }),
+    key: (r, page) => keyOrContentHash('conversation_documents', r, param(page, 'conversation_id')),
     shape(r, page) {
+      const conversationId = param(page, 'conversation_id');
       const fields = {
         ...r,
-        conversation_id: param(page, 'conversation_id'),
-        uploadTimestamp_ms: textToMs(r.uploadTimestamp),
+        conversation_id: conversationId,
+        uploadTimestamp_ms: dateTimeToMs(r.uploadTimestamp),
       };
-      return [{ key: entityKey('conversation_documents', fields), fields, object: r }];
+      return [{ key: keyOrContentHash('conversation_documents', r, conversationId), fields, object: r }];
     },
   },
   conversation_document_metadata: {
@@ -70,7 +96,7 @@ export const DECLARATIONS = {
   runs: {
     name: 'runs',
     spec: spec(endpoints.runs),
-    key: (r) => entityKey('runs', r),
+    key: (r) => keyOrContentHash('runs', r),
   },
   runs_results: {
     name: 'runs_results',
@@ -91,17 +117,21 @@ export const DECLARATIONS = {
           class_name: doc.class_name,
           review_completed: doc.review_completed,
           final_result_pass: obj(doc.validations).final_result_pass,
-          classification_confidence: obj(doc.classification_confidence).model,
+          classification_confidence: toDouble(obj(doc.classification_confidence).model),
           page_numbers: doc.page_numbers,
           post_processed_paths: doc.post_processed_paths,
           post_processed_pdf_path: doc.post_processed_pdf_path,
-          page_layouts: doc.page_layouts,
+          page_layouts: list(doc.page_layouts).map((l) => ({
+            ...l,
+            width: toDouble(l.width),
+            height: toDouble(l.height),
+          })),
           fields: list(doc.fields).map((f) => ({
             name: f.field_name,
             value: f.value,
             type: f.type,
-            confidence: obj(f.confidence).model,
-            ocr_confidence: obj(f.confidence).ocr,
+            confidence: toDouble(obj(f.confidence).model),
+            ocr_confidence: toDouble(obj(f.confidence).ocr),
             error: f.error_msg,
             valid: obj(f.validations).valid,
           })),

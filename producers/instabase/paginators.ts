@@ -4,6 +4,7 @@ import { headerValue } from './client.ts';
 import { InstabasePagingError, InstabaseSchemaError, type SchemaIssue } from './errors.ts';
 import { stringifyJson } from './json.ts';
 import type { PaginatorKind, ResourceSpec } from './resource.ts';
+import { parseHeaderDate } from './rfc3339.ts';
 import { toIssues, type FileMetadata } from './schemas.ts';
 
 export interface ValidRecord<R> {
@@ -334,7 +335,7 @@ function headItems<R>(
     issues.push({
       path: ['last-modified'],
       code: 'invalid_format',
-      message: `not a date: ${raw.last_modified}`,
+      message: `neither an RFC 3339 date-time nor an HTTP-date: ${raw.last_modified}`,
     });
   }
   // eslint-disable-next-line @typescript-eslint/no-unused-vars
@@ -377,7 +378,7 @@ export function fileMetadataFromHeaders(
     length = Number.isSafeInteger(n) ? n : BigInt(lengthRaw);
   }
   const lastModified = headerValue(headers['last-modified']) ?? null;
-  const ms = lastModified === null ? NaN : Date.parse(lastModified);
+  const ms = lastModified === null ? null : parseHeaderDate(lastModified);
   return {
     path,
     exists: true,
@@ -387,7 +388,7 @@ export function fileMetadataFromHeaders(
     content_length: type === 'folder' ? null : length,
     content_length_raw: type === 'folder' ? null : lengthRaw,
     last_modified: lastModified,
-    last_modified_ms: Number.isNaN(ms) ? null : ms,
+    last_modified_ms: ms,
   };
 }
 

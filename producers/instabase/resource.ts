@@ -40,10 +40,9 @@ export interface ResourceSpec<R = unknown> {
    */
   dataSelector: string;
   /**
-   * Whether a body without the record list means "no records". The spec marks every list optional, but
-   * a list endpoint answering 200 without its list (audit logs report some failures that way) is an
-   * error, not an empty result; only lists nested in an object that exists anyway (a conversation's
-   * documents, a run's result files) may be absent.
+   * Whether a body without the record list means "no records". The spec makes every list key optional
+   * (`batches`, `runs`, `conversations`, `data` and `data.results`, a conversation's `documents`, a run's
+   * `files`), so every list resource declares it: `{}` is an empty page, not an error.
    */
   dataOptional?: boolean;
   /** Validates one record. Records are validated one by one so one bad record spoils nothing else. */

@@ -4,19 +4,38 @@
 // the spec does not list as required are optional; `nullable: true` becomes `.nullable()`.
 import { z } from 'zod';
 import type { SchemaIssue } from './errors.ts';
+import { isRfc3339 } from './rfc3339.ts';
 
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
 
-/** `type: integer` with no format: any integer a JS number holds exactly. */
-export const zInteger = z.int();
+const isIntegral = (v: number): boolean => Number.isInteger(v);
+
 /**
- * `format: int64`: parseJson hands back bigint for values past 2^53 (run timestamps are nanoseconds), so
- * both representations are valid; anything outside the int64 range is not.
+ * `type: integer` with no format: any integer, however large. parseJson hands back bigint past 2^53, so
+ * both representations are valid (a batch id, a document id or a page number may be either).
  */
-export const zInt64 = z.union([z.int(), z.bigint().min(INT64_MIN).max(INT64_MAX)]);
-/** `type: number` (format float/double): any finite JSON number. */
-export const zNumber = z.number();
+export const zInteger = z.union([z.number().refine(isIntegral, 'expected an integer'), z.bigint()]);
+/**
+ * `format: int64`: integers in the int64 range, as number or (past 2^53; run timestamps are nanoseconds)
+ * bigint. Anything outside the int64 range is not.
+ */
+export const zInt64 = z.union([
+  z
+    .number()
+    .refine(
+      (v) => isIntegral(v) && v >= Number(INT64_MIN) && v < Number(INT64_MAX),
+      'expected an int64 integer',
+    ),
+  z.bigint().min(INT64_MIN).max(INT64_MAX),
+]);
+/**
+ * `type: number` (with or without format float/double): any JSON number, including one written as a long
+ * integer literal (10000000000000000), which parseJson returns as bigint to keep it exact.
+ */
+export const zNumber = z.union([z.number(), z.bigint()]);
+/** `format: date-time`: RFC 3339 exactly (lowercase t/z and leap seconds included; ./rfc3339.ts). */
+export const zDateTime = z.string().refine(isRfc3339, 'expected an RFC 3339 date-time');
 
 const opt = <T extends z.ZodType>(t: T) => t.optional();
 const optNull = <T extends z.ZodType>(t: T) => t.nullable().optional();
@@ -207,7 +226,7 @@ export const documentDetails = z.looseObject({
   id: opt(zInteger),
   name: opt(z.string()),
   state: opt(z.string()),
-  uploadTimestamp: opt(z.iso.datetime({ offset: true, local: false })),
+  uploadTimestamp: opt(zDateTime),
 });
 
 export const conversationEnvelope = z.looseObject({
