@@ -11,10 +11,9 @@ import { parse } from 'yaml';
 export const SPEC_FILES = ['openapi.yaml', 'openapi-2026-01-15.yaml'] as const;
 export type SpecFile = (typeof SPEC_FILES)[number];
 
-/** shared/ sits beside the repository (locally and in CI); INSTABASE_OPENAPI_DIR overrides. */
+/** The repository's vendored copy (vendor/instabase-api/README.md says where it came from); INSTABASE_OPENAPI_DIR overrides. */
 export const SPEC_DIR =
-  process.env.INSTABASE_OPENAPI_DIR ??
-  fileURLToPath(new URL('../../../shared/instabase-api/', import.meta.url));
+  process.env.INSTABASE_OPENAPI_DIR ?? fileURLToPath(new URL('../../vendor/instabase-api/', import.meta.url));
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 type Doc = { [k: string]: Json };
