@@ -1,5 +1,7 @@
 import type { Message } from 'kafkajs';
 import type avro from 'avsc';
+import { Counter } from 'prom-client';
+import { metricsRegistry } from '../core/metrics.ts';
 import { parseAvroSchema } from '../schemas/index.ts';
 import { mapToAvro, MappingError } from './avro-mapper.ts';
 import { contentHash } from './content-hash.ts';
@@ -23,12 +25,28 @@ export function wireEncode(schemaId: number, type: avro.Type, value: unknown): B
   return out;
 }
 
+/**
+ * Values published as null because their field's logical type cannot represent them (see
+ * avro-mapper.ts), per resource and field path with array positions dropped (`fields[].at`). Counted
+ * when the record is encoded, so a transaction that aborts and is retried counts its records again.
+ */
+export const valuesNulled = new Counter({
+  name: 'instabase_values_nulled_total',
+  help: 'Values published as null because their Avro logical type cannot represent them (the value stays in _raw_json), per resource and field',
+  labelNames: ['resource', 'field'] as const,
+  registers: [metricsRegistry],
+});
+
+/** The envelope field that names the fields a record carries as null for that reason. */
+export const NULLED_FIELDS = '_nulled_fields';
+
 export const stringKeyType = (): avro.Type => parseAvroSchema('string');
 
 /**
  * Emit → Kafka message: the envelope is added, the record mapped onto the resource's Avro schema,
  * checked, and key and value encoded against the ids under which these very schemas were registered.
- * Throws MappingError when the record does not fit.
+ * Throws MappingError when the record does not fit. A value its logical type cannot represent is
+ * published as null and named in `_nulled_fields` (see avro-mapper.ts), and valuesNulled rises.
  */
 export class RecordEncoder {
   constructor(
@@ -39,7 +57,7 @@ export class RecordEncoder {
   encode(emit: Emit, fetchedAt: number): Message {
     const registered = this.resources.get(emit.resource);
     if (!registered) throw new Error(`no schema registered for ${emit.resource}`);
-    const record = mapToAvro(registered.type, {
+    const { record, nulled } = mapToAvro(registered.type, {
       ...emit.fields,
       _source_endpoint: emit.endpoint,
       _ib_context: this.ibContext ?? null,
@@ -47,15 +65,27 @@ export class RecordEncoder {
       _content_hash: contentHash(emit.object),
       _deleted: emit.deleted,
       _raw_json: stringifyJson(emit.object),
+      [NULLED_FIELDS]: [],
     });
+    if (nulled.length) {
+      // Without the note a reader could not tell a nulled value from an absent one: dead-letter instead.
+      if (!(NULLED_FIELDS in record))
+        throw new MappingError(
+          nulled.map((p) => `${p}: not representable, and the schema has no ${NULLED_FIELDS}`),
+        );
+      record[NULLED_FIELDS] = nulled;
+    }
     const problems: string[] = [];
     if (!registered.type.isValid(record, { errorHook: (path) => problems.push(path.join('.')) })) {
       throw new MappingError(problems.map((p) => `${p}: not valid for the schema`));
     }
-    return {
+    const message = {
       key: wireEncode(registered.keyId, registered.keyType, emit.key),
       value: wireEncode(registered.valueId, registered.type, record),
       timestamp: String(fetchedAt),
     };
+    for (const path of nulled)
+      valuesNulled.inc({ resource: emit.resource, field: path.replace(/\[\d+\]/g, '[]') });
+    return message;
   }
 }

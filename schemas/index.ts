@@ -7,7 +7,7 @@ import { RESOURCE_NAMES, type ResourceName } from '../core/resources.ts';
 import { int64TypeHook } from './int64.ts';
 
 export { RESOURCE_NAMES as RESOURCES, type ResourceName };
-export { isInt64 } from './int64.ts';
+export { isInt64, logicalTypeOf } from './int64.ts';
 
 /** An Avro schema as parsed JSON. */
 export type AvroSchema =

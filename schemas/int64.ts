@@ -143,6 +143,8 @@ Object.defineProperties(Int64Type.prototype, {
   _concreteTypeName: { value: 'long' },
 });
 
+const logicalTypes = new WeakMap<avro.Type, string>();
+
 /**
  * A long with a logical type (timestamp-millis, timestamp-nanos) decodes to the same numbers, but keeps
  * its annotation in type.schema({ exportAttrs: true }): the sink derives DateTime columns from it.
@@ -154,7 +156,14 @@ function annotated(logicalType: string): avro.Type {
       return opts?.exportAttrs ? { type: 'long', logicalType } : 'long';
     }
   }
-  return new Annotated();
+  const type = new Annotated();
+  logicalTypes.set(type, logicalType);
+  return type;
+}
+
+/** The logicalType a long was declared with, or undefined; what the producers' mapper range-checks. */
+export function logicalTypeOf(type: avro.Type): string | undefined {
+  return logicalTypes.get(type);
 }
 
 /** The shared plain instance (avsc primitive types are stateless and frozen). */

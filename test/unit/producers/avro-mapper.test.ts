@@ -31,7 +31,7 @@ const type = parseAvroSchema({
 });
 
 test('maps by name, keeps extremes exact and stringifies what a string field receives', () => {
-  const record = mapToAvro(type, {
+  const { record, nulled } = mapToAvro(type, {
     id: -9007199254740991,
     name: 42,
     score: 1e308,
@@ -52,10 +52,11 @@ test('maps by name, keeps extremes exact and stringifies what a string field rec
     more: [{ v: 'x' }],
   });
   assert.deepEqual(JSON.parse(JSON.stringify(type.fromBuffer(type.toBuffer(record)))), record);
+  assert.deepEqual(nulled, []);
 });
 
 test('an integral numeric string for a long stays exact', () => {
-  assert.equal(mapToAvro(type, { id: '123' }).id, 123);
+  assert.equal(mapToAvro(type, { id: '123' }).record.id, 123);
 });
 
 test('every misfit is reported with its path', () => {
@@ -79,17 +80,17 @@ test('unsafe integers are refused rather than rounded', () => {
 });
 
 test('int64 beyond 2^53 (bigint from the lossless parser, or an integral string) stays exact', () => {
-  assert.equal(mapToAvro(type, { id: 1_700_000_000_000_000_123n }).id, 1_700_000_000_000_000_123n);
-  assert.equal(mapToAvro(type, { id: '-9223372036854775808' }).id, -9223372036854775808n);
+  assert.equal(mapToAvro(type, { id: 1_700_000_000_000_000_123n }).record.id, 1_700_000_000_000_000_123n);
+  assert.equal(mapToAvro(type, { id: '-9223372036854775808' }).record.id, -9223372036854775808n);
   assert.equal(
-    mapToAvro(type, { id: 1, meta: { big: 12345678901234567890n } }).meta,
+    mapToAvro(type, { id: 1, meta: { big: 12345678901234567890n } }).record.meta,
     '{"big":12345678901234567890}',
   );
   assert.throws(() => mapToAvro(type, { id: 2n ** 63n }), /not an exact long/);
 });
 
 test('null for a non-nullable field with a default takes the default', () => {
-  const record = mapToAvro(type, { id: 1, fields: null, flag: null });
+  const { record } = mapToAvro(type, { id: 1, fields: null, flag: null });
   assert.deepEqual(record.fields, []);
   assert.equal(record.flag, false);
   assert.throws(() => mapToAvro(type, { id: null }), /id: missing/);

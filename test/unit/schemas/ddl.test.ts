@@ -90,6 +90,7 @@ test('the batches DDL', () => {
       '  `created_at_ms` Nullable(Int64),',
       '  `updated_at_ms` Nullable(Int64),',
       '  `path_suffix` Nullable(String),',
+      '  `_nulled_fields` Array(String),',
       '  `_topic` String,',
       '  `_partition` Int32,',
       '  `_offset` UInt64,',

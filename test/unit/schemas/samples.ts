@@ -16,6 +16,7 @@ function envelope(endpoint: string, hash: string, raw: unknown, extra: Partial<S
     _content_hash: hash,
     _deleted: false,
     _raw_json: JSON.stringify(raw),
+    _nulled_fields: [],
     ...extra,
   };
 }

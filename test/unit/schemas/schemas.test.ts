@@ -14,6 +14,7 @@ import {
   type AvroRecordSchema,
   type AvroSchema,
 } from '../../../schemas/index.ts';
+import { LOGICAL_LONG_RANGES } from '../../../producers/avro-mapper.ts';
 import { SAMPLES } from './samples.ts';
 
 // Renaming any of these breaks every consumer and the registry history: they are frozen.
@@ -187,4 +188,53 @@ test('entityKey: the key value, or a JSON array of strings for composite keys', 
   assert.equal(entityKey('conversation_documents', { conversation_id: 'c', id: 5n }), '["c","5"]');
   assert.equal(entityKey('audit_logs', { _content_hash: 'abc' }), 'abc');
   assert.throws(() => entityKey('runs', { id: null }), /key field id is null/);
+});
+
+/** Every `{type, logicalType}` annotation anywhere in a schema. */
+function logicalTypes(schema: unknown, out: { type: unknown; logicalType: unknown }[] = []) {
+  if (Array.isArray(schema)) schema.forEach((s) => logicalTypes(s, out));
+  else if (schema && typeof schema === 'object') {
+    const o = schema as Record<string, unknown>;
+    if ('logicalType' in o) out.push({ type: o.type, logicalType: o.logicalType });
+    for (const v of Object.values(o)) if (v && typeof v === 'object') logicalTypes(v, out);
+  }
+  return out;
+}
+
+test('every logical type is a long whose range the producers check (no poison pills)', () => {
+  // A logical type the mapper does not range-check (date, time-millis, decimal, uuid, ...) could carry
+  // a value Confluent's clients fail to decode; teach producers/avro-mapper.ts about it first.
+  for (const r of RESOURCES) {
+    const found = logicalTypes(valueSchema(r));
+    assert.ok(found.length > 0, r);
+    for (const { type, logicalType } of found) {
+      assert.equal(type, 'long', `${r}: ${String(logicalType)}`);
+      assert.ok(
+        String(logicalType) in LOGICAL_LONG_RANGES,
+        `${r}: ${String(logicalType)} is not range-checked`,
+      );
+    }
+  }
+});
+
+test('every value schema has _nulled_fields: an array of strings, default []', () => {
+  for (const r of RESOURCES) {
+    const f = valueSchema(r).fields.find((x) => x.name === '_nulled_fields');
+    assert.ok(f, r);
+    assert.deepEqual(f.type, { type: 'array', items: 'string' }, r);
+    assert.deepEqual(f.default, [], r);
+  }
+});
+
+test('records written before _nulled_fields existed read with it empty (BACKWARD)', () => {
+  for (const r of RESOURCES) {
+    const now = valueSchema(r);
+    const before = { ...now, fields: now.fields.filter((f) => f.name !== '_nulled_fields') };
+    const writer = parseAvroSchema(before);
+    const reader = parseAvroSchema(now);
+    for (const sample of SAMPLES[r]) {
+      const back = reader.fromBuffer(writer.toBuffer(sample), reader.createResolver(writer));
+      assert.deepEqual(back._nulled_fields, [], r);
+    }
+  }
 });
