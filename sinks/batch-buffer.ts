@@ -59,10 +59,14 @@ export class BatchBuffer {
   /** Records buffered (a record may add rows to several tables). */
   records = 0;
   bytes = 0;
-  readonly createdAt = Date.now();
   /** Unix seconds stamped on every row of the buffer as _ingested_at. */
-  readonly ingestedAt = Math.floor(this.createdAt / 1000);
+  readonly ingestedAt: number;
   private readonly outs = new Map<number, Row[][]>();
+
+  /** `createdAt`: when the buffer's first record arrived, in epoch ms; a timed flush counts from it. */
+  constructor(readonly createdAt: number = Date.now()) {
+    this.ingestedAt = Math.floor(createdAt / 1000);
+  }
 
   /** The row arrays of `tables`, in that order, for a row mapper that writes to them directly. */
   out(schemaId: number, tables: readonly string[]): Row[][] {

@@ -1,0 +1,468 @@
+import { createHash } from 'node:crypto';
+import type { Message } from 'kafkajs';
+import type { Logger } from '../core/log.ts';
+import { metrics } from '../core/metrics.ts';
+import { redact } from '../core/secrets.ts';
+import { BatchBuffer } from './batch-buffer.ts';
+import { isPermanentClickHouseError } from './clickhouse-errors.ts';
+import { DecodeError, type Decoded } from './decoder.ts';
+import { FatalSinkError, UnmappableSchemaError } from './errors.ts';
+import { FlushQueue, type SealedBuffer } from './flush-queue.ts';
+import { OffsetTracker } from './offset-tracker.ts';
+import type {
+  BatchSession,
+  ConsumerPort,
+  DeadLetterWriter,
+  IncomingBatch,
+  IncomingMessage,
+  RecordCoordinates,
+  RecordDecoder,
+  RowWriter,
+  SinkTarget,
+} from './ports.ts';
+
+export interface SinkCoreOptions {
+  targets: readonly SinkTarget[];
+  decoder: RecordDecoder;
+  consumer: ConsumerPort;
+  writer: RowWriter;
+  deadLetters: DeadLetterWriter;
+  flushRows: number;
+  flushBytes: number;
+  flushMs: number;
+  retryMaxMs: number;
+  /** Whether the server takes insert_deduplication_token (ClickHouse ≥ 22.2). */
+  dedupTokens: boolean;
+  logger: Logger;
+  /** Called once when the sink must stop (an incompatible schema, a permanent insert error). */
+  onFatal?: (err: Error) => void;
+  /** Clock and sleep, replaceable by the model tests. */
+  now?: () => number;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+/**
+ * While this many sealed buffers wait or are being written, reading stops until one lands: memory stays
+ * bounded by the open buffers plus two sealed ones while ClickHouse is slow or down.
+ */
+const MAX_QUEUED = 2;
+/** How often a wait heart-beats so that the group keeps the member through a long outage. */
+const HEARTBEAT_EVERY_MS = 1_000;
+
+interface OpenBuffer {
+  id: number;
+  buffer: BatchBuffer;
+}
+
+/**
+ * The sink's record path, one way: decode → map → buffer → write → commit. Each piece of state has one
+ * owner: the open buffers belong to this class and are only touched synchronously (after the last
+ * await of a message), a sealed buffer belongs to the flush queue, and which offsets may be committed
+ * is the offset tracker's alone. Sealing is synchronous, so a buffer is handed over exactly once, and a
+ * commit never passes an offset whose rows are not durable.
+ */
+export class SinkCore {
+  private readonly byTopic: Map<string, SinkTarget>;
+  private readonly open = new Map<string, OpenBuffer>();
+  private readonly tracker = new OffsetTracker();
+  private readonly queue: FlushQueue;
+  private readonly prepared = new Set<string>();
+  private readonly wakers = new Set<() => void>();
+  private readonly now: () => number;
+  private nextBufferId = 1;
+  /** Bumped by every new assignment; a batch of an older one stops at its next step. */
+  private generation = 0;
+  private fatal: Error | undefined;
+  private stopping = false;
+  private paused = false;
+  private committing: Promise<void> | undefined;
+  private commitAgain = false;
+  private commitFailing = false;
+  readonly stats = { rows: 0, deadLetters: 0, flushes: 0 };
+
+  constructor(private readonly o: SinkCoreOptions) {
+    this.byTopic = new Map(o.targets.map((t) => [t.topic, t]));
+    this.now = o.now ?? Date.now;
+    this.queue = new FlushQueue({
+      write: (sealed) => this.write(sealed),
+      isPermanent: isPermanentClickHouseError,
+      giveUp: (attempt) => this.stopping && attempt >= 2,
+      onWritten: (sealed) => this.written(sealed),
+      onRetry: (sealed, attempt, delayMs, err) => {
+        metrics.sinkFlushErrors.inc({ resource: this.byTopic.get(sealed.topic)!.resource });
+        this.o.logger.warn(
+          {
+            resource: this.byTopic.get(sealed.topic)!.resource,
+            attempt,
+            delayMs: Math.round(delayMs),
+            err: redact(String(err)),
+          },
+          'flush failed; reading is paused and the flush retried',
+        );
+        this.setPaused(true);
+      },
+      onRecovered: () => this.setPaused(false),
+      onFailed: (sealed, err, permanent) => {
+        const resource = this.byTopic.get(sealed.topic)!.resource;
+        if (permanent) {
+          this.fail(
+            new FatalSinkError(
+              `insert into ${resource} tables failed permanently: ${redact(String((err as Error).message))}`,
+              { cause: err },
+            ),
+          );
+        } else {
+          this.o.logger.warn(
+            { resource, err: redact(String(err)) },
+            'flush abandoned at shutdown; its offsets stay uncommitted and are read again on restart',
+          );
+        }
+      },
+      retryMaxMs: o.retryMaxMs,
+      sleep: (ms) => this.backoff(ms),
+    });
+  }
+
+  get failure(): Error | undefined {
+    return this.fatal;
+  }
+
+  /** Per "topic:partition", the offset after the last one consumed in the current assignment. */
+  get consumed(): Map<string, number> {
+    return this.tracker.consumed();
+  }
+
+  /** A new assignment: the consumer re-reads every assigned partition from its committed offset. */
+  assigned(): void {
+    this.generation += 1;
+    // Unsealed rows are dropped: their offsets are uncommitted, so they come back. Sealed buffers are
+    // still written; the table design absorbs the redelivery, and the tracker no longer knows them.
+    this.open.clear();
+    this.tracker.reset();
+  }
+
+  /** A batch that held only transaction markers or aborted records. */
+  passed(topic: string, partition: number, from: number, position: number): void {
+    if (this.byTopic.has(topic)) this.tracker.passed(topic, partition, from, position);
+  }
+
+  async handleBatch(batch: IncomingBatch, session: BatchSession): Promise<void> {
+    const target = this.byTopic.get(batch.topic);
+    if (!target) return;
+    const generation = this.generation;
+    const current = () =>
+      session.isCurrent() && !this.fatal && !this.stopping && generation === this.generation;
+    const { topic, partition } = batch;
+    for (const message of batch.messages) {
+      if (!current()) return;
+      const offset = Number(message.offset);
+      const coords = { topic, partition, offset };
+      let decoded: Decoded | undefined;
+      let failure: Error | undefined;
+      try {
+        decoded = await this.decode(target, message, session, current);
+        if (!decoded) return;
+      } catch (err) {
+        failure = err as Error;
+      }
+      if (failure instanceof FatalSinkError) {
+        this.fail(failure);
+        return;
+      }
+      if (!current()) return;
+      // From here to the end of the iteration nothing awaits: the buffer taken is the one the record
+      // goes into, is tracked with, and is sealed with.
+      const open = this.openBuffer(topic);
+      if (!this.tracker.add(topic, partition, offset, open.id)) continue;
+      const { buffer } = open;
+      if (decoded) {
+        try {
+          target.append(decoded.record, decoded.schemaId, coords, buffer);
+          buffer.encode();
+          buffer.records += 1;
+        } catch (err) {
+          failure = err as Error;
+        }
+      }
+      if (failure) buffer.addDeadLetter(this.deadLetter(target, message, coords, failure));
+      buffer.cover(partition, offset, (message.value?.length ?? 0) * 2 + 64);
+      session.resolve(message.offset);
+      if (buffer.records >= this.o.flushRows || buffer.bytes >= this.o.flushBytes) this.seal(topic);
+      if (this.queue.length >= MAX_QUEUED && !(await this.waitForQueue(session, current))) return;
+    }
+    if (current() && batch.messages.length > 0) {
+      this.tracker.passed(topic, partition, Number(batch.messages[0]!.offset), Number(batch.lastOffset) + 1);
+    }
+  }
+
+  /**
+   * Decodes the message and makes sure its schema's tables exist. Undecodable input throws (it is
+   * dead-lettered); a registry or ClickHouse that cannot be reached is not the record's fault, so that
+   * is retried with backoff, heart-beating, for as long as this member owns the batch. Resolves
+   * undefined once it no longer does.
+   */
+  private async decode(
+    target: SinkTarget,
+    message: IncomingMessage,
+    session: BatchSession,
+    current: () => boolean,
+  ): Promise<Decoded | undefined> {
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        const fetching = this.o.decoder.prepare(message.value);
+        if (fetching) await fetching;
+        const decoded = this.o.decoder.decode(message.value);
+        const preparedKey = `${target.topic}#${decoded.schemaId}`;
+        if (!this.prepared.has(preparedKey)) {
+          await target.prepare(decoded.schemaId, decoded.type);
+          this.prepared.add(preparedKey);
+        }
+        return decoded;
+      } catch (err) {
+        if (
+          err instanceof DecodeError ||
+          err instanceof FatalSinkError ||
+          err instanceof UnmappableSchemaError
+        )
+          throw err;
+        if (!current()) return undefined;
+        const delay =
+          Math.min(this.o.retryMaxMs, 250 * 2 ** Math.min(attempt, 10)) * (0.5 + Math.random() / 2);
+        this.o.logger.warn(
+          { resource: target.resource, attempt, delayMs: Math.round(delay), err: redact(String(err)) },
+          'reading the schema or preparing tables failed (registry or ClickHouse unreachable); retrying',
+        );
+        const until = this.now() + delay;
+        while (this.now() < until && current()) {
+          await this.backoff(Math.min(HEARTBEAT_EVERY_MS, until - this.now()));
+          if (!(await this.heartbeat(session))) return undefined;
+        }
+        if (!current()) return undefined;
+      }
+    }
+  }
+
+  private openBuffer(topic: string): OpenBuffer {
+    let open = this.open.get(topic);
+    if (!open) {
+      open = { id: this.nextBufferId++, buffer: new BatchBuffer(this.now()) };
+      this.open.set(topic, open);
+    }
+    return open;
+  }
+
+  /** Hands the topic's open buffer to the flush queue; synchronous, so it happens exactly once. */
+  private seal(topic: string): void {
+    const open = this.open.get(topic);
+    if (!open) return;
+    this.open.delete(topic);
+    if (open.buffer.isEmpty) return;
+    this.queue.push({ id: open.id, topic, buffer: open.buffer });
+  }
+
+  private sealAll(): void {
+    for (const topic of [...this.open.keys()]) this.seal(topic);
+  }
+
+  /** Waits, heart-beating, until the queue has room; false when this member no longer owns the batch. */
+  private async waitForQueue(session: BatchSession, current: () => boolean): Promise<boolean> {
+    while (!(await this.queue.waitBelow(MAX_QUEUED, HEARTBEAT_EVERY_MS))) {
+      if (!current() || !(await this.heartbeat(session))) return false;
+    }
+    return current();
+  }
+
+  /** False when the group is rebalancing: the batch must then be given up so that the member can rejoin. */
+  private async heartbeat(session: BatchSession): Promise<boolean> {
+    try {
+      await session.heartbeat();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Called by the owner's timer: seals buffers that are due, and retries commits that failed. */
+  tick(): void {
+    if (this.fatal) return;
+    const now = this.now();
+    for (const [topic, open] of this.open) {
+      if (now - open.buffer.createdAt < this.o.flushMs) continue;
+      // While the topic's previous buffer is still being written, this one keeps filling instead of
+      // queueing behind it: fewer, larger inserts when ClickHouse is slow.
+      if (this.queue.pending(topic) > 0) continue;
+      this.seal(topic);
+    }
+    void this.commit();
+  }
+
+  /** One attempt at making a sealed buffer durable: its rows, then its dead letters. */
+  private async write({ topic, buffer }: SealedBuffer): Promise<void> {
+    const target = this.byTopic.get(topic)!;
+    const started = process.hrtime.bigint();
+    const coverage = buffer.coverage();
+    for (const [table, encoded] of buffer.encoded) {
+      if (encoded.rows === 0) continue;
+      await this.o.writer.insert(
+        table,
+        encoded.body(),
+        this.o.dedupTokens
+          ? {
+              insert_deduplication_token: createHash('sha1')
+                .update(`${table}|${topic}|${coverage}`)
+                .digest('hex'),
+            }
+          : undefined,
+      );
+      metrics.rowsInserted.inc({ table }, encoded.rows);
+    }
+    if (buffer.deadLetters.length > 0) await this.o.deadLetters.send(target.dlqTopic, buffer.deadLetters);
+    metrics.sinkFlushDuration.observe(
+      { resource: target.resource },
+      Number(process.hrtime.bigint() - started) / 1e9,
+    );
+  }
+
+  private written(sealed: SealedBuffer): void {
+    const { buffer } = sealed;
+    this.tracker.markDurable(sealed.id, sealed.topic, buffer.ranges.keys());
+    this.stats.rows += buffer.records;
+    this.stats.flushes += 1;
+    void this.commit();
+  }
+
+  /**
+   * Commits what the tracker says is durable. One commit at a time, so that a slow earlier commit can
+   * never land after a later one and move a position back. A failed commit (Kafka down, a rebalance) is
+   * not fatal: nothing is lost, and the next tick or flush commits the same positions or later ones.
+   */
+  private commit(): Promise<void> {
+    if (this.committing) {
+      this.commitAgain = true;
+      return this.committing;
+    }
+    this.committing = (async () => {
+      do {
+        this.commitAgain = false;
+        const offsets = this.tracker.committable();
+        if (offsets.length === 0) return;
+        const generation = this.generation;
+        try {
+          await this.o.consumer.commit(offsets);
+        } catch (err) {
+          if (!this.commitFailing) {
+            this.o.logger.warn(
+              { err: redact(String(err)) },
+              'offset commit failed (Kafka unreachable or rebalancing); rows are safe, retrying',
+            );
+          }
+          this.commitFailing = true;
+          return;
+        }
+        if (this.commitFailing) this.o.logger.info('offset commits work again');
+        this.commitFailing = false;
+        if (generation === this.generation) this.tracker.committed(offsets);
+      } while (this.commitAgain);
+    })().finally(() => {
+      this.committing = undefined;
+    });
+    return this.committing;
+  }
+
+  private setPaused(paused: boolean): void {
+    if (paused === this.paused) return;
+    this.paused = paused;
+    const topics = [...this.byTopic.keys()];
+    if (paused) this.o.consumer.pause(topics);
+    else if (!this.stopping) this.o.consumer.resume(topics);
+  }
+
+  private deadLetter(
+    target: SinkTarget,
+    message: IncomingMessage,
+    coords: RecordCoordinates,
+    err: Error,
+  ): Message {
+    const reason = err instanceof DecodeError ? err.reason : 'unmappable-record';
+    this.o.logger.warn(
+      { topic: coords.topic, partition: coords.partition, offset: coords.offset, reason },
+      redact(err.message),
+    );
+    metrics.deadLettered.inc({ resource: target.resource, stage: 'sink' });
+    this.stats.deadLetters += 1;
+    return {
+      key: message.key,
+      value: message.value,
+      headers: {
+        'x-error-reason': reason,
+        'x-error-message': redact(err.message).slice(0, 2_000),
+        'x-source-topic': coords.topic,
+        'x-source-partition': String(coords.partition),
+        'x-source-offset': String(coords.offset),
+      },
+    };
+  }
+
+  private fail(err: Error): void {
+    if (this.fatal) return;
+    this.fatal = err;
+    this.o.logger.error({ err }, 'sink stopped: offsets past the last durable flush are not committed');
+    this.o.onFatal?.(err);
+  }
+
+  /** Sleeps `ms`, or less when stop() is called meanwhile. */
+  private backoff(ms: number): Promise<void> {
+    if (this.stopping) return Promise.resolve();
+    if (this.o.sleep) return this.o.sleep(ms);
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        this.wakers.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      this.wakers.add(wake);
+    });
+  }
+
+  /** Seals every open buffer, waits until all are written, and commits. */
+  async flush(): Promise<void> {
+    this.sealAll();
+    await this.queue.whenBelow(0);
+    await this.commit();
+  }
+
+  /** Whether every partition in `targets` ("topic:partition" → offset) is consumed, written and committed. */
+  async caughtUp(targets: ReadonlyMap<string, number>): Promise<boolean> {
+    const consumed = this.tracker.consumed();
+    for (const [tp, target] of targets) {
+      if (target > 0 && (consumed.get(tp) ?? 0) < target) return false;
+    }
+    await this.flush();
+    return [...targets].every(([tp, target]) => {
+      if (target <= 0) return true;
+      const i = tp.lastIndexOf(':');
+      return (this.tracker.durablePosition(tp.slice(0, i), Number(tp.slice(i + 1))) ?? 0) >= target;
+    });
+  }
+
+  /**
+   * Stops reading and writes what it holds within the bound; a write still failing after a few
+   * attempts is dropped, and its offsets, and every later one of its partitions, stay uncommitted.
+   */
+  async stop(timeoutMs: number): Promise<void> {
+    this.stopping = true;
+    for (const wake of [...this.wakers]) wake();
+    this.o.consumer.pause([...this.byTopic.keys()]);
+    this.sealAll();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      (async () => {
+        await this.queue.whenBelow(0);
+        await this.commit();
+      })(),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs))),
+    ]);
+    clearTimeout(timer);
+  }
+}
