@@ -69,18 +69,6 @@ export class FlushQueue {
     }
   }
 
-  /** Like whenBelow, but gives up after `ms` (so the caller can heart-beat); true when below. */
-  async waitBelow(n: number, ms: number): Promise<boolean> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
-    const below = this.whenBelow(n).then(() => true as const);
-    try {
-      return await Promise.race([below, timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
   private notify(): void {
     const listeners = [...this.listeners];
     this.listeners.clear();

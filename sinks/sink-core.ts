@@ -266,7 +266,8 @@ export class SinkCore {
 
   /** Waits, heart-beating, until the queue has room; false when this member no longer owns the batch. */
   private async waitForQueue(session: BatchSession, current: () => boolean): Promise<boolean> {
-    while (!(await this.queue.waitBelow(MAX_QUEUED, HEARTBEAT_EVERY_MS))) {
+    while (this.queue.length >= MAX_QUEUED) {
+      await Promise.race([this.queue.whenBelow(MAX_QUEUED), this.backoff(HEARTBEAT_EVERY_MS)]);
       if (!current() || !(await this.heartbeat(session))) return false;
     }
     return current();
