@@ -4,6 +4,7 @@
  * Confluent-compatible API): after a run against the simulator with --edge-values and hand-made
  * boundary records for every resource, decode_all.py reads every message of every topic of the run and
  * must report no error, the exact message counts, and exactly the nulled values the producers noted.
+ * Then Apache Avro's Java library (test/jvm/DecodeAll.java) reads the same messages the same way.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -12,9 +13,10 @@ import { producerDlqTopic, resourceTopic, valueSubject } from '../../core/topics
 import { startProducers } from '../../producers/daemon.ts';
 import { RESOURCES, valueSchema, type AvroSchema } from '../../schemas/index.ts';
 import { startSimulator, type Simulator } from '../../sim/index.ts';
-import { edgeEmits, expectedEdgeNulls } from '../helpers/edge-emits.ts';
+import { EDGE_VALUES, edgeEmits, expectedEdgeNulls } from '../helpers/edge-emits.ts';
+import { decodeWithJvm, jvmUnavailable } from '../helpers/jvm-decode.ts';
 import { quietLogger, readTopics, uniqueName, waitFor, type DecodedMessage } from '../helpers/pipeline.ts';
-import { decodeWithConfluentPython, pythonUnavailable } from '../helpers/python-decode.ts';
+import { decodeWithConfluentPython, pythonUnavailable, type DecodeReport } from '../helpers/python-decode.ts';
 import {
   SMALL_SCALE,
   cleanUp,
@@ -24,31 +26,63 @@ import {
   setSubjectCompatibility,
 } from '../helpers/sink-pipeline.ts';
 
-const CALENDAR_TYPES = new Set([
+/** What fastavro 1.13 turns into datetimes; it reads timestamp-nanos as a plain int. */
+const PYTHON_TIME_TYPES = new Set([
   'timestamp-millis',
   'timestamp-micros',
   'local-timestamp-millis',
   'local-timestamp-micros',
 ]);
+/** What Avro's Java TimeConversions turn into Instant / LocalDateTime. */
+const JAVA_TIME_TYPES = new Set([...PYTHON_TIME_TYPES, 'timestamp-nanos', 'local-timestamp-nanos']);
 
-/** Non-null values of calendar logical types in a decoded record: what fastavro turns into datetimes. */
-function calendarValues(schema: AvroSchema, value: unknown): number {
+/** Non-null values of the given logical types in a decoded record. */
+function timeValues(types: ReadonlySet<string>, schema: AvroSchema, value: unknown): number {
   if (value === null || value === undefined) return 0;
-  if (Array.isArray(schema)) return calendarValues(schema.find((b) => b !== 'null') as AvroSchema, value);
+  if (Array.isArray(schema)) return timeValues(types, schema.find((b) => b !== 'null') as AvroSchema, value);
   if (typeof schema !== 'object') return 0;
   const s = schema as Record<string, unknown>;
-  if (typeof s.logicalType === 'string') return CALENDAR_TYPES.has(s.logicalType) ? 1 : 0;
+  if (typeof s.logicalType === 'string') return types.has(s.logicalType) ? 1 : 0;
   if (s.type === 'record') {
     const record = value as Record<string, unknown>;
     return (s.fields as { name: string; type: AvroSchema }[]).reduce(
-      (n, f) => n + calendarValues(f.type, record[f.name]),
+      (n, f) => n + timeValues(types, f.type, record[f.name]),
       0,
     );
   }
   if (s.type === 'array')
-    return (value as unknown[]).reduce<number>((n, v) => n + calendarValues(s.items as AvroSchema, v), 0);
-  if (typeof s.type === 'object') return calendarValues(s.type as AvroSchema, value);
+    return (value as unknown[]).reduce<number>((n, v) => n + timeValues(types, s.items as AvroSchema, v), 0);
+  if (typeof s.type === 'object') return timeValues(types, s.type as AvroSchema, value);
   return 0;
+}
+
+/** Counts and nulled values one reader saw on every resource topic match what the producers wrote. */
+function assertSameAsWritten(
+  reader: string,
+  report: DecodeReport,
+  config: Config,
+  node: Map<string, DecodedMessage[]>,
+  published: ReadonlyMap<string, number>,
+  deadLettered: ReadonlyMap<string, number>,
+  timeTypes: ReadonlySet<string>,
+): void {
+  assert.deepEqual(report.errors, [], `${reader}: decode errors`);
+  for (const r of RESOURCES) {
+    const topic = resourceTopic(config, r);
+    const seen = report.topics[topic];
+    assert.ok(seen, `${reader}: ${topic} was not read`);
+    const messages = node.get(topic)!;
+    assert.equal(seen.format, 'avro', topic);
+    // Exact: what the producers counted as committed, what avsc read, what this reader read.
+    assert.equal(seen.messages, published.get(r), `${reader}: ${r} messages`);
+    assert.equal(seen.tombstones, 0, r);
+    assert.deepEqual(seen.nulled, nulledPaths(messages), `${reader}: ${r} nulled values`);
+    const times = messages.reduce((n, m) => n + timeValues(timeTypes, valueSchema(r), m.value), 0);
+    assert.equal(seen.timestamps, times, `${reader}: ${r} values decoded as date-times`);
+    const dlq = report.topics[producerDlqTopic(config, r)];
+    assert.equal(dlq?.messages ?? 0, deadLettered.get(r) ?? 0, `${reader}: ${r} dead letters`);
+    if (dlq) assert.equal(dlq.format, 'json', r);
+  }
 }
 
 function nulledPaths(messages: readonly DecodedMessage[]): Record<string, number> {
@@ -65,101 +99,100 @@ async function subjectVersions(config: Config, subject: string): Promise<number[
 
 const unavailable = pythonUnavailable();
 
-describe("every published record decodes with Confluent's Python client", { skip: unavailable }, () => {
-  const prefix = uniqueName('itcd');
-  let sim: Simulator;
-  let config: Config;
+describe(
+  "every published record decodes with Confluent's Python client and Avro's Java library",
+  { skip: unavailable },
+  () => {
+    const prefix = uniqueName('itcd');
+    let sim: Simulator;
+    let config: Config;
 
-  before(async () => {
-    sim = await startSimulator({
-      port: 0,
-      seed: 'confluent-decode',
-      scale: SMALL_SCALE,
-      badRecords: 0.05,
-      edgeValues: true,
-      logger: quietLogger,
-    });
-    config = pipelineConfig(prefix, sim);
-  });
-  after(async () => {
-    await sim?.close();
-    if (config) await cleanUp(config);
-  });
-
-  test('edge values of every resource: 0 errors, exact counts, nulled values noted', async () => {
-    // What the registry holds today: the schemas before _nulled_fields. The producers must register
-    // the current ones on top under BACKWARD_TRANSITIVE, or start-up fails.
-    for (const r of RESOURCES) {
-      const subject = valueSubject(resourceTopic(config, r));
-      const now = valueSchema(r);
-      await setSubjectCompatibility(config, subject, 'BACKWARD_TRANSITIVE');
-      await registerSchema(config, subject, {
-        ...now,
-        fields: now.fields.filter((f) => f.name !== '_nulled_fields'),
+    before(async () => {
+      sim = await startSimulator({
+        port: 0,
+        seed: 'confluent-decode',
+        scale: SMALL_SCALE,
+        badRecords: 0.05,
+        edgeValues: true,
+        logger: quietLogger,
       });
-    }
+      config = pipelineConfig(prefix, sim);
+    });
+    after(async () => {
+      await sim?.close();
+      if (config) await cleanUp(config);
+    });
 
-    const producers = await startProducers(config, quietLogger, { now: () => sim.now() });
+    // Filled by the first test, read by the others.
     let published = new Map<string, number>();
     let deadLettered = new Map<string, number>();
-    const edges = edgeEmits();
-    try {
-      await waitFor(
-        'every producer job to finish a poll',
-        () => [...producers.scheduler.status.values()].every((s) => s.polls >= 1 && !s.running),
-        150_000,
-      );
-      for (const [name, s] of producers.scheduler.status)
-        assert.equal(s.lastError, undefined, `${name}: ${s.lastError}`);
-      // The same runtime the jobs use: encoder, transactional publisher, counters.
-      await producers.runtime.commit({ emits: edges, dead: [], state: [] });
-      published = new Map(producers.runtime.published);
-      deadLettered = new Map(producers.runtime.deadLettered);
-    } finally {
-      await producers.stop();
-    }
-    for (const r of RESOURCES)
-      assert.equal((await subjectVersions(config, valueSubject(resourceTopic(config, r)))).length, 2, r);
+    let node = new Map<string, DecodedMessage[]>();
 
-    const report = await decodeWithConfluentPython(config);
-    assert.deepEqual(report.errors, [], 'Confluent Python decode errors');
+    test('edge values of every resource: Python decodes all with 0 errors, exact counts, nulled values noted', async () => {
+      // What the registry holds today: the schemas before _nulled_fields. The producers must register
+      // the current ones on top under BACKWARD_TRANSITIVE, or start-up fails.
+      for (const r of RESOURCES) {
+        const subject = valueSubject(resourceTopic(config, r));
+        const now = valueSchema(r);
+        await setSubjectCompatibility(config, subject, 'BACKWARD_TRANSITIVE');
+        await registerSchema(config, subject, {
+          ...now,
+          fields: now.fields.filter((f) => f.name !== '_nulled_fields'),
+        });
+      }
 
-    const topics = RESOURCES.flatMap((r) => [resourceTopic(config, r), producerDlqTopic(config, r)]);
-    const node = await readTopics(config, topics);
-    const edgeKeys = new Set(edges.map((e) => e.key));
-    const expectedNulls = expectedEdgeNulls();
-    for (const r of RESOURCES) {
-      const topic = resourceTopic(config, r);
-      const py = report.topics[topic];
-      assert.ok(py, `${topic} was not read`);
-      const messages = node.get(topic)!;
-      assert.equal(py.format, 'avro', topic);
-      // Exact: what the producers counted as committed, what avsc read, what Confluent's client read.
-      assert.ok((published.get(r) ?? 0) > RESOURCES.length, `${r}: too few records to prove anything`);
-      assert.equal(py.messages, published.get(r), `${r}: messages read by Python`);
-      assert.equal(messages.length, published.get(r), `${r}: messages read by avsc`);
-      assert.equal(py.tombstones, 0, r);
-      assert.deepEqual(py.nulled, nulledPaths(messages), `${r}: nulled values`);
-      const calendar = messages.reduce((n, m) => n + calendarValues(valueSchema(r), m.value), 0);
-      assert.equal(py.timestamps, calendar, `${r}: values decoded as datetimes`);
-      // The hand-made boundary records: exactly the out-of-range values were nulled.
-      const edgeMessages = messages.filter((m) => edgeKeys.has(String(m.key)));
-      assert.equal(edgeMessages.length, edges.filter((e) => e.resource === r).length, `${r}: edge records`);
-      assert.deepEqual(nulledPaths(edgeMessages), expectedNulls[r], `${r}: edge values nulled`);
+      const producers = await startProducers(config, quietLogger, { now: () => sim.now() });
+      const edges = edgeEmits();
+      try {
+        await waitFor(
+          'every producer job to finish a poll',
+          () => [...producers.scheduler.status.values()].every((s) => s.polls >= 1 && !s.running),
+          150_000,
+        );
+        for (const [name, s] of producers.scheduler.status)
+          assert.equal(s.lastError, undefined, `${name}: ${s.lastError}`);
+        // The same runtime the jobs use: encoder, transactional publisher, counters.
+        await producers.runtime.commit({ emits: edges, dead: [], state: [] });
+        published = new Map(producers.runtime.published);
+        deadLettered = new Map(producers.runtime.deadLettered);
+      } finally {
+        await producers.stop();
+      }
+      for (const r of RESOURCES)
+        assert.equal((await subjectVersions(config, valueSubject(resourceTopic(config, r)))).length, 2, r);
 
-      const dlq = report.topics[producerDlqTopic(config, r)];
-      assert.equal(dlq?.messages ?? 0, deadLettered.get(r) ?? 0, `${r}: dead letters read by Python`);
-      if (dlq) assert.equal(dlq.format, 'json', r);
-    }
-    // The issue's own case, served by the simulator's --edge-values: batch 1's created_at_ms is
-    // -9007199254740991 (and its updated_at_ms 9007199254740991, in the year 285428). Both arrive as
-    // null with the note, beside the hand-made ones.
-    const batch1 = node.get(resourceTopic(config, 'batches'))!.find((m) => String(m.key) === '1');
-    assert.ok(batch1?.value, 'batch 1 published');
-    assert.equal(batch1.value.created_at_ms, null);
-    assert.equal(batch1.value.updated_at_ms, null);
-    assert.deepEqual(batch1.value._nulled_fields, ['created_at_ms', 'updated_at_ms']);
-    assert.match(String(batch1.value._raw_json), /"created_at_ms":-9007199254740991/);
-    assert.match(String(batch1.value._raw_json), /"updated_at_ms":9007199254740991/);
-  });
-});
+      const report = await decodeWithConfluentPython(config);
+      const topics = RESOURCES.flatMap((r) => [resourceTopic(config, r), producerDlqTopic(config, r)]);
+      node = await readTopics(config, topics);
+      assertSameAsWritten('python', report, config, node, published, deadLettered, PYTHON_TIME_TYPES);
+
+      const edgeKeys = new Set(edges.map((e) => e.key));
+      const expectedNulls = expectedEdgeNulls();
+      for (const r of RESOURCES) {
+        const messages = node.get(resourceTopic(config, r))!;
+        assert.ok((published.get(r) ?? 0) > EDGE_VALUES.length, `${r}: too few records to prove anything`);
+        assert.equal(messages.length, published.get(r), `${r}: messages read by avsc`);
+        // The hand-made boundary records: exactly the out-of-range values were nulled.
+        const edgeMessages = messages.filter((m) => edgeKeys.has(String(m.key)));
+        assert.equal(edgeMessages.length, EDGE_VALUES.length, `${r}: edge records`);
+        assert.deepEqual(nulledPaths(edgeMessages), expectedNulls[r], `${r}: edge values nulled`);
+      }
+      // The issue's own case, served by the simulator's --edge-values: batch 1's created_at_ms is
+      // -9007199254740991 (and its updated_at_ms 9007199254740991, in the year 285428). Both arrive as
+      // null with the note, beside the hand-made ones.
+      const batch1 = node.get(resourceTopic(config, 'batches'))!.find((m) => String(m.key) === '1');
+      assert.ok(batch1?.value, 'batch 1 published');
+      assert.equal(batch1.value.created_at_ms, null);
+      assert.equal(batch1.value.updated_at_ms, null);
+      assert.deepEqual(batch1.value._nulled_fields, ['created_at_ms', 'updated_at_ms']);
+      assert.match(String(batch1.value._raw_json), /"created_at_ms":-9007199254740991/);
+      assert.match(String(batch1.value._raw_json), /"updated_at_ms":9007199254740991/);
+    });
+
+    test("the same messages decode with Avro's Java library", { skip: jvmUnavailable() }, async () => {
+      assert.ok(published.size > 0, 'the first test published nothing');
+      const report = await decodeWithJvm(config);
+      assertSameAsWritten('jvm', report, config, node, published, deadLettered, JAVA_TIME_TYPES);
+    });
+  },
+);
