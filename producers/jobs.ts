@@ -56,7 +56,10 @@ async function pollConversations(ctx: EngineContext, concurrency: number): Promi
       true,
     );
   }
-  await settleAll(conversations, concurrency, async (conversation) => {
+  // Conversations that break the contract are walked too (their valid documents are not lost), as long
+  // as they have an id to put in the path.
+  const walkable = conversations.filter((c) => typeof c.id === 'string' && c.id !== '');
+  await settleAll(walkable, concurrency, async (conversation) => {
     const conversationId = String(conversation.id);
     const documents: ApiRecord[] = [];
     await walkChanges(ctx, D.conversation_documents, {
@@ -67,8 +70,11 @@ async function pollConversations(ctx: EngineContext, concurrency: number): Promi
     });
     const seen = new Set<string>();
     let complete = true;
+    // A document without an integer id (the spec requires none) has no metadata endpoint to ask.
     await settleAll(
-      documents.filter((d) => d.id !== undefined && d.id !== null),
+      documents.filter(
+        (d) => typeof d.id === 'number' || typeof d.id === 'bigint' || typeof d.id === 'string',
+      ),
       concurrency,
       async (document) => {
         const walked = await walkChanges(ctx, D.conversation_document_metadata, {
@@ -116,9 +122,13 @@ export function buildJobs({ config, runtime, logger }: JobDeps): PollJob[] {
       try {
         await run(ctx);
       } catch (err) {
-        // A response that stayed malformed through every retry is bad input: it is dead-lettered, and
-        // the poll fails so that its cursor stays put and the next poll asks again.
-        if (err instanceof InstabaseError && (err.code === 'malformed_body' || err.code === 'schema')) {
+        // A response that stayed malformed through every retry is bad input, and so is paging that would
+        // not end (./engine/page-budget.ts): it is dead-lettered, and the poll fails so that its cursor
+        // stays put and the next poll asks again.
+        if (
+          err instanceof InstabaseError &&
+          (err.code === 'malformed_body' || err.code === 'schema' || err.code === 'paging')
+        ) {
           await runtime.deadLetterFailure(name, err);
         }
         throw err;

@@ -51,7 +51,8 @@ const spec = <R>(s: ResourceSpec<R>): ResourceSpec<unknown> => s as unknown as R
 
 /**
  * The nine resources as a table: endpoint, paginator and data selector come from the client's spec;
- * the key and the shape (API object → Avro fields) are here. How each is followed incrementally is
+ * the key, the shape (API object → Avro fields) and the page cap of one walk (./engine/page-budget.ts;
+ * 10,000 pages of 100 batches or runs, 100,000 pages of audit entries per time window) are here. How each is followed incrementally is
  * chosen by its poll job (./jobs.ts).
  */
 export const DECLARATIONS = {
@@ -91,16 +92,19 @@ export const DECLARATIONS = {
   batches: {
     name: 'batches',
     spec: spec(endpoints.batches),
+    maxPages: 10_000,
     key: (r) => entityKey('batches', r),
   },
   runs: {
     name: 'runs',
     spec: spec(endpoints.runs),
+    maxPages: 10_000,
     key: (r) => keyOrContentHash('runs', r),
   },
   runs_results: {
     name: 'runs_results',
     spec: spec(endpoints.runsResults),
+    maxPages: 10_000,
     key: () => {
       throw new Error('runs_results records are keyed per document by shape()');
     },
@@ -177,6 +181,7 @@ export const DECLARATIONS = {
   audit_logs: {
     name: 'audit_logs',
     spec: spec(endpoints.auditLogs),
+    maxPages: 100_000,
     // Entries have no id: identical entries are the same event, so the content hash is the key.
     key: (r) => contentHash(r),
     shape(r) {

@@ -1,5 +1,6 @@
 import { walk } from '../instabase/paginators.ts';
 import { emitOf, shapedRecords } from './changes.ts';
+import { pageBudget } from './page-budget.ts';
 import { emptyStep, type EngineContext, type ResourceDeclaration } from './types.ts';
 
 /** The cursor of an append-only resource: the watermark, and the window being walked, if any. */
@@ -40,20 +41,29 @@ export async function walkAppendWindow(
   if (end < start) return;
   const startOffset = current.s !== undefined ? (current.next ?? 0) : 0;
   const { body, query } = options.bounds(start, end);
-  for await (const page of walk(ctx.client, decl.spec, {
-    ...(body ? { body } : {}),
-    ...(query ? { query } : {}),
-    startOffset,
-    ...(options.pageSize ? { pageSize: options.pageSize } : {}),
-    signal: ctx.signal,
-  })) {
-    const step = emptyStep();
-    for (const { shaped } of shapedRecords(decl, page, ctx, step))
-      step.emits.push(emitOf(decl, shaped, page));
-    const next: WindowState = page.next
-      ? { wm: current.wm, s: start, e: end, next: page.next.offset }
-      : { wm: end };
-    step.state.push({ key, value: next });
-    await ctx.commit(step);
+  const budget = pageBudget(ctx, decl);
+  try {
+    for await (const page of walk(ctx.client, decl.spec, {
+      ...(body ? { body } : {}),
+      ...(query ? { query } : {}),
+      startOffset,
+      ...(options.pageSize ? { pageSize: options.pageSize } : {}),
+      maxPages: budget.maxPages,
+      signal: ctx.signal,
+    })) {
+      const step = emptyStep();
+      for (const { shaped } of shapedRecords(decl, page, ctx, step))
+        step.emits.push(emitOf(decl, shaped, page));
+      const next: WindowState = page.next
+        ? { wm: current.wm, s: start, e: end, next: page.next.offset }
+        : { wm: end };
+      step.state.push({ key, value: next });
+      if (page.last) step.state.push(...budget.complete(page.pageIndex + 1));
+      await ctx.commit(step);
+    }
+  } catch (err) {
+    // Pages published so far stay checkpointed: the next poll resumes inside the window.
+    await budget.failed(err);
+    throw err;
   }
 }

@@ -2,6 +2,7 @@ import { contentHash } from '../content-hash.ts';
 import { stringifyJson } from '../instabase/json.ts';
 import { walk, type Page, type WalkParams } from '../instabase/paginators.ts';
 import type { StateChange } from '../state-store.ts';
+import { pageBudget } from './page-budget.ts';
 import {
   emptyStep,
   type ApiRecord,
@@ -31,8 +32,11 @@ export interface ChangesOptions {
   tombstones: boolean;
   /** Keep what tombstones need but leave publishing them to the caller, who sees several walks of one scope. */
   deferTombstones?: boolean;
-  /** Called for every record of the walk (changed or not), e.g. to fan out to children. */
-  onRecord?: (record: ApiRecord, page: Page<unknown>) => void;
+  /**
+   * Called for every record of the walk, changed or not, valid or not, e.g. to fan out to children: a
+   * record that breaks the contract is dead-lettered, but its valid children are still walked.
+   */
+  onRecord?: (record: ApiRecord, page: Page<unknown>, valid: boolean) => void;
 }
 
 export const stateKey = (resource: string, scope: string | undefined, key: string): string =>
@@ -126,32 +130,86 @@ export async function walkChanges(
 ): Promise<{ seen: Set<string>; deleted: string[] }> {
   const seen = new Set<string>();
   const prefix = stateKey(decl.name, options.scope, '');
-  for await (const page of walk(ctx.client, decl.spec, { ...options.params, signal: ctx.signal })) {
-    const step = emptyStep();
-    for (const record of page.records as ApiRecord[]) options.onRecord?.(record, page);
-    for (const { shaped } of shapedRecords(decl, page, ctx, step)) {
-      const key = stateKey(decl.name, options.scope, shaped.key);
-      if (seen.has(key)) continue;
-      seen.add(key);
-      const h = contentHash(shaped.object);
-      const previous = ctx.state.get<EntityState>(key);
-      if (previous?.h === h) {
-        if (previous.missed) step.state.push({ key, value: { ...previous, missed: undefined } });
-        continue;
-      }
-      step.emits.push(emitOf(decl, shaped, page));
-      step.state.push({
-        key,
-        value: options.tombstones ? { h, k: shaped.key, f: shaped.fields, o: shaped.object } : { h },
-      });
+  const budget = pageBudget(ctx, decl);
+  try {
+    for await (const page of walk(ctx.client, decl.spec, {
+      ...options.params,
+      maxPages: budget.maxPages,
+      signal: ctx.signal,
+    })) {
+      await publishChanges(
+        ctx,
+        decl,
+        options,
+        page,
+        seen,
+        page.last ? budget.complete(page.pageIndex + 1) : [],
+      );
     }
-    if (step.emits.length || step.dead.length || step.state.length) await ctx.commit(step);
+  } catch (err) {
+    await budget.failed(err);
+    throw err;
   }
   const deleted =
     options.tombstones && !options.deferTombstones
       ? await publishTombstones(ctx, decl, prefix, seen, `${decl.spec.method} ${decl.spec.path}`)
       : [];
   return { seen, deleted };
+}
+
+/** One page of a changes walk: what is new or changed is published, with `extraState`, in one commit. */
+async function publishChanges(
+  ctx: EngineContext,
+  decl: ResourceDeclaration,
+  options: ChangesOptions,
+  page: Page<unknown>,
+  seen: Set<string>,
+  extraState: StateChange[],
+): Promise<void> {
+  const step = emptyStep();
+  for (const item of page.items) {
+    if (item.ok) options.onRecord?.(item.record as ApiRecord, page, true);
+    else if (isRecord(item.raw)) {
+      options.onRecord?.(item.raw, page, false);
+      // An entity that is there but breaks the contract has not disappeared: no tombstone for it.
+      const key = invalidKey(decl, item.raw, page);
+      if (key !== undefined) seen.add(stateKey(decl.name, options.scope, key));
+    }
+  }
+  for (const { shaped } of shapedRecords(decl, page, ctx, step)) {
+    const key = stateKey(decl.name, options.scope, shaped.key);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const h = contentHash(shaped.object);
+    const previous = ctx.state.get<EntityState>(key);
+    if (previous?.h === h) {
+      if (previous.missed) step.state.push({ key, value: { ...previous, missed: undefined } });
+      continue;
+    }
+    step.emits.push(emitOf(decl, shaped, page));
+    step.state.push({
+      key,
+      value: options.tombstones ? { h, k: shaped.key, f: shaped.fields, o: shaped.object } : { h },
+    });
+  }
+  step.state.push(...extraState);
+  if (step.emits.length || step.dead.length || step.state.length) await ctx.commit(step);
+}
+
+export const isRecord = (v: unknown): v is ApiRecord =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** The key an invalid record would have, when it can be told (its id is there); undefined otherwise. */
+export function invalidKey(
+  decl: ResourceDeclaration,
+  raw: ApiRecord,
+  page: Page<unknown>,
+): string | undefined {
+  try {
+    return decl.shape ? decl.shape(raw, page, 0)[0]?.key : decl.key(raw, page);
+  } catch {
+    return undefined;
+  }
 }
 
 /**

@@ -1,7 +1,8 @@
 import { contentHash } from '../content-hash.ts';
 import { walk, type Page, type WalkParams } from '../instabase/paginators.ts';
 import type { StateChange } from '../state-store.ts';
-import { emitOf, shapedRecords, stateKey } from './changes.ts';
+import { emitOf, invalidKey, isRecord, shapedRecords, stateKey } from './changes.ts';
+import { pageBudget } from './page-budget.ts';
 import { emptyStep, type ApiRecord, type EngineContext, type ResourceDeclaration } from './types.ts';
 
 /** Per entity of a windowed listing: its hash, whether it can still change, and its time (ms). */
@@ -41,6 +42,21 @@ export async function walkEntityWindow(
   const wm = ctx.state.get<{ wm: number }>(windowKey)?.wm;
   const from = wm === undefined ? now - options.initialLookbackMs : wm - options.lookbackMs;
   const seen = new Set<string>();
+  const tracked = (record: ApiRecord, h: string): TrackedEntity => {
+    let t: number;
+    try {
+      t = options.timeMs(record);
+    } catch {
+      // An invalid record's time may be unreadable; it is then kept for a lookback from now.
+      t = now;
+    }
+    return {
+      h,
+      open: options.isOpen(record),
+      t: Number.isFinite(t) ? t : now,
+      ...(options.isReady(record) ? { ready: true } : {}),
+    };
+  };
 
   const publishPage = async (page: Page<unknown>, extraState: StateChange[] = []) => {
     const step = emptyStep();
@@ -50,23 +66,36 @@ export async function walkEntityWindow(
       const h = contentHash(shaped.object);
       if (ctx.state.get<TrackedEntity>(key)?.h === h) continue;
       step.emits.push(emitOf(decl, shaped, page));
-      const value: TrackedEntity = {
-        h,
-        open: options.isOpen(record),
-        t: options.timeMs(record),
-        ...(options.isReady(record) ? { ready: true } : {}),
-      };
-      step.state.push({ key, value });
+      step.state.push({ key, value: tracked(record, h) });
+    }
+    // A parent that breaks the contract is dead-lettered above, but its valid children are still due:
+    // it is tracked like a valid one when its key can be told (a COMPLETE run's results get walked).
+    for (const bad of page.invalid) {
+      if (!isRecord(bad.raw)) continue;
+      const k = invalidKey(decl, bad.raw, page);
+      if (k === undefined) continue;
+      const key = stateKey(decl.name, undefined, k);
+      seen.add(key);
+      const h = contentHash(bad.raw);
+      if (ctx.state.get<TrackedEntity>(key)?.h === h) continue;
+      step.state.push({ key, value: tracked(bad.raw, h) });
     }
     step.state.push(...extraState);
     if (step.emits.length || step.dead.length || step.state.length) await ctx.commit(step);
   };
 
-  for await (const page of walk(ctx.client, decl.spec, {
-    query: options.bounds(from, now),
-    signal: ctx.signal,
-  })) {
-    await publishPage(page);
+  const budget = pageBudget(ctx, decl);
+  try {
+    for await (const page of walk(ctx.client, decl.spec, {
+      query: options.bounds(from, now),
+      maxPages: budget.maxPages,
+      signal: ctx.signal,
+    })) {
+      await publishPage(page, page.last ? budget.complete(page.pageIndex + 1) : []);
+    }
+  } catch (err) {
+    await budget.failed(err);
+    throw err;
   }
 
   const prefix = stateKey(decl.name, undefined, '');
@@ -116,21 +145,30 @@ export async function walkReadyChildren(
     const cursorKey = `${child.name}/_cursor/${parentKey}`;
     const cursor = ctx.state.get<ChildCursor>(cursorKey);
     const startOffset = cursor && cursor.ph === entity.h && !cursor.done ? cursor.next : 0;
-    for await (const page of walk(ctx.client, child.spec, {
-      pathParams: pathParams(parentKey),
-      startOffset,
-      signal: ctx.signal,
-    })) {
-      const step = emptyStep();
-      for (const { shaped } of shapedRecords(child, page, ctx, step))
-        step.emits.push(emitOf(child, shaped, page));
-      if (page.next) {
-        step.state.push({ key: cursorKey, value: { ph: entity.h, next: page.next.offset, done: false } });
-      } else {
-        step.state.push({ key: cursorKey, value: null });
-        step.state.push({ key: parentStateKey, value: { ...entity, ready: undefined } });
+    // Children of different parents differ in size: the budget follows the largest complete walk.
+    const budget = pageBudget(ctx, child, 'max');
+    try {
+      for await (const page of walk(ctx.client, child.spec, {
+        pathParams: pathParams(parentKey),
+        startOffset,
+        maxPages: budget.maxPages,
+        signal: ctx.signal,
+      })) {
+        const step = emptyStep();
+        for (const { shaped } of shapedRecords(child, page, ctx, step))
+          step.emits.push(emitOf(child, shaped, page));
+        if (page.next) {
+          step.state.push({ key: cursorKey, value: { ph: entity.h, next: page.next.offset, done: false } });
+        } else {
+          step.state.push({ key: cursorKey, value: null });
+          step.state.push({ key: parentStateKey, value: { ...entity, ready: undefined } });
+          step.state.push(...budget.complete(page.pageIndex + 1));
+        }
+        await ctx.commit(step);
       }
-      await ctx.commit(step);
+    } catch (err) {
+      await budget.failed(err);
+      throw err;
     }
   });
 }

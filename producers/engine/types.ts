@@ -56,6 +56,8 @@ export interface ResourceDeclaration {
    * is the record's position in the whole listing.
    */
   shape?(record: ApiRecord, page: Page<unknown>, index: number): Shaped[];
+  /** Most pages one walk may take, whatever its history (./page-budget.ts); the client's cap otherwise. */
+  maxPages?: number;
 }
 
 export interface Shaped {

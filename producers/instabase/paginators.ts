@@ -135,7 +135,9 @@ export async function* walk<R>(
 
     let last: boolean;
     if (p.kind === 'offset' || p.kind === 'body_offset') {
-      last = count === 0 || ((p.stopOn ?? 'short') === 'short' && count < pageSize);
+      // Only an empty page ends an offset walk. A short page does not: servers cap page sizes below the
+      // limit asked for, and taking their first page for the last would lose the rest silently.
+      last = count === 0;
     } else if (p.kind === 'has_more') {
       last = meta?.[p.hasMoreField] !== true;
     } else {

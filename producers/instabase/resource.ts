@@ -6,18 +6,15 @@ import type { QueryParams } from './client.ts';
 import type { HttpMethod } from './http.ts';
 
 export type PaginatorSpec =
-  /** ?limit=&offset=; the walk ends on a short page (stopOn 'short', the default) or an empty one. */
-  | { kind: 'offset'; limitParam: string; offsetParam: string; pageSize: number; stopOn?: 'short' | 'empty' }
+  /**
+   * ?limit=&offset=; the walk ends on an empty page only, never on a short one (a server may cap the
+   * page size below the limit asked for).
+   */
+  | { kind: 'offset'; limitParam: string; offsetParam: string; pageSize: number }
   /** The body says has_more; the next request asks for offsetParam = previous offset + records received. */
   | { kind: 'has_more'; offsetParam: string; hasMoreField: string }
-  /** Offset and size travel in the JSON request body (POST /v1/auditlogs). */
-  | {
-      kind: 'body_offset';
-      startField: string;
-      sizeField: string;
-      pageSize: number;
-      stopOn?: 'short' | 'empty';
-    }
+  /** Offset and size travel in the JSON request body (POST /v1/auditlogs); ends on an empty page. */
+  | { kind: 'body_offset'; startField: string; sizeField: string; pageSize: number }
   /** One request, one object: the body (or the selected part) is the record. */
   | { kind: 'single' }
   /** One request, a list of any length, no paging parameters. */

@@ -37,7 +37,7 @@ async function collect<R>(
 const batch = (id: number) => ({ id, name: `b${id}`, updated_at_ms: 1000 + id });
 
 describe('offset paginator', () => {
-  it('walks until a short page and reports positions to checkpoint', async () => {
+  it('walks past a short page to the empty one and reports positions to checkpoint', async () => {
     t = testClient();
     const all = Array.from({ length: 5 }, (_, i) => batch(i + 1));
     t.pool
@@ -61,10 +61,11 @@ describe('offset paginator', () => {
       [
         [0, 2, false, [1, 2]],
         [2, 4, false, [3, 4]],
-        [4, undefined, true, [5]],
+        [4, 5, false, [5]],
+        [5, undefined, true, []],
       ],
     );
-    assert.deepEqual(summary, { pages: 3, records: 5, invalid: 0, endOffset: 5 });
+    assert.deepEqual(summary, { pages: 4, records: 5, invalid: 0, endOffset: 5 });
     assert.equal(pages[0]!.requestPath, '/v2/batches?workspace=ws&limit=2&offset=0');
   });
 
@@ -89,6 +90,7 @@ describe('offset paginator', () => {
         200,
         '{"batches":[{"id":1,"name":"a"},{"id":2,"created_at_ms":"yesterday"},{"id":3,"name":"c","extra":{"kept":true},"updated_at_ms":9223372036854775807}]}',
       );
+    t.pool.intercept({ path: '/api/v2/batches?limit=100&offset=3' }).reply(200, { batches: [] });
     const { pages } = await collect(walk(t.client, batches));
     const page = pages[0]!;
     assert.deepEqual(
@@ -254,6 +256,7 @@ describe('body_offset paginator', () => {
       { log_type: 'api_v2', start_time: '1000', start: 0, size: 2 },
       { log_type: 'api_v2', start_time: '1000', start: 2, size: 2 },
       { log_type: 'api_v2', start_time: '1000', start: 4, size: 2 },
+      { log_type: 'api_v2', start_time: '1000', start: 5, size: 2 },
     ]);
   });
 

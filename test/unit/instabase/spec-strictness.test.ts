@@ -5,9 +5,12 @@ import { afterEach, describe, it } from 'node:test';
 import { parseJson, schemas as s, walk, filesMetadata } from '../../../producers/instabase/index.ts';
 import { parseHeaderDate, parseRfc3339 } from '../../../producers/instabase/rfc3339.ts';
 import { DECLARATIONS } from '../../../producers/resources.ts';
+import type { ResourceDeclaration } from '../../../producers/engine/types.ts';
 import { contentHash } from '../../../producers/content-hash.ts';
 import type { Page } from '../../../producers/instabase/paginators.ts';
 import { testClient, type TestClient } from './helpers.ts';
+
+const D: Record<keyof typeof DECLARATIONS, ResourceDeclaration> = DECLARATIONS;
 
 const ok = (schema: { safeParse(v: unknown): { success: boolean } }, json: string): boolean =>
   schema.safeParse(parseJson(json)).success;
@@ -49,7 +52,7 @@ describe('`type: number` written as a long integer literal', () => {
         '"classification_confidence":{"model":10000000000000000}}]}',
     ) as Record<string, unknown>;
     const page = { pathParams: { run_id: 'r1' } } as unknown as Page<unknown>;
-    const [shaped] = DECLARATIONS.runs_results.shape(file, page, 0);
+    const [shaped] = D.runs_results.shape!(file, page, 0);
     const layouts = shaped!.fields.page_layouts as Array<Record<string, unknown>>;
     assert.equal(layouts[0]!.width, 1e16);
     assert.equal(shaped!.fields.classification_confidence, 1e16);
@@ -101,7 +104,7 @@ describe('RFC 3339 date-times', () => {
 
   it('conversation documents get uploadTimestamp_ms from every RFC 3339 form', () => {
     const page = { pathParams: { conversation_id: 'c1' } } as unknown as Page<unknown>;
-    const [shaped] = DECLARATIONS.conversation_documents.shape(
+    const [shaped] = D.conversation_documents.shape!(
       { id: 1, uploadTimestamp: '2016-12-31t23:59:60z' },
       page,
       0,
@@ -154,17 +157,17 @@ describe('records without an id (the spec does not require one on runs and docum
 
   it('a run without id is keyed by its content hash; with an id, by the id', () => {
     const run = { status: 'COMPLETE', start_timestamp: 1700000000000000000n };
-    assert.equal(DECLARATIONS.runs.key(run, page), contentHash(run));
-    assert.equal(DECLARATIONS.runs.key({ ...run, id: 'r1' }, page), 'r1');
-    assert.equal(DECLARATIONS.runs.key({ ...run, id: null }, page), contentHash({ ...run, id: null }));
+    assert.equal(D.runs.key(run, page), contentHash(run));
+    assert.equal(D.runs.key({ ...run, id: 'r1' }, page), 'r1');
+    assert.equal(D.runs.key({ ...run, id: null }, page), contentHash({ ...run, id: null }));
   });
 
   it('a document without id is keyed by its conversation and its content hash', () => {
     const doc = { name: 'd.pdf', state: 'PROCESSED' };
-    const [shaped] = DECLARATIONS.conversation_documents.shape(doc, page, 0);
+    const [shaped] = D.conversation_documents.shape!(doc, page, 0);
     assert.equal(shaped!.key, JSON.stringify(['c1', contentHash(doc)]));
     assert.equal(shaped!.fields.conversation_id, 'c1');
-    const [withId] = DECLARATIONS.conversation_documents.shape({ ...doc, id: 7 }, page, 0);
+    const [withId] = D.conversation_documents.shape!({ ...doc, id: 7 }, page, 0);
     assert.equal(withId!.key, JSON.stringify(['c1', '7']));
   });
 });
