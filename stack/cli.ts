@@ -12,12 +12,14 @@ import {
 } from './config.ts';
 import { tail } from './process.ts';
 import { runSecureStack } from './secure.ts';
-import { ensureStack, stackStatus, StackError, stopStack } from './stack.ts';
+import { ensureStack, installStack, stackStatus, StackError, stopStack } from './stack.ts';
 
 const USAGE = `usage: npm run stack -- <command> [options]
 
 commands:
   up [service...]       start kafka, registry, clickhouse (or the named ones) and wait until healthy
+  install [service...]  only what \`up\` does first: install missing programs (as root, with apt) and fetch
+                        the jars from Maven Central; starts nothing
   down [service...]     stop what \`up\` started
   status                pid, endpoint and health of each service (exit 3 unless all are healthy)
   logs [service]        last lines of a service's log (all three when none is named)
@@ -98,6 +100,11 @@ async function main(argv: string[]): Promise<number> {
         `[stack] up in ${took}s${startedNow.length ? ` (started ${startedNow.join(', ')})` : ' (nothing to start)'}\n`,
       );
       for (const [k, v] of Object.entries(env)) process.stdout.write(`${k}=${v}\n`);
+      return 0;
+    }
+    case 'install': {
+      const local = await installStack({ services, config });
+      process.stderr.write(`[stack] ready to start: ${local.join(', ') || 'nothing (all external)'}\n`);
       return 0;
     }
     case 'down': {

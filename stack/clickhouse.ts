@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { HOST, paths, type StackConfig } from './config.ts';
+import type { Requirement } from './prerequisites.ts';
 import type { LaunchSpec, Progress, Service } from './service.ts';
 
 /**
@@ -142,6 +143,20 @@ ${users.map(userXml).join('')}  </users>
 `;
 }
 
+/** Debian's package; an upstream `clickhouse` binary or STACK_CLICKHOUSE_BIN counts as present too. */
+export const CLICKHOUSE_SERVER: Requirement = {
+  what: 'clickhouse-server (the local ClickHouse)',
+  apt: ['clickhouse-server'],
+  present: () => {
+    try {
+      findServer();
+      return true;
+    } catch {
+      return false;
+    }
+  },
+};
+
 // The default user has no password and is reachable from loopback only; nothing else listens anyway.
 const USERS_XML = usersXml([{ name: 'default' }]);
 
@@ -151,6 +166,8 @@ export const clickhouseService: Service = {
   localEndpoint: (cfg) => `http://${HOST}:${cfg.ports.clickhouseHttp}`,
 
   ports: (cfg) => [cfg.ports.clickhouseHttp, cfg.ports.clickhouseTcp],
+
+  requires: () => [CLICKHOUSE_SERVER],
 
   async install(_cfg: StackConfig, _progress: Progress) {
     findServer(); // nothing to download: fail early, before Kafka starts, if the binary is missing

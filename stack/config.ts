@@ -14,6 +14,8 @@ export const EXTERNAL_ENV: Record<ServiceName, 'KAFKA_BROKERS' | 'SCHEMA_REGISTR
 
 export const KAFKA_VERSION = '4.4.0';
 export const APICURIO_VERSION = '3.3.3';
+/** The registry on machines without Java 21 (Debian 12 ships 17); see registry.ts. */
+export const APICURIO_JAVA17_VERSION = '2.6.13.Final';
 export const HOST = '127.0.0.1';
 
 export interface Ports {

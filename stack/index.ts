@@ -1,6 +1,7 @@
 // The stack's programmatic API, for test/run.ts and the main CLI.
 export {
   ensureStack,
+  installStack,
   stopStack,
   stackStatus,
   resolveEnv,
@@ -13,3 +14,5 @@ export {
   type StackOptions,
   type StopResult,
 } from './stack.ts';
+export { PrerequisiteError, installCommands } from './prerequisites.ts';
+export { chooseRegistry } from './registry.ts';

@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { onPath, type Requirement } from './prerequisites.ts';
 
 /** Reads the major version from a JDK's `release` file, falling back to asking the binary. */
 function majorVersion(javaBin: string): number | undefined {
@@ -25,19 +26,6 @@ function majorVersion(javaBin: string): number | undefined {
 function parseVersionOutput(out: string): number | undefined {
   const m = /version "(\d+)/.exec(out);
   return m?.[1] ? Number(m[1]) : undefined;
-}
-
-function onPath(name: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
-    const candidate = path.join(dir, name);
-    try {
-      fs.accessSync(candidate, fs.constants.X_OK);
-      return candidate;
-    } catch {
-      // keep looking
-    }
-  }
-  return undefined;
 }
 
 function defaultCandidates(): string[] {
@@ -75,4 +63,22 @@ export function findJava(minMajor: number, overrideEnv?: string): { bin: string;
     `no Java ${minMajor}+ found (looked at: ${seen.join(', ') || 'nothing'}); ` +
       `install one and point ${overrideEnv ?? 'JAVA_HOME'} at its home`,
   );
+}
+
+/** Whether any JDK or JRE of at least `minMajor` is found where findJava looks without an override. */
+export function hasJava(minMajor: number): boolean {
+  return defaultCandidates().some((bin) => fs.existsSync(bin) && (majorVersion(bin) ?? 0) >= minMajor);
+}
+
+/**
+ * Debian 12's only Java is 17: enough for Kafka and for Apicurio 2.6 (registry.ts picks 3.3 only when a
+ * Java 21+ is already there). An explicit STACK_*_JAVA_HOME is the person's choice: nothing is installed
+ * for it, and findJava reports it if it is wrong.
+ */
+export function javaRequirement(overrideEnv: string, env: NodeJS.ProcessEnv = process.env): Requirement {
+  return {
+    what: 'Java 17+ (runs Kafka and the registry)',
+    apt: ['openjdk-17-jre-headless'],
+    present: () => Boolean(env[overrideEnv]) || hasJava(17),
+  };
 }

@@ -5,14 +5,30 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
 import { displayPath, HOST, KAFKA_VERSION, paths, type StackConfig } from './config.ts';
-import { findJava } from './java.ts';
-import { copyDependencies } from './maven.ts';
+import { findJava, javaRequirement } from './java.ts';
+import { copyDependencies, MAVEN } from './maven.ts';
 import type { LaunchSpec, Progress, Service, StackEnv } from './service.ts';
 
 const run = promisify(execFile);
 
 function libDir(cfg: StackConfig): string {
   return path.join(paths.lib(cfg), `kafka-${KAFKA_VERSION}`);
+}
+
+function pomDir(cfg: StackConfig): string {
+  return path.join(cfg.repoRoot, 'stack', 'kafka');
+}
+
+// Keyed by the pom's content, so adding a dependency there refreshes the cached jars.
+function pomStamp(cfg: StackConfig): string {
+  return createHash('sha256')
+    .update(fs.readFileSync(path.join(pomDir(cfg), 'pom.xml')))
+    .digest('hex');
+}
+
+function fetched(cfg: StackConfig): boolean {
+  const done = path.join(libDir(cfg), '.complete');
+  return fs.existsSync(done) && fs.readFileSync(done, 'utf8').trim() === pomStamp(cfg);
 }
 
 function classpath(cfg: StackConfig): string {
@@ -98,28 +114,25 @@ export const kafkaService: Service = {
 
   ports: (cfg) => [cfg.ports.kafka, cfg.ports.kafkaController],
 
+  requires: (cfg) => [javaRequirement('STACK_KAFKA_JAVA_HOME'), ...(fetched(cfg) ? [] : [MAVEN])],
+
   async install(cfg: StackConfig, progress: Progress) {
     findJava(17, 'STACK_KAFKA_JAVA_HOME'); // fail before anything is fetched or started
+    if (fetched(cfg)) return;
     const dir = libDir(cfg);
     const done = path.join(dir, '.complete');
-    const pomDir = path.join(cfg.repoRoot, 'stack', 'kafka');
-    // Keyed by the pom's content, so adding a dependency there refreshes the cached jars.
-    const stamp = createHash('sha256')
-      .update(fs.readFileSync(path.join(pomDir, 'pom.xml')))
-      .digest('hex');
-    if (fs.existsSync(done) && fs.readFileSync(done, 'utf8').trim() === stamp) return;
     progress(`fetching Kafka ${KAFKA_VERSION} jars from Maven Central into ${displayPath(dir)} …`);
     const started = Date.now();
     fs.rmSync(dir, { recursive: true, force: true });
     fs.mkdirSync(dir, { recursive: true });
-    await copyDependencies(cfg, pomDir, dir, path.join(paths.logs(cfg), 'maven-kafka.log'), {
+    await copyDependencies(cfg, pomDir(cfg), dir, path.join(paths.logs(cfg), 'maven-kafka.log'), {
       'kafka.version': KAFKA_VERSION,
     });
     const jars = fs.readdirSync(dir).filter((f) => f.endsWith('.jar'));
     if (!jars.includes(`kafka_2.13-${KAFKA_VERSION}.jar`)) {
       throw new Error(`Maven finished but ${dir} holds no kafka_2.13-${KAFKA_VERSION}.jar`);
     }
-    fs.writeFileSync(done, stamp + '\n');
+    fs.writeFileSync(done, pomStamp(cfg) + '\n');
     progress(`fetched ${jars.length} Kafka jars in ${((Date.now() - started) / 1000).toFixed(1)}s`);
   },
 

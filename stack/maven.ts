@@ -2,9 +2,17 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { StackConfig } from './config.ts';
+import { onPath, type Requirement } from './prerequisites.ts';
 
 // Pinned so a fresh ~/.m2 resolves the same plugin everywhere; Maven 3.8's built-in default is years older.
 const DEPENDENCY_PLUGIN = 'org.apache.maven.plugins:maven-dependency-plugin:3.8.1';
+
+/** Only needed while a service's jars are not fetched yet; Debian's maven package brings a Java 17 too. */
+export const MAVEN: Requirement = {
+  what: 'mvn (fetches the Kafka and Apicurio jars from Maven Central)',
+  apt: ['maven'],
+  present: () => onPath('mvn') !== undefined,
+};
 
 /**
  * Runs one Maven goal in batch mode. Its output goes to a log file instead of the terminal (Maven is

@@ -1,4 +1,5 @@
 import type { ServiceName, StackConfig } from './config.ts';
+import type { Requirement } from './prerequisites.ts';
 import type { SpawnSpec } from './process.ts';
 
 /** Endpoints in the form the project's env vars (CONVENTIONS.md) take them. */
@@ -22,6 +23,8 @@ export interface Service {
   localEndpoint(cfg: StackConfig): string;
   /** host:port pairs our instance binds; all must be free before it starts. */
   ports(cfg: StackConfig): number[];
+  /** Programs this machine must have before install() (installed with apt when missing, as root). */
+  requires?(cfg: StackConfig): Requirement[];
   /** Downloads or locates what the server runs from; a no-op when it is already there. */
   install(cfg: StackConfig, progress: Progress): Promise<void>;
   /** Writes config files (and formats storage on first run) and says how to start the server. */

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { clickhouseService } from './clickhouse.ts';
 import {
   displayPath,
@@ -23,6 +24,7 @@ import {
   waitFor,
   writePidFile,
 } from './process.ts';
+import { ensurePrerequisites } from './prerequisites.ts';
 import { registryService } from './registry.ts';
 import type { Progress, Service, StackEnv } from './service.ts';
 
@@ -155,6 +157,31 @@ async function startOne(cfg: StackConfig, svc: Service, env: StackEnv, progress:
 }
 
 /**
+ * Gets what the given services run from: missing programs (Java, Maven, clickhouse-server) with apt when
+ * running as root, else an error with the commands to run; then the jars from Maven Central.
+ */
+async function installLocal(
+  cfg: StackConfig,
+  local: readonly ServiceName[],
+  progress: Progress,
+  env: NodeJS.ProcessEnv,
+): Promise<void> {
+  const reqs = local.flatMap((s) => BY_NAME[s].requires?.(cfg) ?? []);
+  await ensurePrerequisites(reqs, { progress, env, logFile: path.join(paths.logs(cfg), 'apt.log') });
+  // Sequential on purpose: two Maven runs must not write the same ~/.m2 at once.
+  for (const s of local) await BY_NAME[s].install(cfg, progress);
+}
+
+/** What `up` does before starting anything (`npm run stack -- install`): useful to prepare a machine. */
+export async function installStack(opts: StackOptions = {}): Promise<ServiceName[]> {
+  const env = opts.env ?? process.env;
+  const cfg = loadConfig(opts.config, env);
+  const local = SERVICES.filter((s) => (opts.services ?? SERVICES).includes(s) && !externalOf(s, env));
+  await installLocal(cfg, local, opts.progress ?? stderrProgress, env);
+  return local;
+}
+
+/**
  * Starts whatever of Kafka, the registry and ClickHouse is needed and not already running or provided
  * through KAFKA_BROKERS / SCHEMA_REGISTRY_URL / CLICKHOUSE_URL, and waits until each is healthy. On
  * failure it stops what it started itself before throwing, so a failed `up` leaves nothing behind.
@@ -174,8 +201,7 @@ export async function ensureStack(opts: StackOptions = {}): Promise<EnsureResult
 
   const started: ServiceName[] = [];
   try {
-    // Sequential on purpose: two Maven runs must not write the same ~/.m2 at once.
-    for (const s of local) await BY_NAME[s].install(cfg, progress);
+    await installLocal(cfg, local, progress, env);
 
     const track = async (s: ServiceName) => {
       if (await startOne(cfg, BY_NAME[s], stackEnv, progress)) started.push(s);
