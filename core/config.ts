@@ -87,6 +87,30 @@ export const configSchema = z.strictObject({
       ssl: tlsOptions.prefault({}),
       sasl: kafkaSasl.optional(),
       connectionTimeoutMs: positiveInt.default(10_000),
+      /**
+       * Consumer group timeouts. A member that dies without leaving holds its partitions until the
+       * session times out, so this bounds recovery after a crash; heartbeats must come well within it.
+       */
+      sessionTimeoutMs: z.number().int().min(1_000).default(10_000),
+      heartbeatIntervalMs: positiveInt.default(1_000),
+      rebalanceTimeoutMs: z.number().int().min(1_000).default(20_000),
+      /** Cap of the backoff while Kafka is unreachable (producers wait and retry, they do not exit). */
+      retryMaxMs: positiveInt.default(10_000),
+    })
+    .refine((k) => k.heartbeatIntervalMs * 3 <= k.sessionTimeoutMs, {
+      message: 'heartbeatIntervalMs must be at most a third of sessionTimeoutMs',
+      path: ['heartbeatIntervalMs'],
+    })
+    .prefault({}),
+  startup: z
+    .strictObject({
+      /**
+       * How long a process waits at start-up for Kafka, the registry and ClickHouse to become reachable
+       * before it gives up; refused credentials and untrusted certificates fail at once instead.
+       */
+      waitMs: z.number().int().min(0).default(120_000),
+      /** Cap of the backoff between attempts while waiting. */
+      retryMaxMs: positiveInt.default(5_000),
     })
     .prefault({}),
   registry: z
@@ -239,6 +263,11 @@ const ENV_MAP: Array<[string, string, (v: string) => unknown]> = [
   ['KAFKA_SASL_PASSWORD', 'kafka.sasl.password', String],
   ['KAFKA_SASL_OAUTH_TOKEN', 'kafka.sasl.token', String],
   ['KAFKA_SASL_OAUTH_TOKEN_FILE_PATH', 'kafka.sasl.tokenFile', String],
+  ['KAFKA_SESSION_TIMEOUT_MS', 'kafka.sessionTimeoutMs', num],
+  ['KAFKA_HEARTBEAT_INTERVAL_MS', 'kafka.heartbeatIntervalMs', num],
+  ['KAFKA_REBALANCE_TIMEOUT_MS', 'kafka.rebalanceTimeoutMs', num],
+  ['KAFKA_RETRY_MAX_MS', 'kafka.retryMaxMs', num],
+  ['STARTUP_WAIT_MS', 'startup.waitMs', num],
   ['SCHEMA_REGISTRY_URL', 'registry.url', String],
   ['SCHEMA_REGISTRY_USERNAME', 'registry.username', String],
   ['SCHEMA_REGISTRY_PASSWORD', 'registry.password', String],

@@ -80,6 +80,9 @@ export function describeKafkaAuth(config: Config): string {
   return `${who} over ${ssl.enabled ? 'TLS' : 'plaintext'}`;
 }
 
+/** Errors that mean no server accepted the connection at all. */
+const NOTHING_THERE = /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH/;
+
 const SECURITY_HINT =
   'KAFKA_SSL and KAFKA_SASL_MECHANISM must match the listener (SASL_SSL needs both, SSL only the first)';
 
@@ -130,10 +133,24 @@ export function kafkaConnectionError(config: Config, err: unknown): Error {
     );
   }
   const text = chain.map((e) => String((e as Error)?.message ?? e)).join(' | ');
+  if (NOTHING_THERE.test(text)) {
+    // Nothing listens there (or the name does not resolve): TLS and SASL settings cannot be the cause,
+    // so they are not suggested.
+    const why = /ENOTFOUND|EAI_AGAIN/.test(text) ? 'the host name does not resolve' : 'connection refused';
+    return new ServiceConnectionError(
+      'Kafka',
+      'unreachable',
+      `Kafka unreachable at ${brokers}: ${why} (${net ? redact(net.detail) : firstLine(err)}); ` +
+        'is the broker running? check KAFKA_BROKERS',
+      err,
+    );
+  }
   if (
     net?.kind === 'unreachable' ||
     /connection (error|timeout)|closed connection|ECONNREFUSED/i.test(text)
   ) {
+    // A reset, a timeout or a hang-up after connecting: a TLS or SASL mismatch with the listener looks
+    // exactly like this, so the settings are worth checking.
     return new ServiceConnectionError(
       'Kafka',
       'unreachable',
@@ -208,4 +225,48 @@ export function createKafka(config: Config, logger: Logger, clientIdSuffix?: str
     logger.warn('Kafka TLS certificate verification is off (KAFKA_SSL_REJECT_UNAUTHORIZED=false)');
   }
   return new Kafka(kafkaConfig(config, logger, clientIdSuffix), config);
+}
+
+/**
+ * The consumer group timeouts every consumer of the pipeline should use (`kafka.sessionTimeoutMs`,
+ * `heartbeatIntervalMs`, `rebalanceTimeoutMs`): a member that died without leaving holds its
+ * partitions until its session times out, so a short session is what makes recovery after a crash
+ * take seconds rather than kafkajs's default 30 s.
+ */
+export function groupTimeouts(
+  config: Config,
+): Pick<ConsumerConfig, 'sessionTimeout' | 'heartbeatInterval' | 'rebalanceTimeout'> {
+  const { sessionTimeoutMs, heartbeatIntervalMs, rebalanceTimeoutMs } = config.kafka;
+  return {
+    sessionTimeout: sessionTimeoutMs,
+    heartbeatInterval: heartbeatIntervalMs,
+    rebalanceTimeout: rebalanceTimeoutMs,
+  };
+}
+
+/**
+ * One bounded attempt to reach the cluster and authenticate: connect an admin and describe the cluster.
+ * Fails with a ServiceConnectionError (see kafkaConnectionError). kafkajs's own retries are kept short
+ * here, because the caller (see core/service-wait.ts) decides how long to keep trying.
+ */
+export async function checkKafka(config: Config, logger: Logger): Promise<number> {
+  const kafka = new Kafka(
+    {
+      ...kafkaConfig(config, logger, 'check'),
+      // Each attempt's connection errors would be logged by kafkajs as well as by the waiting caller.
+      logLevel: logLevel.NOTHING,
+      retry: { retries: 1, initialRetryTime: 200, maxRetryTime: 1_000 },
+    },
+    config,
+  );
+  const admin = kafka.admin();
+  try {
+    await admin.connect();
+    const cluster = await admin.describeCluster();
+    return cluster.brokers.length;
+  } catch (err) {
+    throw kafkaConnectionError(config, err);
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
 }

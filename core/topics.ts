@@ -26,33 +26,85 @@ export function dlqTopicSpec(config: Config, topic: string): ITopicConfig {
   };
 }
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Whether every error kafkajs gathered says the topic exists already (another process created it). */
+function onlyAlreadyExists(err: unknown): boolean {
+  const errors = (err as { errors?: unknown[] })?.errors;
+  const all = Array.isArray(errors) && errors.length > 0 ? errors : [err];
+  return all.every(
+    (e) =>
+      (e as { type?: string })?.type === 'TOPIC_ALREADY_EXISTS' ||
+      /already exists/i.test(String((e as Error)?.message ?? '')),
+  );
+}
+
 /**
- * Creates the topics that are missing and waits until the broker serves their metadata (in KRaft mode
- * a new topic can be unknown to the broker's metadata cache for a moment after the create returns).
- * Existing topics keep their settings, which are the operator's.
+ * Polls metadata until every topic is known with all its partitions led. kafkajs's own
+ * `waitForLeaders` only retries LEADER_NOT_AVAILABLE, while a broker whose metadata cache has not yet
+ * seen a topic another process just created answers UNKNOWN_TOPIC_OR_PARTITION ("This server does not
+ * host this topic-partition"), which kafkajs treats as final.
  */
-export async function ensureTopics(admin: Admin, specs: ITopicConfig[], logger: Logger): Promise<void> {
+async function waitUntilLed(admin: Admin, specs: ITopicConfig[], timeoutMs: number): Promise<void> {
+  const topics = specs.map((s) => s.topic);
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (let delay = 50; ; delay = Math.min(delay * 2, 1_000)) {
+    try {
+      const { topics: found } = await admin.fetchTopicMetadata({ topics });
+      const pending = specs.filter((spec) => {
+        const meta = found.find((t) => t.name === spec.topic);
+        const wanted = spec.numPartitions ?? 1;
+        return (
+          !meta ||
+          meta.partitions.length < wanted ||
+          meta.partitions.some((p) => p.leader < 0 || (p.partitionErrorCode ?? 0) !== 0)
+        );
+      });
+      if (pending.length === 0) return;
+      last = new Error(`no leader yet for ${pending.map((s) => s.topic).join(', ')}`);
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() + delay > deadline) {
+      throw new Error(
+        `topics ${topics.join(', ')} were not all served with leaders within ${timeoutMs} ms: ${(last as Error)?.message ?? last}`,
+      );
+    }
+    await sleep(delay);
+  }
+}
+
+/**
+ * Creates the topics that are missing and waits until the broker serves every one with a leader for
+ * each partition. Safe when several processes create the same topics at once: a topic another process
+ * created first counts as created, and the wait is our own metadata poll rather than kafkajs's, which
+ * gives up on a topic the broker's metadata cache does not know yet. Existing topics keep their
+ * settings, which are the operator's.
+ */
+export async function ensureTopics(
+  admin: Admin,
+  specs: ITopicConfig[],
+  logger: Logger,
+  timeoutMs = 30_000,
+): Promise<void> {
   const existing = new Set(await admin.listTopics());
   const missing = specs.filter((s) => !existing.has(s.topic));
-  if (missing.length === 0) return;
-  try {
-    await admin.createTopics({ topics: missing, waitForLeaders: true });
-  } catch (err) {
-    // Another instance may have created them between the list and the create.
-    if (!/already exists/i.test(String((err as Error).message))) throw err;
-  }
-  const topics = missing.map((s) => s.topic);
-  const deadline = Date.now() + 30_000;
-  for (;;) {
+  if (missing.length > 0) {
     try {
-      await admin.fetchTopicMetadata({ topics });
-      break;
+      const created = await admin.createTopics({
+        topics: missing,
+        waitForLeaders: false,
+        timeout: timeoutMs,
+      });
+      // false: every one of them already existed (created by another process since the list).
+      if (created) logger.info({ topics: missing.map((s) => s.topic) }, 'created topics');
     } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 200));
+      if (!onlyAlreadyExists(err)) throw err;
+      logger.debug({ topics: missing.map((s) => s.topic) }, 'topics were created by another process');
     }
   }
-  logger.info({ topics }, 'created topics');
+  await waitUntilLed(admin, specs, timeoutMs);
 }
 
 /** Append-only resources keep a time-bounded log; every other resource is an entity, compacted by key. */

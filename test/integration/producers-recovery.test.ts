@@ -12,7 +12,13 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { Kafka, logLevel } from 'kafkajs';
 import { RESOURCE_NAMES } from '../../core/resources.ts';
-import { producerDlqTopic, resourceTopic, valueSubject } from '../../core/topics.ts';
+import {
+  ensureTopics,
+  pipelineTopicSpecs,
+  producerDlqTopic,
+  resourceTopic,
+  valueSubject,
+} from '../../core/topics.ts';
 import { startProducers } from '../../producers/daemon.ts';
 import { IncompatibleSchemaError } from '../../producers/registration.ts';
 import { valueSchema } from '../../schemas/index.ts';
@@ -232,6 +238,38 @@ describe('producers under trouble', () => {
     const batches = topics.get(resourceTopic(cfg, 'batches'))!;
     assert.equal(batches.length, sim.expected.batches().keys.length, 'every batch exactly once');
     assert.equal(new Set(batches.map((m) => String(m.key))).size, batches.length);
+  });
+
+  test('several processes creating the same topics at once all succeed, each topic once', async () => {
+    const prefix = uniqueName('ittopics');
+    const cfg = testConfig(prefix);
+    const specs = pipelineTopicSpecs(cfg, [...RESOURCE_NAMES]);
+    // Separate clients, as separate processes would have: no shared metadata cache.
+    const admins = Array.from({ length: 6 }, () =>
+      new Kafka({ brokers: cfg.kafka.brokers, logLevel: logLevel.NOTHING }).admin(),
+    );
+    await Promise.all(admins.map((a) => a.connect()));
+    try {
+      const results = await Promise.allSettled(admins.map((a) => ensureTopics(a, specs, quietLogger)));
+      assert.deepEqual(
+        results
+          .filter((r) => r.status === 'rejected')
+          .map((r) => String((r as PromiseRejectedResult).reason)),
+        [],
+      );
+      const { topics } = await admins[0]!.fetchTopicMetadata({ topics: specs.map((s) => s.topic) });
+      assert.deepEqual(
+        topics.map((t) => `${t.name}:${t.partitions.length}`).sort(),
+        specs.map((s) => `${s.topic}:${s.numPartitions}`).sort(),
+      );
+      assert.ok(
+        topics.every((t) => t.partitions.every((p) => p.leader >= 0)),
+        'every partition has a leader',
+      );
+      await admins[0]!.deleteTopics({ topics: specs.map((s) => s.topic) }).catch(() => undefined);
+    } finally {
+      await Promise.all(admins.map((a) => a.disconnect()));
+    }
   });
 
   test('an incompatible schema stops start-up, naming the subject and the field', async () => {
