@@ -1,0 +1,46 @@
+/**
+ * The random part of a crash run, drawn from one printed seed so that a failing run can be repeated:
+ * which target each SIGKILL hits, how long before it, and how long the target stays down.
+ */
+
+/** mulberry32: tiny, fast and good enough to spread kills; the same seed gives the same plan. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export interface PlannedKill<T extends string> {
+  target: T;
+  /** Wait before the kill, from the previous target's restart. */
+  afterMs: number;
+  /** How long the target stays dead before it is started again. */
+  downMs: number;
+}
+
+/**
+ * `rounds` kills of every target, shuffled, so each is hit and none is favoured; waits and downtimes
+ * uniform in their ranges.
+ */
+export function killPlan<T extends string>(
+  seed: number,
+  targets: readonly T[],
+  rounds: number,
+  gapMs: [number, number],
+  downMs: [number, number],
+): Array<PlannedKill<T>> {
+  const rand = seededRandom(seed);
+  const between = ([lo, hi]: [number, number]) => Math.round(lo + rand() * (hi - lo));
+  const order: T[] = [];
+  for (let r = 0; r < rounds; r++) order.push(...targets);
+  for (let i = order.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [order[i], order[j]] = [order[j]!, order[i]!];
+  }
+  return order.map((target) => ({ target, afterMs: between(gapMs), downMs: between(downMs) }));
+}
