@@ -2,7 +2,7 @@ import type { Message } from 'kafkajs';
 import type avro from 'avsc';
 import { Counter } from 'prom-client';
 import { metricsRegistry } from '../core/metrics.ts';
-import { parseAvroSchema } from '../schemas/index.ts';
+import { NULLED_FIELDS, parseAvroSchema } from '../schemas/index.ts';
 import { mapToAvro, MappingError } from './avro-mapper.ts';
 import { contentHash } from './content-hash.ts';
 import type { Emit } from './engine/types.ts';
@@ -36,9 +36,6 @@ export const valuesNulled = new Counter({
   labelNames: ['resource', 'field'] as const,
   registers: [metricsRegistry],
 });
-
-/** The envelope field that names the fields a record carries as null for that reason. */
-export const NULLED_FIELDS = '_nulled_fields';
 
 export const stringKeyType = (): avro.Type => parseAvroSchema('string');
 

@@ -69,6 +69,12 @@ export const ENVELOPE_FIELDS = [
   '_raw_json',
 ] as const;
 
+/**
+ * The envelope field added after the typed fields: paths of the fields published as null because their
+ * logical type cannot represent the value sent (producers/avro-mapper.ts; the value stays in _raw_json).
+ */
+export const NULLED_FIELDS = '_nulled_fields';
+
 function readSchema(file: string): unknown {
   return JSON.parse(readFileSync(new URL(file, import.meta.url), 'utf8'));
 }
