@@ -1,9 +1,10 @@
 import type { Config } from '../core/config.ts';
 import type { Logger } from '../core/log.ts';
-import type { ResourceName } from '../core/resources.ts';
+import { RESOURCE_NAMES, type ResourceName } from '../core/resources.ts';
 import { startProducers } from '../producers/daemon.ts';
 import { startSinks, type SinkOptions } from '../sinks/daemon.ts';
 import type { Daemon } from './lifecycle.ts';
+import { UsageError } from './usage-error.ts';
 
 export async function producersDaemon(config: Config, logger: Logger, now?: () => number): Promise<Daemon> {
   const producers = await startProducers(
@@ -52,5 +53,12 @@ export async function sinksDaemon(
 }
 
 export function parseResources(list: string | undefined): ResourceName[] | undefined {
-  return list ? (list.split(',').map((s) => s.trim()) as ResourceName[]) : undefined;
+  if (!list) return undefined;
+  const names = list.split(',').map((s) => s.trim());
+  const unknown = names.filter((n) => !(RESOURCE_NAMES as readonly string[]).includes(n));
+  if (unknown.length > 0)
+    throw new UsageError(
+      `unknown resource ${unknown.map((n) => `"${n}"`).join(', ')}; one of ${RESOURCE_NAMES.join(', ')}`,
+    );
+  return names as ResourceName[];
 }

@@ -8,7 +8,8 @@ import { replayCommand } from './replay.ts';
 import { checkSchemas, registerAllSchemas } from './schemas.ts';
 import { startCommand } from './start.ts';
 import { collectStatus, formatStatus } from './status.ts';
-import { redactedConfig } from '../core/config.ts';
+import { ConfigError, redactedConfig } from '../core/config.ts';
+import { UsageError } from './usage-error.ts';
 
 /** `stack` and `sim` are their own programs; they read process.argv when imported. */
 async function delegate(script: string, args: string[]): Promise<void> {
@@ -23,7 +24,10 @@ const program = new Command('instabase-stream')
     'config file (JSON or YAML); default ./instabase-stream.config.(json|yaml), env INSTABASE_STREAM_CONFIG',
   )
   .showHelpAfterError()
-  .enablePositionalOptions();
+  .enablePositionalOptions()
+  // A usage error (commander's own, or a UsageError from a command) exits 2, as configuration errors do;
+  // subcommands inherit this because they are added after it.
+  .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
 
 const globals = (): GlobalOptions => program.opts<GlobalOptions>();
 
@@ -148,6 +152,10 @@ program
   .action((args: string[]) => delegate(new URL('../sim/cli.ts', import.meta.url).pathname, args));
 
 program.parseAsync().catch((err: unknown) => {
+  if (err instanceof UsageError || err instanceof ConfigError) {
+    process.stderr.write(`${redact(err.message)}\n`);
+    process.exit(2);
+  }
   rootLogger.error({ err }, 'command failed');
   process.stderr.write(`${redact(String((err as Error)?.message ?? err))}\n`);
   process.exit(1);

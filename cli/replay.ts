@@ -5,6 +5,7 @@ import { RESOURCE_NAMES, type ResourceName } from '../core/resources.ts';
 import { resourceTopic } from '../core/topics.ts';
 import { startSinks } from '../sinks/daemon.ts';
 import { Progress } from './progress.ts';
+import { UsageError } from './usage-error.ts';
 
 export interface ReplayOptions {
   resource: string;
@@ -35,7 +36,7 @@ export function parseFrom(from: string): StartAt {
   }
   const ms = /^\d+$/.test(from) ? Number(from) : Date.parse(from);
   if (Number.isNaN(ms))
-    throw new Error(
+    throw new UsageError(
       `--from takes earliest, a timestamp (ISO or epoch ms) or partition:offset pairs, not "${from}"`,
     );
   return { kind: 'timestamp', ms };
@@ -48,13 +49,13 @@ export function parseFrom(from: string): StartAt {
  */
 export async function replayCommand(config: Config, options: ReplayOptions): Promise<void> {
   if (!(RESOURCE_NAMES as readonly string[]).includes(options.resource)) {
-    throw new Error(`unknown resource "${options.resource}"; one of ${RESOURCE_NAMES.join(', ')}`);
+    throw new UsageError(`unknown resource "${options.resource}"; one of ${RESOURCE_NAMES.join(', ')}`);
   }
   const resource = options.resource as ResourceName;
   const table = options.table ?? resource;
   const database = options.database ?? config.clickhouse.database;
   if (table === resource && database === config.clickhouse.database && !options.group) {
-    throw new Error(
+    throw new UsageError(
       'replaying into the live table under a new group duplicates nothing visible but is rarely meant; pass --table, --database or --group',
     );
   }
@@ -88,9 +89,9 @@ export async function replayCommand(config: Config, options: ReplayOptions): Pro
         : [...startAt.offsets].map(([partition, offset]) => ({ partition, offset }));
     for (const { partition, offset } of offsets) {
       const p = high.find((h) => h.partition === partition);
-      if (!p) throw new Error(`--from: ${topic} has no partition ${partition}`);
+      if (!p) throw new UsageError(`--from: ${topic} has no partition ${partition}`);
       if (Number(offset) > Number(p.high)) {
-        throw new Error(
+        throw new UsageError(
           `--from: offset ${offset} is past the end of ${topic} partition ${partition} (${p.high})`,
         );
       }
