@@ -7,6 +7,7 @@ import { isPermanentClickHouseError } from './clickhouse-errors.ts';
 import { FatalSinkError, UnmappableSchemaError } from './errors.ts';
 import type { RecordCoordinates, SinkTarget } from './ports.ts';
 import { IncompatibleSchemaError } from './schema/ddl.ts';
+import { serverFeatures, type ServerFeatures } from './schema/features.ts';
 import { deriveLayout } from './schema/layout.ts';
 import { applySchema } from './schema/migrate.ts';
 import { qualifiedName } from './schema/sql.ts';
@@ -23,9 +24,14 @@ export interface TableTargetOptions {
   logger: Logger;
   /**
    * ClickHouse ≥ 22.2: plain MergeTree tables only honour insert_deduplication_token within a
-   * non-replicated deduplication window, which 18.16 does not know; set it on the tables there.
+   * non-replicated deduplication window, which 18.16 does not know. It now follows from the server's
+   * version (features.ts, 1000 from 22.2); a value here overrides that window.
    */
   dedupWindow?: number;
+  /** The server's features; looked up once per client from version() when absent. */
+  features?: ServerFeatures;
+  /** Days after which audit rows expire (TTL), on servers with monthly partitions; unset: never. */
+  auditTtlDays?: number;
 }
 
 /**
@@ -50,9 +56,17 @@ export class TableTarget implements SinkTarget {
   }
 
   async prepare(schemaId: number, type: avro.Type): Promise<void> {
+    // The DDL follows the server: a failure to ask it is transient like any unreachable ClickHouse.
+    let features = this.o.features ?? (await serverFeatures(this.o.clickhouse));
+    if (this.o.dedupWindow !== undefined) features = { ...features, dedupWindow: this.o.dedupWindow };
     let layout: ReturnType<typeof deriveLayout>;
     try {
-      layout = deriveLayout(this.o.resource, type, { database: this.o.database, table: this.table });
+      layout = deriveLayout(this.o.resource, type, {
+        database: this.o.database,
+        table: this.table,
+        features,
+        ...(this.o.auditTtlDays ? { ttlDays: this.o.auditTtlDays } : {}),
+      });
     } catch (err) {
       throw new UnmappableSchemaError(
         `schema ${schemaId} of ${this.topic} cannot be mapped to tables: ${(err as Error).message}`,
@@ -60,14 +74,8 @@ export class TableTarget implements SinkTarget {
       );
     }
     try {
+      // The deduplication window is part of CREATE TABLE; an older table gets it once (applySchema).
       const ran = await applySchema(this.o.clickhouse, layout);
-      if (this.o.dedupWindow) {
-        for (const table of [layout.table, ...layout.children]) {
-          await this.o.clickhouse.command({
-            query: `ALTER TABLE ${qualifiedName(this.o.database, table.name)} MODIFY SETTING non_replicated_deduplication_window = ${this.o.dedupWindow}`,
-          });
-        }
-      }
       const changes = ran.filter((q) => !/^CREATE DATABASE/i.test(q));
       if (changes.length)
         this.o.logger.info(

@@ -1,7 +1,8 @@
 // Dashboard views: what the built-in dashboard page (cli/dashboard/), the Grafana dashboard and any other
 // BI tool read. They live beside the tables in the configured database and are created by the sinks at
 // start-up, right after the tables (see ensureDashboardViews), with statements that run on ClickHouse
-// 18.16 and on current releases alike:
+// 18.16 and on current releases alike (only the resource tables made here follow the server's
+// features, as the sinks' own tables do):
 // - no DateTime64, Map, JSON, LowCardinality, query parameters, CREATE OR REPLACE, DROP VIEW (a view is
 //   dropped with DROP TABLE), WITH FILL, window functions or toStartOfInterval;
 // - joins are `ANY LEFT JOIN (subquery) AS alias USING (...)`, the form 18.16 knows; the alias is
@@ -21,6 +22,7 @@ import type { Logger } from '../core/log.ts';
 import { RESOURCE_NAMES, type ResourceName } from '../core/resources.ts';
 import { valueSchema } from '../schemas/index.ts';
 import { createStatements } from './schema/ddl.ts';
+import { serverFeatures, type ServerFeatures } from './schema/features.ts';
 import { deriveLayout } from './schema/layout.ts';
 import { qualifiedName, quoteIdentifier, quoteString } from './schema/sql.ts';
 
@@ -316,7 +318,18 @@ function firstLineOf(err: unknown): string {
  *
  * Only a failure to read system.tables or system.columns (ClickHouse unreachable) is thrown.
  */
-export async function createDashboardViews(client: Client, database: string): Promise<DashboardViewsResult> {
+export interface DashboardViewsOptions {
+  /** The server's features, for the resource tables made here; looked up from version() when absent. */
+  readonly features?: ServerFeatures;
+  /** As the sinks' TableTarget has it, so that an audit_logs table made here is the one they would make. */
+  readonly auditTtlDays?: number;
+}
+
+export async function createDashboardViews(
+  client: Client,
+  database: string,
+  options: DashboardViewsOptions = {},
+): Promise<DashboardViewsResult> {
   const ran: string[] = [];
   const failed: DashboardFailure[] = [];
   const failedNames = new Set<string>();
@@ -351,9 +364,14 @@ export async function createDashboardViews(client: Client, database: string): Pr
     }
   };
 
+  const features = options.features ?? (await serverFeatures(client));
   const tablesBefore = await existingTables(client, database);
   for (const resource of RESOURCE_NAMES) {
-    const layout = deriveLayout(resource, valueSchema(resource), { database });
+    const layout = deriveLayout(resource, valueSchema(resource), {
+      database,
+      features,
+      ...(options.auditTtlDays ? { ttlDays: options.auditTtlDays } : {}),
+    });
     const names = [
       layout.table.name,
       ...layout.children.map((c) => c.name),
@@ -393,10 +411,11 @@ export async function ensureDashboardViews(
   client: Client,
   database: string,
   logger: Pick<Logger, 'info' | 'warn'>,
+  options: DashboardViewsOptions = {},
 ): Promise<boolean> {
   let result: DashboardViewsResult;
   try {
-    result = await createDashboardViews(client, database);
+    result = await createDashboardViews(client, database, options);
   } catch (err) {
     logger.warn({ err, database }, 'could not create the dashboard views; the sinks run without them');
     return false;

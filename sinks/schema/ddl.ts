@@ -1,7 +1,9 @@
-// DDL for a resource layout. Everything here parses on ClickHouse 18.16 and on current releases:
+// DDL for a resource layout. The statement forms parse on ClickHouse 18.16 and on current releases:
 // `ENGINE = ReplacingMergeTree(ver) ORDER BY …` (custom partitioning syntax, 18.16 has it), ALIAS
 // columns, CREATE VIEW IF NOT EXISTS. Not used because 18.16 lacks them: CREATE OR REPLACE VIEW,
-// DROP VIEW, ADD COLUMN IF NOT EXISTS, ReplacingMergeTree's is_deleted argument.
+// DROP VIEW, ADD COLUMN IF NOT EXISTS. What a newer server adds (ReplacingMergeTree's is_deleted
+// argument, PARTITION BY and TTL on stored DateTime64 columns, codecs, table SETTINGS) comes from the
+// layout, which carries the server's features (features.ts); with LEGACY_FEATURES none of it appears.
 import { createHash } from 'node:crypto';
 import {
   DELETED_COLUMN,
@@ -46,16 +48,24 @@ export function createDatabaseStatement(database: string): string {
 
 function columnDefinition(c: Column): string {
   const def = `${quoteIdentifier(c.name)} ${c.type}`;
+  const codec = c.codec ? ` ${c.codec}` : '';
   if (c.source === 'alias') return `${def} ALIAS ${c.expression}`;
-  return c.expression ? `${def} DEFAULT ${c.expression}` : def;
+  if (c.source === 'materialized') return `${def} MATERIALIZED ${c.expression}${codec}`;
+  return (c.expression ? `${def} DEFAULT ${c.expression}` : def) + codec;
 }
 
 export function createTableStatement(database: string, table: TableLayout): string {
   const columns = table.columns.map((c) => `  ${columnDefinition(c)}`).join(',\n');
   const orderBy = table.orderBy.map(quoteIdentifier).join(', ');
+  const engineArgs = [table.version, ...(table.isDeleted ? [table.isDeleted] : [])].map(quoteIdentifier);
+  const settings = Object.entries(table.settings ?? {}).map(([k, v]) => `${k} = ${v}`);
   return (
     `CREATE TABLE IF NOT EXISTS ${qualifiedName(database, table.name)} (\n${columns}\n)\n` +
-    `ENGINE = ReplacingMergeTree(${quoteIdentifier(table.version)})\nORDER BY (${orderBy})`
+    `ENGINE = ReplacingMergeTree(${engineArgs.join(', ')})\n` +
+    (table.partitionBy ? `PARTITION BY ${table.partitionBy}\n` : '') +
+    `ORDER BY (${orderBy})` +
+    (table.ttl ? `\nTTL ${table.ttl}` : '') +
+    (settings.length ? `\nSETTINGS ${settings.join(', ')}` : '')
   );
 }
 
@@ -107,6 +117,11 @@ export function replaceViewStatements(layout: ResourceLayout, view: ViewLayout):
   ];
 }
 
+/** ALIAS or MATERIALIZED (columns inserts never write), else '' (DEFAULT counts as ordinary). */
+function computedKind(kind: string): string {
+  return kind === 'ALIAS' || kind === 'MATERIALIZED' ? kind : '';
+}
+
 /** Everything needed for a fresh database: database, tables, views. All idempotent. */
 export function createStatements(layout: ResourceLayout): string[] {
   return [
@@ -141,14 +156,14 @@ export function planAlter(
       statements.push(`ALTER TABLE ${qualifiedName(database, table.name)} ADD COLUMN ${columnDefinition(c)}`);
       continue;
     }
-    const sameKind = (c.source === 'alias') === (old.default_kind === 'ALIAS');
+    const sameKind = computedKind(old.default_kind) === computedKind(c.source.toUpperCase());
     if (!sameKind || normalizeClickHouseType(old.type) !== normalizeClickHouseType(c.type)) {
-      const kind = (k: string) => (k === 'ALIAS' ? ' ALIAS' : '');
+      const kind = (k: string) => (computedKind(k) ? ` ${computedKind(k)}` : '');
       throw new IncompatibleSchemaError(
         table.name,
         c.name,
         old.type + kind(old.default_kind),
-        c.type + kind(c.source === 'alias' ? 'ALIAS' : ''),
+        c.type + kind(c.source.toUpperCase()),
       );
     }
   }

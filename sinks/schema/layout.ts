@@ -4,17 +4,31 @@
 import avro from 'avsc';
 import type { AvroField, AvroRecordSchema, ResourceName } from '../../schemas/index.ts';
 import { resourceMeta } from '../../schemas/index.ts';
+import { LEGACY_FEATURES, type ServerFeatures } from './features.ts';
 import { quoteIdentifier } from './sql.ts';
-import { Convert, UnsupportedSchemaError, mapField, type TimeUnit } from './types.ts';
+import {
+  Convert,
+  LOW_CARDINALITY_COLUMNS,
+  UnsupportedSchemaError,
+  mapField,
+  type TimeUnit,
+} from './types.ts';
 
 export interface Column {
   readonly name: string;
   /** ClickHouse type, spelled as system.columns reports it. */
   readonly type: string;
-  /** How the column gets its value: from the record (data), from the sink (meta), or computed (alias). */
-  readonly source: 'data' | 'meta' | 'alias';
-  /** DEFAULT or ALIAS expression. */
+  /**
+   * How the column gets its value: from the record (data), from the sink (meta), or computed by the
+   * server, at read time (alias) or at insert time and stored (materialized).
+   */
+  readonly source: 'data' | 'meta' | 'alias' | 'materialized';
+  /** DEFAULT, ALIAS or MATERIALIZED expression. */
   readonly expression?: string;
+  /** CODEC(…) clause, e.g. CODEC(ZSTD(3)). */
+  readonly codec?: string;
+  /** For a `_dt` column: the timestamp long it is computed from. */
+  readonly timeOf?: string;
   /** For data columns: rows.ts conversion, the Avro default, whether the field is nullable. */
   readonly convert?: Convert;
   readonly avroDefault?: unknown;
@@ -29,6 +43,14 @@ export interface TableLayout {
   readonly orderBy: readonly string[];
   /** ReplacingMergeTree version column. */
   readonly version: string;
+  /** ReplacingMergeTree is_deleted column (23.2+, main tables only). */
+  readonly isDeleted?: string;
+  /** PARTITION BY expression; none means one partition. */
+  readonly partitionBy?: string;
+  /** TTL expression (rows older than it are dropped by merges). */
+  readonly ttl?: string;
+  /** Table-level settings for CREATE TABLE … SETTINGS. */
+  readonly settings?: Readonly<Record<string, number>>;
 }
 
 export interface ChildLayout extends TableLayout {
@@ -46,6 +68,8 @@ export interface ResourceLayout {
   readonly children: readonly ChildLayout[];
   /** `<table>_current` for the main table and for each child table. */
   readonly views: readonly ViewLayout[];
+  /** What the DDL was derived for (LEGACY_FEATURES unless a server's features were given). */
+  readonly features: ServerFeatures;
 }
 
 export interface ViewLayout {
@@ -69,6 +93,17 @@ export const META_COLUMNS: readonly Column[] = [
   { name: '_offset', type: 'UInt64', source: 'meta' },
   { name: '_ingested_at', type: 'DateTime', source: 'meta', expression: 'now()' },
 ];
+
+/** META_COLUMNS as a server with these features stores them (_topic LowCardinality). */
+export function metaColumns(features: ServerFeatures): readonly Column[] {
+  if (!features.lowCardinality) return META_COLUMNS;
+  return META_COLUMNS.map((c) =>
+    LOW_CARDINALITY_COLUMNS.has(c.name) ? { ...c, type: `LowCardinality(${c.type})` } : c,
+  );
+}
+/** The column holding each record's original JSON; ZSTD-compressed where the server has codecs. */
+export const RAW_JSON_COLUMN = '_raw_json';
+export const RAW_JSON_CODEC = 'CODEC(ZSTD(3))';
 export const VERSION_COLUMN = '_offset';
 export const DELETED_COLUMN = '_deleted';
 /** Position of the item in its parent's array, in child tables. */
@@ -78,6 +113,13 @@ export interface LayoutOptions {
   readonly database: string;
   /** Defaults to the resource name; a replay into a new table passes another. */
   readonly table?: string;
+  /** The server's features (features.ts); LEGACY_FEATURES, the 18.16 DDL, when absent. */
+  readonly features?: ServerFeatures;
+  /**
+   * For append-only resources (audit_logs) on servers with monthly partitions: drop rows this many
+   * days after their event time. Unset: keep everything.
+   */
+  readonly ttlDays?: number;
 }
 
 /** `created_at_ms` → `created_at_dt`, `_fetched_at` → `_fetched_at_dt`. */
@@ -88,6 +130,58 @@ export function dateTimeColumnName(column: string): string {
 /** The DateTime shown beside a timestamp long; computed at query time, so no value can fail an insert. */
 export function dateTimeExpression(column: string, unit: TimeUnit): string {
   return `toDateTime(intDiv(${quoteIdentifier(column)}, ${unit === 'ms' ? 1000 : 1000000000}))`;
+}
+
+/**
+ * The `_dt` column of a timestamp long. With DateTime64 (features.ts) it is stored, computed by the
+ * server from the exact integer when the row is inserted: ms or ns precision, usable in a sort key or
+ * partition, and no text ever parsed (so date_time_input_format cannot misread it). Otherwise a
+ * DateTime ALIAS, whole seconds, as 18.16 has it.
+ */
+export function eventTimeColumn(
+  column: string,
+  unit: TimeUnit,
+  nullable: boolean,
+  dateTime64: boolean,
+): Column {
+  const wrap = (t: string) => (nullable ? `Nullable(${t})` : t);
+  const name = dateTimeColumnName(column);
+  if (!dateTime64) {
+    return {
+      name,
+      type: wrap('DateTime'),
+      source: 'alias',
+      expression: dateTimeExpression(column, unit),
+      timeOf: column,
+      timeUnit: unit,
+    };
+  }
+  const fn = unit === 'ms' ? 'fromUnixTimestamp64Milli' : 'fromUnixTimestamp64Nano';
+  return {
+    name,
+    type: wrap(`DateTime64(${unit === 'ms' ? 3 : 9}, 'UTC')`),
+    source: 'materialized',
+    expression: `${fn}(${quoteIdentifier(column)}, 'UTC')`,
+    timeOf: column,
+    timeUnit: unit,
+  };
+}
+
+/**
+ * A table as it exists when it was created with ALIAS `_dt` columns (by 18.16, or by this sink before
+ * it adapted DDL to the server): its `_dt` columns, present and future, stay ALIAS DateTime, so that
+ * the table keeps working as it is. Other differences (LowCardinality, Bool, codecs, engine) do not
+ * matter to inserts or to planAlter, which compares types without them.
+ */
+export function withAliasEventTimes(table: TableLayout): TableLayout {
+  return {
+    ...table,
+    columns: table.columns.map((c) =>
+      c.timeOf && c.timeUnit && c.source === 'materialized'
+        ? eventTimeColumn(c.timeOf, c.timeUnit, c.type.startsWith('Nullable('), false)
+        : c,
+    ),
+  };
 }
 
 /**
@@ -105,11 +199,13 @@ export function deriveLayout(
   if (schema.type !== 'record')
     throw new UnsupportedSchemaError('', `${resource}: the value schema must be a record`);
   const tableName = options.table ?? resource;
-  const key = resourceMeta(resource).key;
+  const features = options.features ?? LEGACY_FEATURES;
+  const meta = resourceMeta(resource);
+  const key = meta.key;
   const dataColumns: Column[] = [];
   const childFields: { field: string; hasDefault: boolean; record: AvroRecordSchema }[] = [];
   for (const field of schema.fields) {
-    const m = mapField(field);
+    const m = mapField(field, features);
     if (m.shape === 'child')
       childFields.push({ field: field.name, hasDefault: 'default' in field, record: m.record });
     else dataColumns.push(dataColumn(field, m.type, m.convert, m.timeUnit));
@@ -117,7 +213,7 @@ export function deriveLayout(
   for (const k of key) {
     const c = dataColumns.find((col) => col.name === k);
     if (!c) throw new UnsupportedSchemaError(k, `${resource}: key field is not a column`);
-    if (c.type.startsWith('Nullable(') || c.type.startsWith('Array(')) {
+    if (/^(LowCardinality\()?(Nullable|Array)\(/.test(c.type)) {
       throw new UnsupportedSchemaError(k, `${resource}: key field must be a non-null scalar (ORDER BY)`);
     }
   }
@@ -126,20 +222,24 @@ export function deriveLayout(
     throw new UnsupportedSchemaError(DELETED_COLUMN, `${resource}: the envelope field is missing`);
   }
 
-  const table = tableLayout(tableName, dataColumns, key);
+  const table: TableLayout = {
+    ...tableLayout(tableName, dataColumns, key, features),
+    ...(features.replacingIsDeleted ? { isDeleted: DELETED_COLUMN } : {}),
+    ...(meta.kind === 'append' ? appendOnlyStorage(dataColumns, meta.eventTime, features, options) : {}),
+  };
   const children = childFields.map(({ field, hasDefault, record }): ChildLayout => {
     const columns: Column[] = [
       ...keyColumns.map((c) => ({ ...c, hasDefault: false })),
       { name: INDEX_COLUMN, type: 'UInt32', source: 'meta' },
     ];
     for (const f of record.fields) {
-      const m = mapField(f);
+      const m = mapField(f, features);
       if (m.shape === 'child')
         throw new UnsupportedSchemaError(`${field}.${f.name}`, 'arrays of records nest one level only');
       columns.push(dataColumn(f, m.type, m.convert, m.timeUnit));
     }
     return {
-      ...tableLayout(`${tableName}_${field}`, columns, [...key, INDEX_COLUMN]),
+      ...tableLayout(`${tableName}_${field}`, columns, [...key, INDEX_COLUMN], features),
       field,
       hasFieldDefault: hasDefault,
       parentKey: key,
@@ -151,7 +251,7 @@ export function deriveLayout(
     table: t.name,
     columns: t.columns.map((c) => c.name),
   }));
-  return { resource, database: options.database, table, children, views };
+  return { resource, database: options.database, table, children, views, features };
 }
 
 // avsc's own duck-typed check: works across copies of the library too.
@@ -171,17 +271,44 @@ function dataColumn(field: AvroField, type: string, convert: Convert, timeUnit?:
   };
 }
 
-function tableLayout(name: string, dataColumns: readonly Column[], orderBy: readonly string[]): TableLayout {
-  const columns = [...dataColumns, ...META_COLUMNS];
+/**
+ * Monthly partitions by the event's time for an append-only resource (the audit log grows without
+ * bound; old months can be dropped or expire by TTL), falling back to the fetch time for an event
+ * without one. A redelivered event carries the same times, so it lands in the partition of its first
+ * copy and ReplacingMergeTree still merges the two.
+ */
+function appendOnlyStorage(
+  dataColumns: readonly Column[],
+  eventTime: string,
+  features: ServerFeatures,
+  options: LayoutOptions,
+): Pick<TableLayout, 'partitionBy' | 'ttl'> {
+  if (!features.monthlyPartitions) return {};
+  const event = dataColumns.find((c) => c.name === eventTime && c.timeUnit);
+  const fetched = dataColumns.find((c) => c.name === '_fetched_at' && c.timeUnit);
+  if (!event || !fetched) return {};
+  const at = (c: Column) => quoteIdentifier(dateTimeColumnName(c.name));
+  const time = event.type.startsWith('Nullable(') ? `ifNull(${at(event)}, ${at(fetched)})` : at(event);
+  return {
+    partitionBy: `toYYYYMM(${time})`,
+    ...(options.ttlDays
+      ? { ttl: `toDateTime(${time}) + toIntervalDay(${Math.floor(options.ttlDays)})` }
+      : {}),
+  };
+}
+
+function tableLayout(
+  name: string,
+  dataColumns: readonly Column[],
+  orderBy: readonly string[],
+  features: ServerFeatures,
+): TableLayout {
+  const columns = [...dataColumns, ...metaColumns(features)].map((c) =>
+    c.name === RAW_JSON_COLUMN && features.zstdRawJson ? { ...c, codec: RAW_JSON_CODEC } : c,
+  );
   for (const c of dataColumns) {
     if (c.timeUnit) {
-      const nullable = c.type.startsWith('Nullable(');
-      columns.push({
-        name: dateTimeColumnName(c.name),
-        type: nullable ? 'Nullable(DateTime)' : 'DateTime',
-        source: 'alias',
-        expression: dateTimeExpression(c.name, c.timeUnit),
-      });
+      columns.push(eventTimeColumn(c.name, c.timeUnit, c.type.startsWith('Nullable('), features.dateTime64));
     }
   }
   const seen = new Set<string>();
@@ -189,5 +316,13 @@ function tableLayout(name: string, dataColumns: readonly Column[], orderBy: read
     if (seen.has(c.name)) throw new UnsupportedSchemaError(c.name, `${name}: column name used twice`);
     seen.add(c.name);
   }
-  return { name, columns, orderBy, version: VERSION_COLUMN };
+  return {
+    name,
+    columns,
+    orderBy,
+    version: VERSION_COLUMN,
+    ...(features.dedupWindow
+      ? { settings: { non_replicated_deduplication_window: features.dedupWindow } }
+      : {}),
+  };
 }

@@ -2,6 +2,13 @@
 // replaces a view whose columns no longer match (a ClickHouse view fixes its column list when it is
 // created, on 18.16 and on current releases, so a view of an altered table has to be recreated; it is
 // swapped in with a RENAME, so that dashboards reading it never find it missing).
+//
+// Tables that exist are kept as they were created. A table made before the DDL followed the server's
+// version (or on 18.16) keeps its ALIAS DateTime `_dt` columns, and new ones it gets are ALIAS too;
+// its engine, partitioning and codecs stay as they are (ClickHouse cannot change an engine in place;
+// a replay into a new table gets the new DDL). New columns take the server's types (Bool,
+// LowCardinality), which inserts fill the same way. Where dedup tokens are used, an existing table
+// without the deduplication window gets it once (ALTER … MODIFY SETTING); new tables have it in CREATE.
 import type { ClickHouseClient } from '@clickhouse/client';
 import {
   createDatabaseStatement,
@@ -11,8 +18,8 @@ import {
   replaceViewStatements,
   type ExistingColumn,
 } from './ddl.ts';
-import type { ResourceLayout } from './layout.ts';
-import { quoteString } from './sql.ts';
+import { withAliasEventTimes, type ResourceLayout, type TableLayout } from './layout.ts';
+import { qualifiedName, quoteString } from './sql.ts';
 
 type Client = Pick<ClickHouseClient, 'command' | 'query'>;
 
@@ -32,6 +39,25 @@ async function existingColumns(client: Client, database: string): Promise<Map<st
   return byTable;
 }
 
+const DEDUP_SETTING = 'non_replicated_deduplication_window';
+
+/** The layout of an existing table as it was created: with ALIAS `_dt` columns if it has them. */
+function asCreated(table: TableLayout, existing: readonly ExistingColumn[] | undefined): TableLayout {
+  if (!existing) return table;
+  const kinds = new Map(existing.map((c) => [c.name, c.default_kind]));
+  const aliased = table.columns.some((c) => c.timeOf && kinds.get(c.name) === 'ALIAS');
+  return aliased ? withAliasEventTimes(table) : table;
+}
+
+async function tablesWithoutDedupWindow(client: Client, database: string): Promise<Set<string>> {
+  const rs = await client.query({
+    query: `SELECT name, engine_full FROM system.tables WHERE database = ${quoteString(database)}`,
+    format: 'JSONEachRow',
+  });
+  const rows = await rs.json<{ name: string; engine_full: string }>();
+  return new Set(rows.filter((r) => !r.engine_full.includes(DEDUP_SETTING)).map((r) => r.name));
+}
+
 /**
  * Returns the statements it ran. Throws IncompatibleSchemaError (from planAlter) before changing
  * anything when a column was retyped or removed. Safe to run concurrently from several sinks: a column
@@ -47,12 +73,13 @@ export async function applySchema(client: Client, layout: ResourceLayout): Promi
   const tables = [layout.table, ...layout.children];
 
   let columns = await existingColumns(client, layout.database);
-  const plans = tables.map((t) => ({
-    table: t,
-    alters: planAlter(layout.database, t, columns.get(t.name) ?? []),
-  }));
+  const plans = tables.map((t) => {
+    const table = asCreated(t, columns.get(t.name));
+    return { table, alters: planAlter(layout.database, table, columns.get(t.name) ?? []) };
+  });
+  const existed = new Set(plans.filter((p) => columns.has(p.table.name)).map((p) => p.table.name));
   for (const { table, alters } of plans) {
-    if (!columns.has(table.name)) {
+    if (!existed.has(table.name)) {
       await run(createTableStatement(layout.database, table));
       continue;
     }
@@ -62,6 +89,18 @@ export async function applySchema(client: Client, layout: ResourceLayout): Promi
       } catch (err) {
         columns = await existingColumns(client, layout.database);
         if (planAlter(layout.database, table, columns.get(table.name) ?? []).includes(alter)) throw err;
+      }
+    }
+  }
+
+  const window = layout.features.dedupWindow;
+  if (window && existed.size) {
+    const missing = await tablesWithoutDedupWindow(client, layout.database);
+    for (const name of existed) {
+      if (missing.has(name)) {
+        await run(
+          `ALTER TABLE ${qualifiedName(layout.database, name)} MODIFY SETTING ${DEDUP_SETTING} = ${window}`,
+        );
       }
     }
   }

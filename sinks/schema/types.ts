@@ -1,6 +1,27 @@
-// The Avro → ClickHouse type mapping, written once. It targets the intersection of ClickHouse 18.16 and
-// current releases: no DateTime64, Map, JSON, LowCardinality, Decimal or Bool in generated DDL.
+// The Avro → ClickHouse type mapping, written once. With LEGACY_FEATURES (the default, and what 18.16
+// gets) it targets the intersection of ClickHouse 18.16 and current releases: no DateTime64, Map, JSON,
+// LowCardinality, Decimal or Bool. A newer server's features (features.ts) add Bool for booleans and
+// LowCardinality for the enum-like columns. Values are sent the same way for either spelling.
 import type { AvroField, AvroRecordSchema, AvroSchema } from '../../schemas/index.ts';
+import { LEGACY_FEATURES, type FeatureFlags } from './features.ts';
+
+/**
+ * Columns with few distinct values (statuses, kinds, the envelope's endpoint and context), stored as
+ * LowCardinality(String) where the server has it. Avro enums are enum-like by definition.
+ */
+export const LOW_CARDINALITY_COLUMNS: ReadonlySet<string> = new Set([
+  'status',
+  'state',
+  'log_type',
+  'kind',
+  'content_type',
+  '_source_endpoint',
+  '_ib_context',
+  '_topic',
+]);
+
+/** The envelope's deletion flag stays UInt8 everywhere: ReplacingMergeTree's is_deleted column needs it. */
+const KEEP_UINT8 = new Set(['_deleted']);
 
 /**
  * How rows.ts turns a decoded Avro value into a JSONEachRow value. Numeric codes so that the per-value
@@ -57,6 +78,20 @@ interface Scalar {
   readonly type: string;
   readonly convert: Convert;
   readonly timeUnit?: TimeUnit;
+  readonly enumLike?: boolean;
+}
+
+type TypeFeatures = Pick<FeatureFlags, 'bool' | 'lowCardinality'>;
+
+/** The spelling of a scalar on a server with these features, as system.columns reports it. */
+function spell(name: string, s: Scalar, nullable: boolean, f: TypeFeatures): string {
+  let type = s.type;
+  if (f.bool && s.convert === Convert.Bool && !KEEP_UINT8.has(name)) type = 'Bool';
+  const wrapped = nullable ? `Nullable(${type})` : type;
+  if (f.lowCardinality && type === 'String' && (s.enumLike || LOW_CARDINALITY_COLUMNS.has(name))) {
+    return `LowCardinality(${wrapped})`;
+  }
+  return wrapped;
 }
 
 const PRIMITIVES: Readonly<Record<string, Scalar>> = {
@@ -84,11 +119,13 @@ function isObject(s: AvroSchema): s is { readonly type: AvroSchema; readonly [at
   return typeof s === 'object' && !Array.isArray(s);
 }
 
+const ENUM: Scalar = { ...PRIMITIVES.string!, enumLike: true };
+
 /** A primitive, an enum (→ String) or a long/int with a logical type; undefined for anything else. */
 function scalar(s: AvroSchema): Scalar | undefined {
   if (typeof s === 'string') return PRIMITIVES[s];
   if (!isObject(s)) return undefined;
-  if (s.type === 'enum') return PRIMITIVES.string;
+  if (s.type === 'enum') return ENUM;
   if (typeof s.type !== 'string') return undefined;
   const base = PRIMITIVES[s.type];
   const unit = typeof s.logicalType === 'string' ? TIME_UNITS[s.logicalType] : undefined;
@@ -115,14 +152,14 @@ function isRecord(s: AvroSchema): s is AvroSchema & AvroRecordSchema {
  * Anything else (maps, bytes, fixed, nested records, wider unions) throws UnsupportedSchemaError:
  * a new schema that needs one of those must extend this mapping first.
  */
-export function mapField(field: AvroField): FieldMapping {
+export function mapField(field: AvroField, features: TypeFeatures = LEGACY_FEATURES): FieldMapping {
   const u = unwrapNullable(field.type);
   if (!u) throw new UnsupportedSchemaError(field.name, 'only ["null", T] unions are supported');
   const s = scalar(u.inner);
   if (s) {
     return {
       shape: 'column',
-      type: u.nullable ? `Nullable(${s.type})` : s.type,
+      type: spell(field.name, s, u.nullable, features),
       nullable: u.nullable,
       convert: s.convert,
       ...(s.timeUnit ? { timeUnit: s.timeUnit } : {}),
@@ -138,7 +175,7 @@ export function mapField(field: AvroField): FieldMapping {
     const iu = unwrapNullable(items);
     const is = iu ? scalar(iu.inner) : undefined;
     if (!iu || !is) throw new UnsupportedSchemaError(field.name, 'array items must be primitives or records');
-    const type = iu.nullable ? `Nullable(${is.type})` : is.type;
+    const type = spell(field.name, is, iu.nullable, features);
     // An optional array maps to a plain Array: ClickHouse has no Nullable(Array). The difference
     // between absent and empty survives in _raw_json.
     return {
