@@ -29,6 +29,8 @@ export interface TopicReport {
   tombstones: number;
   /** Values decoded as Python datetimes: the logical types were applied. */
   timestamps: number;
+  /** The exact sum of every integer decoded (Python only), as a decimal string. */
+  int_sum?: string;
   /** Paths named in `_nulled_fields`, each checked to be null. */
   nulled: Record<string, number>;
 }

@@ -6,11 +6,12 @@ A topic is Avro when the registry has a `<topic>-value` subject; its keys and va
 every failure is reported. Other topics (dead letters, state) are only counted, and for dead-letter
 topics each value must be a JSON object. Prints one JSON document:
 
-  {"topics": {name: {"format", "messages", "tombstones", "timestamps", "nulled": {field: n}}},
+  {"topics": {name: {"format", "messages", "tombstones", "timestamps", "int_sum", "nulled": {field: n}}},
    "errors": [{"topic", "partition", "offset", "part", "error"}], "registry_subjects": n}
 
-`timestamps` counts decoded datetime values, which proves the logical types were applied; `nulled`
-counts the paths named in `_nulled_fields`, each checked to have been published as null.
+`timestamps` counts decoded datetime values, which proves the logical types were applied; `int_sum` is
+the exact sum (a decimal string) of every integer decoded, so int64 extremes can be compared with
+another decoder; `nulled` counts the paths named in `_nulled_fields`, each checked to be null.
 
 usage: decode_all.py --bootstrap HOST:PORT --registry URL --prefix PREFIX [--timeout SECONDS]
 """
@@ -35,6 +36,19 @@ def count_timestamps(value):
         return sum(count_timestamps(v) for v in value.values())
     if isinstance(value, list):
         return sum(count_timestamps(v) for v in value)
+    return 0
+
+
+def int_sum(value):
+    """Sum of every integer in a decoded value (bools are not integers here); checked against avsc."""
+    if isinstance(value, bool):
+        return 0
+    if isinstance(value, int):
+        return value
+    if isinstance(value, dict):
+        return sum(int_sum(v) for v in value.values())
+    if isinstance(value, list):
+        return sum(int_sum(v) for v in value)
     return 0
 
 
@@ -98,6 +112,7 @@ def main():
             "messages": 0,
             "tombstones": 0,
             "timestamps": 0,
+            "int_sum": 0,
             "nulled": {},
         }
         for p, low, _high in partitions_with_data(consumer, topic, metadata):
@@ -154,6 +169,7 @@ def main():
             fail(msg, "value", err)
             continue
         stats["timestamps"] += count_timestamps(value)
+        stats["int_sum"] += int_sum(value)
         for path in value.get("_nulled_fields", []):
             stats["nulled"][path] = stats["nulled"].get(path, 0) + 1
             try:
@@ -164,6 +180,9 @@ def main():
     for topic, p in sorted(pending):
         report["errors"].append({"topic": topic, "partition": p, "part": "consumer", "error": "timed out"})
     consumer.close()
+    # As a decimal string: the sum of int64 values outgrows what JSON readers keep exact.
+    for stats in report["topics"].values():
+        stats["int_sum"] = str(stats["int_sum"])
     json.dump(report, sys.stdout, indent=1, sort_keys=True)
     sys.stdout.write("\n")
 
