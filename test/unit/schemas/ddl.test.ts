@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RESOURCES, parseAvroSchema, valueSchema, type AvroRecordSchema } from '../../../schemas/index.ts';
-import { deriveLayout, type TableLayout } from '../../../sinks/schema/layout.ts';
+import { deriveLayout, withAliasEventTimes, type TableLayout } from '../../../sinks/schema/layout.ts';
+import { LEGACY_FEATURES, featuresFor } from '../../../sinks/schema/features.ts';
 import {
   IncompatibleSchemaError,
   createStatements,
@@ -17,7 +18,14 @@ function existing(table: TableLayout): ExistingColumn[] {
   return table.columns.map((c) => ({
     name: c.name,
     type: c.type,
-    default_kind: c.source === 'alias' ? 'ALIAS' : c.expression ? 'DEFAULT' : '',
+    default_kind:
+      c.source === 'alias'
+        ? 'ALIAS'
+        : c.source === 'materialized'
+          ? 'MATERIALIZED'
+          : c.expression
+            ? 'DEFAULT'
+            : '',
   }));
 }
 
@@ -252,4 +260,160 @@ test('planAlter: retyped and removed columns are incompatible, naming table, col
       },
     );
   }
+});
+
+// Version-adaptive DDL (features.ts): what each server generation gets.
+const V22 = featuresFor([22, 8]);
+const V23_1 = featuresFor([23, 1]);
+const V26 = featuresFor([26, 9]);
+
+test('18.16 and an unknown server: the DDL of before, byte for byte', () => {
+  for (const r of RESOURCES) {
+    const implicit = createStatements(deriveLayout(r, valueSchema(r), { database: DB }));
+    const v18 = createStatements(
+      deriveLayout(r, valueSchema(r), { database: DB, features: featuresFor([18, 16]) }),
+    );
+    assert.deepEqual(v18, implicit, r);
+    assert.deepEqual(
+      createStatements(
+        deriveLayout(r, valueSchema(r), { database: DB, features: LEGACY_FEATURES, ttlDays: 30 }),
+      ),
+      implicit,
+      `${r}: no TTL without partitions`,
+    );
+    for (const s of implicit) {
+      assert.doesNotMatch(
+        s,
+        /DateTime64|LowCardinality|\bBool\b|CODEC|PARTITION BY|TTL|SETTINGS|MATERIALIZED/,
+        r,
+      );
+    }
+  }
+});
+
+test('22.x: stored DateTime64, LowCardinality, Bool, ZSTD, the dedup window in CREATE; no is_deleted', () => {
+  const [, table] = createStatements(
+    deriveLayout('files_metadata', valueSchema('files_metadata'), { database: DB, features: V22 }),
+  );
+  assert.equal(
+    table,
+    [
+      'CREATE TABLE IF NOT EXISTS `instabase`.`files_metadata` (',
+      '  `_source_endpoint` LowCardinality(String),',
+      '  `_ib_context` LowCardinality(Nullable(String)),',
+      '  `_fetched_at` Int64,',
+      '  `_content_hash` String,',
+      '  `_deleted` UInt8,',
+      '  `_raw_json` String CODEC(ZSTD(3)),',
+      '  `path` String,',
+      '  `http_status` Nullable(Int64),',
+      '  `present` Nullable(Bool),',
+      '  `kind` LowCardinality(Nullable(String)),',
+      '  `content_type` LowCardinality(Nullable(String)),',
+      '  `size` Nullable(Int64),',
+      '  `last_modified` Nullable(String),',
+      '  `last_modified_ms` Nullable(Int64),',
+      '  `_nulled_fields` Array(String),',
+      '  `_topic` LowCardinality(String),',
+      '  `_partition` Int32,',
+      '  `_offset` UInt64,',
+      '  `_ingested_at` DateTime DEFAULT now(),',
+      "  `_fetched_at_dt` DateTime64(3, 'UTC') MATERIALIZED fromUnixTimestamp64Milli(`_fetched_at`, 'UTC'),",
+      "  `last_modified_dt` Nullable(DateTime64(3, 'UTC')) MATERIALIZED fromUnixTimestamp64Milli(`last_modified_ms`, 'UTC')",
+      ')',
+      'ENGINE = ReplacingMergeTree(`_offset`)',
+      'ORDER BY (`path`)',
+      'SETTINGS non_replicated_deduplication_window = 1000',
+    ].join('\n'),
+  );
+});
+
+test('runs: nanosecond timestamps become DateTime64(9) from fromUnixTimestamp64Nano', () => {
+  const l = deriveLayout('runs', valueSchema('runs'), { database: DB, features: V26 });
+  const dt = l.table.columns.find((c) => c.name === 'start_timestamp_dt');
+  assert.equal(dt?.type, "Nullable(DateTime64(9, 'UTC'))");
+  assert.equal(dt?.source, 'materialized');
+  assert.equal(dt?.expression, "fromUnixTimestamp64Nano(`start_timestamp`, 'UTC')");
+  // The view lists the stored column like the alias it replaces.
+  assert.ok(l.views[0]!.columns.includes('start_timestamp_dt'));
+});
+
+test('is_deleted from 23.2, on main tables only; child tables keep ReplacingMergeTree(_offset)', () => {
+  const at = (features: typeof V26) =>
+    createStatements(deriveLayout('runs_results', valueSchema('runs_results'), { database: DB, features }))
+      .filter((s) => s.startsWith('CREATE TABLE'))
+      .map((s) => /ENGINE = (.*)/.exec(s)![1]);
+  assert.deepEqual(at(V23_1), Array(3).fill('ReplacingMergeTree(`_offset`)'));
+  assert.deepEqual(at(featuresFor([23, 2])), [
+    'ReplacingMergeTree(`_offset`, `_deleted`)',
+    'ReplacingMergeTree(`_offset`)',
+    'ReplacingMergeTree(`_offset`)',
+  ]);
+});
+
+test('audit_logs: monthly partitions by event time (fetch time without one), TTL only when asked', () => {
+  const tail = (ttlDays?: number) =>
+    createStatements(
+      deriveLayout('audit_logs', valueSchema('audit_logs'), {
+        database: DB,
+        features: V26,
+        ...(ttlDays ? { ttlDays } : {}),
+      }),
+    )[1]!.split(')\nENGINE')[1];
+  assert.equal(
+    tail(),
+    ' = ReplacingMergeTree(`_offset`, `_deleted`)\n' +
+      'PARTITION BY toYYYYMM(ifNull(`timestamp_dt`, `_fetched_at_dt`))\n' +
+      'ORDER BY (`_content_hash`)\n' +
+      'SETTINGS non_replicated_deduplication_window = 1000',
+  );
+  assert.equal(
+    tail(400),
+    ' = ReplacingMergeTree(`_offset`, `_deleted`)\n' +
+      'PARTITION BY toYYYYMM(ifNull(`timestamp_dt`, `_fetched_at_dt`))\n' +
+      'ORDER BY (`_content_hash`)\n' +
+      'TTL toDateTime(ifNull(`timestamp_dt`, `_fetched_at_dt`)) + toIntervalDay(400)\n' +
+      'SETTINGS non_replicated_deduplication_window = 1000',
+  );
+  // Entity tables are never partitioned or expired.
+  const runs = createStatements(
+    deriveLayout('runs', valueSchema('runs'), { database: DB, features: V26, ttlDays: 400 }),
+  );
+  assert.doesNotMatch(runs[1]!, /PARTITION BY|TTL/);
+});
+
+test('planAlter: a table made by the 18.16 DDL is compatible with the current layout, as created', () => {
+  const old = deriveLayout('batches', valueSchema('batches'), { database: DB }).table;
+  const current = deriveLayout('batches', valueSchema('batches'), { database: DB, features: V26 }).table;
+  // Types differ only in spelling (LowCardinality, Bool); the `_dt` columns differ in kind.
+  assert.throws(() => planAlter(DB, current, existing(old)), /_fetched_at_dt/);
+  assert.deepEqual(planAlter(DB, withAliasEventTimes(current), existing(old)), []);
+  // A new timestamp in an old table: its `_dt` column is an ALIAS like the others.
+  const v2 = deriveLayout(
+    'batches',
+    withFields(valueSchema('batches'), {
+      name: 'archived_at_ms',
+      type: ['null', { type: 'long', logicalType: 'timestamp-millis' }],
+      default: null,
+    }),
+    { database: DB, features: V26 },
+  ).table;
+  assert.deepEqual(planAlter(DB, withAliasEventTimes(v2), existing(old)), [
+    'ALTER TABLE `instabase`.`batches` ADD COLUMN `archived_at_ms` Nullable(Int64)',
+    'ALTER TABLE `instabase`.`batches` ADD COLUMN `archived_at_dt` Nullable(DateTime) ALIAS toDateTime(intDiv(`archived_at_ms`, 1000))',
+  ]);
+  // And a current table against its own layout: nothing to do; a stored column is not an alias.
+  assert.deepEqual(planAlter(DB, current, existing(current)), []);
+  assert.throws(
+    () =>
+      planAlter(
+        DB,
+        current,
+        existing(current).map((c) => (c.name === 'created_at_dt' ? { ...c, default_kind: 'ALIAS' } : c)),
+      ),
+    (e: unknown) =>
+      e instanceof IncompatibleSchemaError &&
+      e.oldType === "Nullable(DateTime64(3, 'UTC')) ALIAS" &&
+      e.newType === "Nullable(DateTime64(3, 'UTC')) MATERIALIZED",
+  );
 });

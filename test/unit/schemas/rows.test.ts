@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RESOURCES, avroType, valueSchema, type ResourceName } from '../../../schemas/index.ts';
 import { deriveLayout } from '../../../sinks/schema/layout.ts';
+import { featuresFor } from '../../../sinks/schema/features.ts';
 import { RowMappingError, createRowMapper, type Row } from '../../../sinks/schema/rows.ts';
 import { SAMPLES } from './samples.ts';
 
@@ -156,4 +157,20 @@ test('rows of a batch accumulate in the same buffers', () => {
     [2, 2],
   );
   assert.deepEqual(out[0]?.[0]?.source_document_names, ['test.eml']);
+});
+
+test('rows are the same for the 18.16 and the current DDL: stored DateTime64 columns are not sent', () => {
+  for (const r of RESOURCES) {
+    const rowsAt = (features: ReturnType<typeof featuresFor>) => {
+      const m = createRowMapper(deriveLayout(r, valueSchema(r), { database: 'db', features }));
+      const out = m.buffers();
+      SAMPLES[r].forEach((_, i) => m.map(decoded(r, i), POS, NOW, out));
+      return out;
+    };
+    const current = rowsAt(featuresFor([26, 9]));
+    assert.deepEqual(current, rowsAt(featuresFor([18, 16])), r);
+    for (const row of current.flat()) {
+      assert.ok(!Object.keys(row).some((k) => k.endsWith('_dt')), `${r}: no _dt value is sent`);
+    }
+  }
 });

@@ -7,6 +7,7 @@ import {
   normalizeClickHouseType,
   type ColumnMapping,
 } from '../../../sinks/schema/types.ts';
+import { featuresFor } from '../../../sinks/schema/features.ts';
 import type { AvroSchema } from '../../../schemas/index.ts';
 
 function column(type: AvroSchema): ColumnMapping {
@@ -119,4 +120,45 @@ test('type names from 18.16 and from 24.x/25.x normalize to the same spelling', 
     ['Float32', 'Float64'],
   ];
   for (const [a, b] of different) assert.notEqual(normalizeClickHouseType(a), normalizeClickHouseType(b));
+});
+
+test('on a current server: Bool, and LowCardinality for enums and enum-like names; values sent alike', () => {
+  const current = featuresFor([26, 9]);
+  const at = (name: string, type: AvroSchema) => mapField({ name, type }, current) as ColumnMapping;
+  const cases: [string, AvroSchema, string][] = [
+    ['present', 'boolean', 'Bool'],
+    ['valid', ['null', 'boolean'], 'Nullable(Bool)'],
+    ['flags', { type: 'array', items: 'boolean' }, 'Array(Bool)'],
+    // ReplacingMergeTree's is_deleted column must be UInt8.
+    ['_deleted', 'boolean', 'UInt8'],
+    ['status', ['null', 'string'], 'LowCardinality(Nullable(String))'],
+    ['_source_endpoint', 'string', 'LowCardinality(String)'],
+    ['e', { type: 'enum', name: 'E2', symbols: ['A'] }, 'LowCardinality(String)'],
+    ['name', ['null', 'string'], 'Nullable(String)'],
+    ['state', { type: 'array', items: 'string' }, 'Array(LowCardinality(String))'],
+    ['kind', 'long', 'Int64'],
+  ];
+  for (const [name, type, ch] of cases) {
+    const m = at(name, type);
+    assert.equal(m.type, ch, name);
+    // The conversion (what the sink sends) does not depend on the spelling.
+    assert.equal(m.convert, (mapField({ name, type }) as ColumnMapping).convert, name);
+  }
+  // Both spellings are the same type for planAlter.
+  for (const [name, type] of cases) {
+    assert.equal(
+      normalizeClickHouseType(at(name, type).type),
+      normalizeClickHouseType((mapField({ name, type }) as ColumnMapping).type),
+      name,
+    );
+  }
+  // 22.1 has LowCardinality but not yet everything; 18.16 has neither.
+  assert.equal(
+    (mapField({ name: 'status', type: 'string' }, featuresFor([18, 16])) as ColumnMapping).type,
+    'String',
+  );
+  assert.equal(
+    (mapField({ name: 'b', type: 'boolean' }, featuresFor([21, 11])) as ColumnMapping).type,
+    'UInt8',
+  );
 });
