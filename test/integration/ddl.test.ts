@@ -24,6 +24,9 @@ import { applySchema } from '../../sinks/schema/migrate.ts';
 import { IncompatibleSchemaError, replaceViewStatements } from '../../sinks/schema/ddl.ts';
 import { createRowMapper, type Row } from '../../sinks/schema/rows.ts';
 import { Convert } from '../../sinks/schema/types.ts';
+import { serverFeatures } from '../../sinks/schema/features.ts';
+import { TableTarget } from '../../sinks/target.ts';
+import { createLogger } from '../../core/log.ts';
 import { SAMPLES } from '../unit/schemas/samples.ts';
 
 const url = process.env.CLICKHOUSE_URL ?? 'http://127.0.0.1:8123';
@@ -300,4 +303,46 @@ test('a retyped field stops with an error naming table, column and types, and ch
     `SELECT type FROM system.columns WHERE database = '${database}' AND table = 'files_metadata' AND name = 'size'`,
   );
   assert.equal(col?.type, 'Nullable(Int64)');
+});
+
+test("TableTarget makes the tables this server's version calls for (18.16: the DDL of before)", async (t) => {
+  const features = await serverFeatures(client);
+  t.diagnostic(`features for ${features.version.join('.')}: ${JSON.stringify(features)}`);
+  const db = `${database}_target`;
+  try {
+    for (const resource of RESOURCES) {
+      await new TableTarget({
+        resource,
+        topic: `t.${resource}`,
+        dlqTopic: `t.${resource}.sink-dlq`,
+        database: db,
+        clickhouse: client,
+        logger: createLogger('test', undefined, 'silent'),
+      }).prepare(1, avroType(resource));
+      const layout = deriveLayout(resource, valueSchema(resource), { database: db, features });
+      for (const table of [layout.table, ...layout.children]) {
+        const columns = await select<{ name: string; type: string; k: string }>(
+          `SELECT name, type, default_kind AS k FROM system.columns ` +
+            `WHERE database = '${db}' AND table = '${table.name}'`,
+        );
+        assert.deepEqual(
+          columns.map((c) => [c.name, c.type, c.k]),
+          table.columns.map((c) => [
+            c.name,
+            c.type,
+            c.source === 'alias'
+              ? 'ALIAS'
+              : c.source === 'materialized'
+                ? 'MATERIALIZED'
+                : c.expression
+                  ? 'DEFAULT'
+                  : '',
+          ]),
+          table.name,
+        );
+      }
+    }
+  } finally {
+    await client.command({ query: `DROP DATABASE IF EXISTS ${db}` });
+  }
 });
