@@ -4,6 +4,7 @@ import { startSimulator, type Simulator } from '../sim/index.ts';
 import { ensureStack, stopStack, type ServiceName } from '../stack/index.ts';
 import { dashboardRoutes } from './dashboard.ts';
 import { producersDaemon, sinksDaemon } from './daemons.ts';
+import { startProgress } from './start-progress.ts';
 import { configFrom, runUntilSignalled, type Daemon, type GlobalOptions } from './lifecycle.ts';
 
 /** Modest live data: enough for every chart within a minute, little enough for a 2-core laptop. */
@@ -83,6 +84,7 @@ export async function startCommand(
         say(
           `ClickHouse database "${config.clickhouse.database}" at ${config.clickhouse.url}; Ctrl-C stops everything`,
         );
+        startProgress(`${http.url}/`);
       },
     },
   );

@@ -68,7 +68,7 @@ export const metrics = {
   }),
   sinkLag: new Gauge({
     name: 'instabase_sink_consumer_lag',
-    help: 'High-water mark minus the last committed offset, per topic',
+    help: 'Messages not yet committed by the sink: high-water marks (as of the last fetch) minus committed offsets, per topic',
     labelNames: ['topic'] as const,
     registers,
   }),

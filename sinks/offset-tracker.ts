@@ -124,6 +124,14 @@ export class OffsetTracker {
     return out;
   }
 
+  /** The last committed position of each partition ("topic:partition" keys). */
+  committedPositions(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const { topic, partition, p } of this.partitions.values())
+      out.set(`${topic}:${partition}`, p.committedTo);
+    return out;
+  }
+
   /** Whether everything consumed from the partition is durable (true for a partition never consumed). */
   settled(topic: string, partition: number): boolean {
     const p = this.partitions.get(key(topic, partition))?.p;

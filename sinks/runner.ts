@@ -3,6 +3,7 @@ import { finished } from 'node:stream/promises';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Consumer, Kafka, Producer } from 'kafkajs';
 import type { Logger } from '../core/log.ts';
+import { metrics } from '../core/metrics.ts';
 import { redact } from '../core/secrets.ts';
 import type { WireDecoder } from './decoder.ts';
 import { FatalSinkError } from './errors.ts';
@@ -80,6 +81,8 @@ export class SinkRunner {
   private readonly topics: string[];
   private timer: NodeJS.Timeout | undefined;
   private stopping = false;
+  /** Per "topic:partition", the high-water mark of the last fetch: the lag metric's reference. */
+  private readonly highWatermarks = new Map<string, number>();
 
   constructor(private readonly o: SinkRunnerOptions) {
     this.topics = o.targets.map((t) => t.topic);
@@ -131,7 +134,25 @@ export class SinkRunner {
     });
     await this.dlqProducer.connect();
     await this.startConsumer();
-    this.timer = setInterval(() => this.core.tick(), Math.min(250, this.o.flushMs));
+    this.timer = setInterval(
+      () => {
+        this.core.tick();
+        this.reportLag();
+      },
+      Math.min(250, this.o.flushMs),
+    );
+  }
+
+  /** instabase_sink_consumer_lag per topic: high-water marks minus committed positions. */
+  private reportLag(): void {
+    const committed = this.core.committed;
+    const lag = new Map<string, number>(this.topics.map((t) => [t, 0]));
+    for (const [tp, high] of this.highWatermarks) {
+      const topic = tp.slice(0, tp.lastIndexOf(':'));
+      const position = committed.get(tp);
+      if (position !== undefined) lag.set(topic, (lag.get(topic) ?? 0) + Math.max(0, high - position));
+    }
+    for (const [topic, n] of lag) metrics.sinkLag.set({ topic }, n);
   }
 
   private async startConsumer(): Promise<void> {
@@ -149,6 +170,7 @@ export class SinkRunner {
     // aborted records never reaches it, and is seen here (batchSize 0) so that its offsets can be
     // committed: otherwise a caught-up group would show lag forever.
     consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+      this.highWatermarks.set(`${payload.topic}:${payload.partition}`, Number(payload.highWatermark));
       if (payload.batchSize === 0)
         this.core.passed(
           payload.topic,
@@ -176,8 +198,9 @@ export class SinkRunner {
       autoCommit: false,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: 1,
-      eachBatch: ({ batch, resolveOffset, heartbeat, isRunning, isStale }) =>
-        this.core.handleBatch(
+      eachBatch: ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
+        this.highWatermarks.set(`${batch.topic}:${batch.partition}`, Number(batch.highWatermark));
+        return this.core.handleBatch(
           {
             topic: batch.topic,
             partition: batch.partition,
@@ -185,7 +208,8 @@ export class SinkRunner {
             lastOffset: batch.lastOffset(),
           },
           { resolve: resolveOffset, heartbeat, isCurrent: () => isRunning() && !isStale() },
-        ),
+        );
+      },
     });
   }
 

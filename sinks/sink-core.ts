@@ -132,6 +132,11 @@ export class SinkCore {
     return this.tracker.consumed();
   }
 
+  /** Per "topic:partition", the last position committed in the current assignment. */
+  get committed(): Map<string, number> {
+    return this.tracker.committedPositions();
+  }
+
   /** A new assignment: the consumer re-reads every assigned partition from its committed offset. */
   assigned(): void {
     this.generation += 1;
