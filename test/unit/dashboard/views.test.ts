@@ -161,7 +161,7 @@ describe('dashboard view SQL', () => {
  * A ClickHouse stand-in: the tables and columns of one database, and every statement it was sent.
  * Statements matching `refuse` fail the way the server fails them, and are not recorded.
  */
-function fakeClient(tables: Record<string, string[]>, refuse?: RegExp) {
+function fakeClient(tables: Record<string, string[]>, refuse?: RegExp, version = '18.16.1') {
   const commands: string[] = [];
   return {
     commands,
@@ -172,6 +172,7 @@ function fakeClient(tables: Record<string, string[]>, refuse?: RegExp) {
         return {} as never;
       },
       query: async ({ query }: { query: string }) => {
+        if (query === 'SELECT version() AS v') return { json: async () => [{ v: version }] } as never;
         const rows = query.startsWith('SELECT name FROM system.tables')
           ? Object.keys(tables).map((name) => ({ name }))
           : Object.entries(tables).flatMap(([table, cols]) => cols.map((name) => ({ table, name })));
@@ -217,6 +218,22 @@ describe('createDashboardViews', () => {
       commands.at(-1),
       `INSERT INTO \`${DB}\`.\`${AUDIT_PER_MINUTE_STATE}\` (\`minute\`, \`log_type\`, \`email\`, \`events\`) ${auditAggregateSelect(DB)}`,
     );
+  });
+
+  test("the resource tables it makes follow the server's version; the dashboard objects do not change", async () => {
+    const { client, commands } = fakeClient({}, undefined, '26.9.2.1');
+    const { failed } = await createDashboardViews(client, DB, { auditTtlDays: 90 });
+    assert.deepEqual(failed, []);
+    const audit = commands.find((c) => c.startsWith(`CREATE TABLE IF NOT EXISTS \`${DB}\`.\`audit_logs\``))!;
+    assert.match(audit, /ENGINE = ReplacingMergeTree\(`_offset`, `_deleted`\)\nPARTITION BY toYYYYMM/);
+    assert.match(audit, /\nTTL .* \+ toIntervalDay\(90\)\n/);
+    assert.ok(objects.every((o) => commands.includes(o.create)));
+    const { client: legacy, commands: legacyCommands } = fakeClient({});
+    await createDashboardViews(legacy, DB, { auditTtlDays: 90 });
+    const legacyAudit = legacyCommands.find((c) =>
+      c.startsWith(`CREATE TABLE IF NOT EXISTS \`${DB}\`.\`audit_logs\``),
+    )!;
+    assert.match(legacyAudit, /ENGINE = ReplacingMergeTree\(`_offset`\)\nORDER BY \(`_content_hash`\)$/);
   });
 
   test('when everything exists: nothing', async () => {
