@@ -16,10 +16,15 @@ const SERVER = path.join(ROOT, 'test', 'chdb', 'server.py');
 
 /** Why the harness cannot run here, or undefined when it can (the test then skips with this reason). */
 export function chdbUnavailable(): string | undefined {
-  if (!fs.existsSync(CHDB_PYTHON)) {
-    return `${CHDB_PYTHON} is missing: run bash test/python/setup.sh (it installs chdb-core)`;
-  }
-  return undefined;
+  const setup = 'run bash test/python/setup.sh (it installs the pinned chdb-core)';
+  if (!fs.existsSync(CHDB_PYTHON)) return `${CHDB_PYTHON} is missing: ${setup}`;
+  const lib = path.join(ROOT, '.venv', 'lib');
+  const installed =
+    fs.existsSync(lib) &&
+    fs
+      .readdirSync(lib)
+      .some((python) => fs.existsSync(path.join(lib, python, 'site-packages', 'chdb', '__init__.py')));
+  return installed ? undefined : `chdb is not installed in ${path.dirname(lib)}: ${setup}`;
 }
 
 export interface ChdbClickHouse {
