@@ -13,6 +13,10 @@ import { stringifyJson } from './instabase/json.ts';
  * which notes it in the record (`_nulled_fields`) and counts it: Confluent's Python and .NET clients
  * turn such a value into a calendar date and fail on the whole message, which would make one record a
  * poison pill for every consumer of the topic. `_raw_json` still holds the value as sent.
+ *
+ * A string with a lone UTF-16 surrogate (JSON allows the escape "\ud800") is treated the same way: Avro
+ * strings are UTF-8, which cannot encode it; avsc writes it as invalid UTF-8 that Python's decoder
+ * rejects. `_raw_json` keeps it escaped, so nothing is lost.
  */
 
 export class MappingError extends Error {
@@ -89,7 +93,15 @@ function mapValue(type: avro.Type, value: unknown, path: string, found: Findings
   }
   switch (kind) {
     case 'string':
-      if (typeof value === 'string') return value;
+      if (typeof value === 'string') {
+        if (isWellFormed(value)) return value;
+        if (nullable) {
+          found.nulled.push(path);
+          return null;
+        }
+        problems.push(`${path}: ${describe(value)} has a lone surrogate, which UTF-8 cannot encode`);
+        return undefined;
+      }
       if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint')
         return String(value);
       return stringifyJson(value);
@@ -163,6 +175,13 @@ function mapValue(type: avro.Type, value: unknown, path: string, found: Findings
       problems.push(`${path}: unsupported Avro type ${kind}`);
       return undefined;
   }
+}
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** Whether a string is valid Unicode, i.e. encodes to UTF-8 and back unchanged. */
+export function isWellFormed(s: string): boolean {
+  return !LONE_SURROGATE.test(s);
 }
 
 /** An int64 as the exact int64 type wants it (a number while safe, else a bigint), or undefined. */

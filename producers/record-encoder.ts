@@ -3,7 +3,7 @@ import type avro from 'avsc';
 import { Counter } from 'prom-client';
 import { metricsRegistry } from '../core/metrics.ts';
 import { NULLED_FIELDS, parseAvroSchema } from '../schemas/index.ts';
-import { mapToAvro, MappingError } from './avro-mapper.ts';
+import { isWellFormed, mapToAvro, MappingError } from './avro-mapper.ts';
 import { contentHash } from './content-hash.ts';
 import type { Emit } from './engine/types.ts';
 import { stringifyJson } from './instabase/json.ts';
@@ -26,13 +26,13 @@ export function wireEncode(schemaId: number, type: avro.Type, value: unknown): B
 }
 
 /**
- * Values published as null because their field's logical type cannot represent them (see
- * avro-mapper.ts), per resource and field path with array positions dropped (`fields[].at`). Counted
+ * Values published as null because Avro cannot carry them faithfully (a timestamp its logical type
+ * cannot represent, a string with a lone surrogate; see avro-mapper.ts), per resource and field path with array positions dropped (`fields[].at`). Counted
  * when the record is encoded, so a transaction that aborts and is retried counts its records again.
  */
 export const valuesNulled = new Counter({
   name: 'instabase_values_nulled_total',
-  help: 'Values published as null because their Avro logical type cannot represent them (the value stays in _raw_json), per resource and field',
+  help: 'Values published as null because Avro cannot carry them faithfully (out-of-range timestamp, lone surrogate); the value stays in _raw_json',
   labelNames: ['resource', 'field'] as const,
   registers: [metricsRegistry],
 });
@@ -42,8 +42,8 @@ export const stringKeyType = (): avro.Type => parseAvroSchema('string');
 /**
  * Emit → Kafka message: the envelope is added, the record mapped onto the resource's Avro schema,
  * checked, and key and value encoded against the ids under which these very schemas were registered.
- * Throws MappingError when the record does not fit. A value its logical type cannot represent is
- * published as null and named in `_nulled_fields` (see avro-mapper.ts), and valuesNulled rises.
+ * Throws MappingError when the record does not fit. A value Avro cannot carry faithfully is published
+ * as null and named in `_nulled_fields` (see avro-mapper.ts), and valuesNulled rises.
  */
 export class RecordEncoder {
   constructor(
@@ -54,6 +54,11 @@ export class RecordEncoder {
   encode(emit: Emit, fetchedAt: number): Message {
     const registered = this.resources.get(emit.resource);
     if (!registered) throw new Error(`no schema registered for ${emit.resource}`);
+    // A key cannot be nulled: one UTF-8 cannot encode is dead-lettered (see avro-mapper.ts).
+    if (!isWellFormed(emit.key))
+      throw new MappingError([
+        `key: ${JSON.stringify(emit.key)} has a lone surrogate, which UTF-8 cannot encode`,
+      ]);
     const { record, nulled } = mapToAvro(registered.type, {
       ...emit.fields,
       _source_endpoint: emit.endpoint,

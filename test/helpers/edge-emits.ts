@@ -1,6 +1,7 @@
 /**
  * Hand-made records for every resource whose every logical-typed field holds a boundary value: the
- * first and last millisecond of years 1-9999, one beyond each, and the int64 extremes. They go through
+ * first and last millisecond of years 1-9999, one beyond each, and the int64 extremes; plus one whose
+ * every nullable string holds a lone UTF-16 surrogate, which UTF-8 cannot encode. They go through
  * the producers' own runtime (encoder + transactional publisher), so they cover every resource whatever
  * the simulator's --edge-values serves.
  */
@@ -39,31 +40,53 @@ export function logicalFields(resource: ResourceName): { name: string; logicalTy
   });
 }
 
-/** One record per edge value per resource, keys numbered from 900000 so they meet no simulator key. */
-export function edgeEmits(): Emit[] {
-  const emits: Emit[] = [];
-  for (const resource of RESOURCES) {
-    const fieldsOf = valueSchema(resource).fields;
-    EDGE_VALUES.forEach(([value], i) => {
-      const n = 900_000 + i;
-      const fields: Record<string, unknown> = {};
-      for (const k of RESOURCE_META[resource].key) {
-        if (k === '_content_hash') continue;
-        fields[k] = fieldsOf.find((f) => f.name === k)?.type === 'long' ? n : `edge-${n}`;
-      }
-      for (const { name } of logicalFields(resource)) fields[name] = value;
-      const object = { ...fields, edge: `boundary ${i}` };
-      emits.push({
-        resource,
-        key: entityKey(resource, { ...fields, _content_hash: contentHash(object) }),
-        fields,
-        object,
-        endpoint: 'TEST edge values',
-        deleted: false,
-      });
-    });
+export const LONE_SURROGATE = 'lone \ud800 surrogate';
+
+/** Top-level `["null", "string"]` fields outside the envelope (which the encoder fills itself). */
+export function nullableStrings(resource: ResourceName): string[] {
+  return valueSchema(resource)
+    .fields.filter((f) => !f.name.startsWith('_') && JSON.stringify(f.type) === '["null","string"]')
+    .map((f) => f.name);
+}
+
+function edgeEmit(resource: ResourceName, n: number, values: Record<string, unknown>): Emit {
+  const fieldsOf = valueSchema(resource).fields;
+  const fields: Record<string, unknown> = {};
+  for (const k of RESOURCE_META[resource].key) {
+    if (k === '_content_hash') continue;
+    fields[k] = fieldsOf.find((f) => f.name === k)?.type === 'long' ? n : `edge-${n}`;
   }
-  return emits;
+  Object.assign(fields, values);
+  const object = { ...fields, edge: n };
+  return {
+    resource,
+    key: entityKey(resource, { ...fields, _content_hash: contentHash(object) }),
+    fields,
+    object,
+    endpoint: 'TEST edge values',
+    deleted: false,
+  };
+}
+
+/**
+ * Per resource, one record per edge value and one with lone surrogates; keys are numbered from 900000
+ * so they meet no simulator key.
+ */
+export function edgeEmits(): Emit[] {
+  return RESOURCES.flatMap((resource) => [
+    ...EDGE_VALUES.map(([value], i) =>
+      edgeEmit(
+        resource,
+        900_000 + i,
+        Object.fromEntries(logicalFields(resource).map(({ name }) => [name, value])),
+      ),
+    ),
+    edgeEmit(
+      resource,
+      900_000 + EDGE_VALUES.length,
+      Object.fromEntries(nullableStrings(resource).map((name) => [name, LONE_SURROGATE])),
+    ),
+  ]);
 }
 
 /** How many values of each resource's fields edgeEmits() must have published as null. */
@@ -78,6 +101,7 @@ export function expectedEdgeNulls(): Record<ResourceName, Record<string, number>
       else if (logicalType !== 'timestamp-nanos')
         throw new Error(`${resource}.${name}: ${logicalType} needs edge values of its own here`);
     }
+    for (const name of nullableStrings(resource)) out[resource][name] = 1;
   }
   return out;
 }

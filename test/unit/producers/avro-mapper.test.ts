@@ -95,3 +95,32 @@ test('null for a non-nullable field with a default takes the default', () => {
   assert.equal(record.flag, false);
   assert.throws(() => mapToAvro(type, { id: null }), /id: missing/);
 });
+
+test('a string with a lone surrogate is nulled where it may be, a misfit where it may not', () => {
+  // Why: avsc writes a lone surrogate as bytes that are not UTF-8, which Python's decoder rejects.
+  const str = parseAvroSchema('string');
+  assert.throws(() => new TextDecoder('utf-8', { fatal: true }).decode(str.toBuffer('a\ud800b')));
+
+  const { record, nulled } = mapToAvro(type, { id: 1, name: 'lone \ud800', meta: 'pair 😀 \udbff\udfff' });
+  assert.equal(record.name, null);
+  assert.equal(record.meta, 'pair 😀 \udbff\udfff');
+  assert.deepEqual(nulled, ['name']);
+  for (const lone of ['\udc00x', 'x\ud800', '\udc00\ud800']) {
+    assert.deepEqual(mapToAvro(type, { id: 1, name: lone }).nulled, ['name'], JSON.stringify(lone));
+  }
+  // An object for a string field becomes JSON text, where JSON.stringify escapes the surrogate.
+  assert.equal(mapToAvro(type, { id: 1, name: { k: '\ud800' } }).record.name, '{"k":"\\ud800"}');
+  assert.deepEqual(mapToAvro(type, { id: 1, more: [{ v: 'ok' }, { v: '\ud800' }] }).nulled, ['more[1].v']);
+  const tags = parseAvroSchema({
+    type: 'record',
+    name: 'Tags',
+    fields: [{ name: 'tags', type: { type: 'array', items: 'string' }, default: [] }],
+  });
+  assert.throws(
+    () => mapToAvro(tags, { tags: ['ok', '\ud800'] }),
+    (e: unknown) =>
+      e instanceof MappingError &&
+      e.problems.length === 1 &&
+      e.problems[0] === 'tags[1]: "\\ud800" has a lone surrogate, which UTF-8 cannot encode',
+  );
+});

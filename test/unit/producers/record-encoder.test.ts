@@ -71,3 +71,16 @@ test('a schema without _nulled_fields dead-letters rather than nulls silently', 
     (e: unknown) => e instanceof MappingError && /created_at_ms: not representable/.test(e.message),
   );
 });
+
+test('a lone surrogate: nulled and noted in a field, dead-lettered in a key', async () => {
+  const before = await nulledCount('name');
+  const value = decode(encoder.encode(batch({ id: 5, name: 'lone \ud800' }), 1).value);
+  assert.equal(value.name, null);
+  assert.deepEqual(value._nulled_fields, ['name']);
+  assert.match(String(value._raw_json), /"name":"lone \\ud800"/);
+  assert.equal(await nulledCount('name'), before + 1);
+  assert.throws(
+    () => encoder.encode({ ...batch({ id: 6 }), key: 'k\udc00' }, 1),
+    (e: unknown) => e instanceof MappingError && /^key: .* has a lone surrogate/.test(e.problems[0] ?? ''),
+  );
+});
