@@ -23,6 +23,15 @@ export function sinkTable(r: SinkBenchResult): string {
           .join(', ')}`,
     ],
     [
+      '(d) server ingest',
+      int(r.serverIngest.rowsPerSecond),
+      fixed(r.serverIngest.formats[r.serverIngest.format].seconds, 2),
+      `ClickHouse parsing prepared bytes, ${r.serverIngest.inserts} inserts per format, insert time only; fastest ` +
+        `${r.serverIngest.format}; ${Object.entries(r.serverIngest.formats)
+          .map(([f, v]) => `${f} ${int(v.rowsPerSecond)}/s (${v.bytesPerRow} B/row)`)
+          .join(', ')}`,
+    ],
+    [
       '(c) raw kafkajs read',
       int(r.kafkaRead.messagesPerSecond),
       fixed(r.kafkaRead.seconds, 2),
@@ -44,6 +53,10 @@ export function sinkTable(r: SinkBenchResult): string {
     `  a/b = ${fixed(aToB, 3)}  (target ≥ 0.5: ${aToB >= 0.5 ? 'met' : 'not met'}; against each insert method: ` +
       `${Object.entries(r.ratios.sinkToCeilingByMethod)
         .map(([m, v]) => `${m} ${fixed(v, 3)}`)
+        .join(', ')})`,
+    `  a/d = ${fixed(r.ratios.sinkToServer, 3)}  (the server's fastest format; target ≥ 0.5: ${r.ratios.sinkToServer >= 0.5 ? 'met' : 'not met'}; per format: ` +
+      `${Object.entries(r.ratios.sinkToServerByFormat)
+        .map(([f, v]) => `${f} ${fixed(v, 3)}`)
         .join(', ')})`,
     `  a/c = ${fixed(r.ratios.sinkToKafkaRead, 3)}`,
     `  peak RSS during (a): ${fixed(r.sink.peakRssMb, 1)} MB (target < 300 MB: ${r.sink.peakRssMb < 300 ? 'met' : 'not met'}); ` +

@@ -2,7 +2,8 @@
 // things that bound it, in one run against the local stack:
 //   (a) the sink (startSinks, in this process) replaying the topic from earliest until caught up;
 //   (b) the raw ceiling: the same rows inserted straight into an identical table as JSONEachRow;
-//   (c) a raw kafkajs read of the topic, no decoding.
+//   (c) a raw kafkajs read of the topic, no decoding;
+//   (d) ClickHouse's own ingest of the same rows from prepared bytes, per format (server-ingest.ts).
 // Everything lives under a unique topic prefix and database, removed at the end. A benchmark, not a
 // test: it measures and reports, and fails only when the data is wrong (a row count off).
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -38,6 +39,7 @@ import { uniqueName } from '../helpers/pipeline.ts';
 import { benchConfig, RESOURCE } from './config.ts';
 import { fillInChild, readPlacement, type Filled } from './fill.ts';
 import { profiled, startProfile } from './profile.ts';
+import { measureServerIngest, type ServerFormat, type ServerIngestResult } from './server-ingest.ts';
 import { batchRecord } from './records.ts';
 
 /** The sink's consumer fetch settings (sinks/runner.ts), mirrored by the raw read so a/c compares like with like. */
@@ -93,10 +95,18 @@ export interface SinkBenchResult {
     inserts: number;
     rowsPerInsert: number;
   };
+  /**
+   * (d) ClickHouse's own ingest of the sink's rows from prepared bytes (its own output of the sink's
+   * table), per format; rowsPerSecond and format are the fastest format's.
+   */
+  serverIngest: ServerIngestResult;
   /** (c) a kafkajs consumer counting every message, with the sink's fetch settings. */
   kafkaRead: { seconds: number; startupSeconds: number; messagesPerSecond: number };
   /** a/b against the faster insert method (the ceiling), a/c, and a/b against each method. */
   ratios: {
+    /** a/d against the server's fastest format, and per format. */
+    sinkToServer: number;
+    sinkToServerByFormat: Record<ServerFormat, number>;
     sinkToCeiling: number;
     sinkToKafkaRead: number;
     sinkToCeilingByMethod: Record<InsertMethod, number>;
@@ -184,6 +194,21 @@ export async function runSinkBench(options: SinkBenchOptions): Promise<SinkBench
     }
     await waitForMerges(clickhouse, database);
 
+    // (d) the server's own ingest of the same rows.
+    const serverIngest = await measureServerIngest(
+      clickhouse,
+      database,
+      RESOURCE,
+      options.flushRows,
+      scratch,
+    );
+    for (const { table } of Object.values(serverIngest.formats)) {
+      const n = await countRows(clickhouse, qualifiedName(database, table));
+      if (n !== total) throw new Error(`${table} holds ${n} rows, expected ${total}`);
+      identicalContent &&= (await checksum(clickhouse, database, table)) === sinkSum;
+    }
+    await waitForMerges(clickhouse, database);
+
     // (c) the raw read.
     const kafkaRead = await measureKafkaRead(config, logger, topic, readGroup, total);
 
@@ -197,8 +222,13 @@ export async function runSinkBench(options: SinkBenchOptions): Promise<SinkBench
       fill: fill.summary,
       sink,
       ceiling,
+      serverIngest,
       kafkaRead,
       ratios: {
+        sinkToServer: round(a / serverIngest.rowsPerSecond),
+        sinkToServerByFormat: Object.fromEntries(
+          Object.entries(serverIngest.formats).map(([f, v]) => [f, round(a / v.rowsPerSecond)]),
+        ) as Record<ServerFormat, number>,
         sinkToCeiling: round(a / ceiling.rowsPerSecond),
         sinkToKafkaRead: round(a / kafkaRead.messagesPerSecond),
         sinkToCeilingByMethod: Object.fromEntries(
