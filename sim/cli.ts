@@ -135,7 +135,10 @@ const program = new Command('instabase-sim')
     prob('--bad-records'),
     0,
   )
-  .option('--edge-values', 'serve int64 extremes, huge floats, non-numeric timestamp strings')
+  .option(
+    '--edge-values',
+    'serve spec-valid edge cases: integers past 2^53, long literals, RFC 3339 variants, ids and lists left out',
+  )
   .option('--endless <mode>', 'broken paging: off | repeat | empty | infinite', 'off');
 
 program.parse();

@@ -38,7 +38,12 @@ export interface SimDataOptions {
   growth: SimGrowth;
   /** Probability that a record breaks its schema; which records do is fixed by the seed. */
   badRecords: number;
-  /** Serve int64 extremes, huge floats, non-numeric timestamp strings and odd strings in a few records. */
+  /**
+   * Serve, in a few records, every spec-valid value that is easy to mishandle: int64 extremes and
+   * timestamps far outside years 1-9999, integers past 2^53, long integer literals for `type: number`,
+   * huge and tiny floats, RFC 3339 variants, records without `id`, omitted optional lists (on empty
+   * pages), non-numeric timestamp strings and odd strings.
+   */
   edgeValues: boolean;
 }
 
@@ -114,6 +119,20 @@ const CLASSES = [
 ] as const;
 const MAX_SAFE = 9007199254740991;
 const INT64_MAX = 9223372036854775807n;
+/** 2^53 + 1: the first integer a double cannot hold, so it arrives as bigint from the lossless parser. */
+const PAST_2_53 = 9007199254740993n;
+/** A `type: number` written as a long integer literal. */
+const LONG_LITERAL = 10000000000000000n;
+/** RFC 3339 forms Date.parse or a strict ISO reader trip over: lowercase t/z, leap second, offsets. */
+const EDGE_DATE_TIMES = [
+  '2016-12-31T23:59:60Z',
+  '2026-01-09t10:00:00.123456789z',
+  '2026-01-09T15:30:00+05:30',
+  '0001-01-01T00:00:00Z',
+  '9999-12-31T23:59:59.999-00:00',
+];
+/** How long a run that pauses stays PAUSED after its work is done (review, say), before it completes. */
+const PAUSE_MS = 30 * 60_000;
 const RUN_SPACING_MAX_MS = 60_000;
 const AUDIT_SPACING_MS = 1000;
 const BATCH_SPACING_MS = 60_000;
@@ -122,6 +141,8 @@ const QUERY_SPACING_MS = 60_000;
 const ODD_STRING = 'edge "quoted" \\ back\\slash \u0000 nul \u2028 sep 😀 emoji עברית';
 /** audit_logs timestamp_millis values that are strings, as documented, but not numbers. */
 const EDGE_TIMESTAMPS = ['not-a-number', '', '1.7e12', '-9007199254740991', '99999999999999999999'];
+/** Edge-value records: run 1 and one extra document of conversation 0 come without an `id`. */
+const EDGE_RUN_WITHOUT_ID = 1;
 
 export type Json = null | boolean | number | bigint | string | Json[] | { [k: string]: Json };
 type Obj = { [k: string]: Json };
@@ -129,7 +150,10 @@ type Obj = { [k: string]: Json };
 export interface ExpectedList<K> {
   /** Records a clean walk yields (valid and invalid). */
   total: number;
-  /** Keys (or positions where records have no key) of the records that pass the schema. */
+  /**
+   * Keys (or positions where records have no key) of the records that pass the schema; undefined for an
+   * edge-value record served without its id.
+   */
   keys: K[];
   /** Keys (or positions) of the records served broken on purpose. */
   invalidKeys: K[];
@@ -209,6 +233,11 @@ export class SimData {
     return this.growthTime(this.opts.scale.batches, this.opts.growth.batchesPerMin, i, BATCH_SPACING_MS);
   }
 
+  /** Batch ids are 1, 2, 3…; with edge values, the third one is 2^53 + 1 (a bigint). */
+  batchId(i: number): number | bigint {
+    return this.opts.edgeValues && i === 2 ? PAST_2_53 : i + 1;
+  }
+
   batch(i: number, now: number): Obj {
     const created = this.batchCreated(i);
     // A third of the batches get files added now and then: updated_at_ms moves with the clock.
@@ -217,7 +246,7 @@ export class SimData {
     const updated =
       period > 0 && now > created ? created + Math.floor((now - created) / period) * period : created;
     const rec: Obj = {
-      id: i + 1,
+      id: this.batchId(i),
       name: `batch-${i + 1}`,
       workspace: pick(WORKSPACES, this.seed, TAG.batch, i, 3),
       mount_point: 'Instabase Drive',
@@ -283,11 +312,15 @@ export class SimData {
     return j !== undefined && j < this.runCount(now) ? j : undefined;
   }
 
-  /** The run's status at `now`: RUNNING for a while after it starts, then its outcome. */
+  /**
+   * The run's status at `now`: RUNNING for a while after it starts, then its outcome. One run in ten
+   * pauses first (PAUSED for PAUSE_MS, as for a human review) and then completes.
+   */
   runStatus(j: number, now: number): (typeof RUN_STATUSES)[number] {
     const finish = this.runStartMs(j) + this.runDuration(j);
     if (now < finish) return 'RUNNING';
     const u = u01(this.seed, TAG.run, j, 2);
+    if (u < 0.1) return now < finish + PAUSE_MS ? 'PAUSED' : 'COMPLETE';
     return u < 0.85 ? 'COMPLETE' : u < 0.92 ? 'FAILED' : u < 0.97 ? 'CANCELLED' : 'STOPPED_AT_CHECKPOINT';
   }
 
@@ -299,10 +332,15 @@ export class SimData {
     return BigInt(ms) * 1_000_000n + BigInt(hash(this.seed, TAG.run, j, part) % 1_000_000);
   }
 
+  /** The id the listing shows: none for the edge-value run served without one. */
+  runKey(j: number): string | undefined {
+    return this.opts.edgeValues && j === EDGE_RUN_WITHOUT_ID ? undefined : this.runId(j);
+  }
+
   run(j: number, now: number): Obj {
     const start = this.runStartMs(j);
     const status = this.runStatus(j, now);
-    const done = status !== 'RUNNING';
+    const done = status !== 'RUNNING' && status !== 'PAUSED';
     const rec: Obj = {
       id: this.runId(j),
       status,
@@ -320,7 +358,9 @@ export class SimData {
       if (done) rec.finish_timestamp = INT64_MAX;
       rec.msg = ODD_STRING;
       rec.tags = [];
+      rec.batch_id = PAST_2_53;
     }
+    if (this.opts.edgeValues && j === EDGE_RUN_WITHOUT_ID) delete rec.id;
     if (this.isBad(TAG.run, j)) {
       if (this.badVariant(TAG.run, j) === 0) rec.status = 'DONE';
       else rec.start_timestamp = String(rec.start_timestamp);
@@ -404,18 +444,23 @@ export class SimData {
       }
       const doc: Obj = {
         class_name: d === 1 ? null : pick(CLASSES, this.seed, TAG.file, j, f, d),
-        page_numbers: [d + 1],
+        page_numbers: edge ? [d + 1, PAST_2_53] : [d + 1],
         fields,
       };
       if (o.reviewResults) {
         doc.review_completed = d === 0;
         doc.class_edit_history = [];
       }
-      if (o.confidenceScores)
-        doc.classification_confidence = { model: round4(u01(this.seed, TAG.file, j, f, d, 9)) };
+      if (o.confidenceScores) {
+        doc.classification_confidence = {
+          model: edge && d === 0 ? LONG_LITERAL : round4(u01(this.seed, TAG.file, j, f, d, 9)),
+        };
+      }
       if (o.validationResults) doc.validations = { final_result_pass: true };
       if (o.sourceInfo) {
-        doc.page_layouts = [{ page_number: 0, width: 1012.0, height: 639.5 }];
+        doc.page_layouts = [
+          { page_number: edge ? PAST_2_53 : 0, width: edge ? LONG_LITERAL : 1012.0, height: 639.5 },
+        ];
         doc.post_processed_paths = [
           `acme_org/fs/Instabase Drive/app-runs/${this.runId(j)}/images/file-${f}.PNG`,
         ];
@@ -457,7 +502,12 @@ export class SimData {
               {
                 name: 'Employee_Address',
                 value: `${j} STREET RD ANYWHERE, USA`,
-                input_fields: [{ record_index: 0, refined_phrase_name: 'field_0' }],
+                input_fields: [
+                  {
+                    record_index: this.opts.edgeValues && j === 0 ? PAST_2_53 : 0,
+                    refined_phrase_name: 'field_0',
+                  },
+                ],
                 chosen_field: j % 2 ? null : { record_index: 0, refined_phrase_name: 'field_0' },
                 ...(o.validationResults ? { validations: { valid: true } } : {}),
               },
@@ -466,6 +516,8 @@ export class SimData {
       },
       has_more: endless === 'off' ? end < total : true,
     };
+    // `files` is optional: with edge values an empty page leaves it out.
+    if (this.opts.edgeValues && files.length === 0) delete body.files;
     if (run.batch_id !== null) body.batch_id = String(run.batch_id);
     if (o.reviewResults) body.review_completed = total > 0;
     return body;
@@ -491,6 +543,7 @@ export class SimData {
 
   query(k: number, now: number): Obj {
     const status = this.queryState(k, now);
+    const edge = this.opts.edgeValues && k < 3;
     const rec: Obj = { query_id: this.queryId(k), status };
     if (status === 'COMPLETE') {
       rec.results = [
@@ -499,7 +552,12 @@ export class SimData {
           source_documents: [
             {
               name: `doc-${k}.eml`,
-              pages: [{ page_number: 1, bboxes: [{ top_x: 10, top_y: 20.5, bottom_x: 110, bottom_y: 40 }] }],
+              pages: [
+                {
+                  page_number: edge ? PAST_2_53 : 1,
+                  bboxes: [{ top_x: edge ? LONG_LITERAL : 10, top_y: 20.5, bottom_x: 110, bottom_y: 40 }],
+                },
+              ],
             },
           ],
         },
@@ -524,11 +582,16 @@ export class SimData {
     return c !== undefined && c < this.opts.scale.conversations ? c : undefined;
   }
 
+  /** The same in the list and in the detail (the API has one description per conversation). */
+  private conversationDescription(c: number): string {
+    return c % 3 === 0 ? '' : `Questions about case ${c}`;
+  }
+
   conversationSummary(c: number): Obj {
     const rec: Obj = {
       id: this.conversationId(c),
       name: `conversation-${c}`,
-      description: c % 3 === 0 ? '' : `Questions about case ${c}`,
+      description: this.conversationDescription(c),
     };
     if (this.opts.edgeValues && c === 0) rec.name = ODD_STRING;
     if (this.isBad(TAG.conv, c)) {
@@ -538,36 +601,46 @@ export class SimData {
     return rec;
   }
 
-  /** Document ids of conversation c; the edge knob adds one whose id is 2^53-1. */
-  documentIds(c: number): number[] {
+  /**
+   * Document ids of conversation c. The edge knob adds, to conversation 0, one whose id is 2^53-1, one
+   * whose id is 2^53+1 (a bigint) and one without an id (undefined here).
+   */
+  documentIds(c: number): Array<number | bigint | undefined> {
     const n = hash(this.seed, TAG.conv, c, 1) % (2 * this.opts.scale.docsPerConversation + 1);
-    const ids = Array.from({ length: n }, (_, d) => c * 1000 + d + 1);
-    if (this.opts.edgeValues && c === 0) ids.push(MAX_SAFE);
+    const ids: Array<number | bigint | undefined> = Array.from({ length: n }, (_, d) => c * 1000 + d + 1);
+    if (this.opts.edgeValues && c === 0) ids.push(MAX_SAFE, PAST_2_53, undefined);
     return ids;
   }
 
-  private docPosition(c: number, docId: number): number | undefined {
-    const i = this.documentIds(c).indexOf(docId);
+  /** Position of a document in its conversation, from the id as a path segment or a value. */
+  private docPosition(c: number, docId: number | bigint | string): number | undefined {
+    const i = this.documentIds(c).findIndex((id) => id !== undefined && String(id) === String(docId));
     return i < 0 ? undefined : i;
   }
 
   conversation(c: number): Obj {
     const summary = this.conversationSummary(c);
-    return {
+    const documents = this.documentIds(c).map((id, d) => this.documentDetails(c, d, id));
+    const rec: Obj = {
       id: this.conversationId(c),
       name: typeof summary.name === 'string' ? summary.name : `conversation-${c}`,
-      description: `Questions about case ${c}`,
+      description: this.conversationDescription(c),
       state: pick(['COMPLETE', 'COMPLETE', 'RUNNING', 'FAILED'], this.seed, TAG.conv, c, 2),
-      documents: this.documentIds(c).map((id, d) => this.documentDetails(c, d, id)),
+      documents,
     };
+    // `documents` is optional: with edge values a conversation without any leaves it out.
+    if (this.opts.edgeValues && documents.length === 0) delete rec.documents;
+    return rec;
   }
 
-  documentDetails(c: number, d: number, id: number): Obj {
+  documentDetails(c: number, d: number, id: number | bigint | undefined): Obj {
+    const uploaded = new Date(this.opts.startTime - (c * 50 + d) * 60_000).toISOString();
     const rec: Obj = {
-      id,
+      ...(id === undefined ? {} : { id }),
       name: `document-${c}-${d}.pdf`,
       state: pick(['PROCESSED', 'PROCESSED', 'PROCESSING', 'FAILED'], this.seed, TAG.doc, c, d),
-      uploadTimestamp: new Date(this.opts.startTime - (c * 50 + d) * 60_000).toISOString(),
+      uploadTimestamp:
+        this.opts.edgeValues && c === 0 ? EDGE_DATE_TIMES[d % EDGE_DATE_TIMES.length]! : uploaded,
     };
     if (this.isBad(TAG.doc, c, d)) {
       if (this.badVariant(TAG.doc, c, d) === 0) rec.name = 7;
@@ -576,11 +649,11 @@ export class SimData {
     return rec;
   }
 
-  documentMetadata(c: number, docId: number): Obj | undefined {
+  documentMetadata(c: number, docId: number | bigint | string): Obj | undefined {
     const d = this.docPosition(c, docId);
     if (d === undefined) return undefined;
     const rec: Obj = {
-      id: docId,
+      id: this.documentIds(c)[d]!,
       ibdoc_path: `acme_org/conversations/${this.conversationId(c)}/docs/document-${c}-${d}.ibdoc`,
       name: `document-${c}-${d}.pdf`,
       metadata: [
@@ -693,9 +766,13 @@ export class SimData {
       headers = {
         'content-type': 'application/octet-stream',
         'content-length': size,
-        'last-modified': new Date(
-          this.opts.startTime - (hash(this.seed, TAG.path, i, 2) % 86_400) * 1000,
-        ).toISOString(),
+        'last-modified':
+          this.opts.edgeValues && (i === 2 || i === 3)
+            ? // A leap second, and lowercase letters with an offset: RFC 3339 date-times all the same.
+              i === 2
+              ? '2016-12-31T23:59:60Z'
+              : '2026-01-09t10:00:00.5+01:00'
+            : new Date(this.opts.startTime - (hash(this.seed, TAG.path, i, 2) % 86_400) * 1000).toISOString(),
       };
     }
     if (!e.valid) {
@@ -707,18 +784,21 @@ export class SimData {
 
   // ---- ground truth --------------------------------------------------------------------------------
 
-  expectedBatches(now: number, filter: { workspace?: string; username?: string } = {}): ExpectedList<number> {
+  expectedBatches(
+    now: number,
+    filter: { workspace?: string; username?: string } = {},
+  ): ExpectedList<number | bigint> {
     return this.split(
       this.batchIndexes(now, filter),
-      (i) => i + 1,
+      (i) => this.batchId(i),
       (i) => this.isBad(TAG.batch, i),
     );
   }
 
-  expectedRuns(now: number, filter: RunFilter = {}): ExpectedList<string> {
+  expectedRuns(now: number, filter: RunFilter = {}): ExpectedList<string | undefined> {
     return this.split(
       this.runIndexes(now, filter),
-      (j) => this.runId(j),
+      (j) => this.runKey(j),
       (j) => this.isBad(TAG.run, j),
     );
   }
@@ -744,7 +824,7 @@ export class SimData {
     );
   }
 
-  expectedConversationDocuments(conversationId: string): ExpectedList<number> {
+  expectedConversationDocuments(conversationId: string): ExpectedList<number | bigint | undefined> {
     const c = this.conversationIndex(conversationId);
     if (c === undefined) return { total: 0, keys: [], invalidKeys: [] };
     const ids = this.documentIds(c);
@@ -755,7 +835,7 @@ export class SimData {
     );
   }
 
-  expectedDocumentMetadataValid(conversationId: string, documentId: number): boolean | undefined {
+  expectedDocumentMetadataValid(conversationId: string, documentId: number | bigint): boolean | undefined {
     const c = this.conversationIndex(conversationId);
     if (c === undefined) return undefined;
     const d = this.docPosition(c, documentId);

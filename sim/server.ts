@@ -51,12 +51,14 @@ export interface SimStats {
 }
 
 export interface Expected {
-  batches(filter?: { workspace?: string; username?: string }): ExpectedList<number>;
-  runs(filter?: RunFilter): ExpectedList<string>;
+  batches(filter?: { workspace?: string; username?: string }): ExpectedList<number | bigint>;
+  /** Run ids; undefined for the edge-value run served without one. */
+  runs(filter?: RunFilter): ExpectedList<string | undefined>;
   runResults(runId: string): ExpectedList<number>;
   conversations(): ExpectedList<string>;
-  conversationDocuments(conversationId: string): ExpectedList<number>;
-  documentMetadataValid(conversationId: string, documentId: number): boolean | undefined;
+  /** Document ids; undefined for the edge-value document served without one. */
+  conversationDocuments(conversationId: string): ExpectedList<number | bigint | undefined>;
+  documentMetadataValid(conversationId: string, documentId: number | bigint): boolean | undefined;
   queryIds(): string[];
   query(queryId: string): { status: string; valid: boolean } | undefined;
   files(): FileEntry[];
@@ -155,7 +157,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     const json = (b: unknown) => ({ kind: 'json' as const, status: 200, body: b });
     const t = now();
     if (method === 'HEAD' && seg[0] === 'v2' && seg[1] === 'files' && seg.length > 2) {
-      const filePath = seg.slice(2).map(decodeURIComponent).join('/');
+      const filePath = seg.slice(2).map(decodeSegment).join('/');
       const i = data.fileIndex(filePath);
       const headers = i === undefined ? undefined : data.fileHeaders(i);
       return headers ? { kind: 'head', status: 200, headers } : { kind: 'head', status: 404, headers: {} };
@@ -164,34 +166,37 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
       if (seg[1] === 'batches' && seg.length === 2) {
         const { offset, limit } = paging(q, 'offset', 'limit');
         if (endless === 'infinite')
-          return json({ batches: range(offset, limit).map((i) => data.batch(i, t)) });
+          return json(
+            list(
+              'batches',
+              range(offset, limit).map((i) => data.batch(i, t)),
+            ),
+          );
         const filter = {
           workspace: q.get('workspace') ?? undefined,
           username: q.get('username') ?? undefined,
         };
         const idx = data.batchIndexes(t, filter, endless === 'repeat' ? 0 : offset, limit);
-        return json({ batches: idx.map((i) => data.batch(i, t)) });
+        return json(
+          list(
+            'batches',
+            idx.map((i) => data.batch(i, t)),
+          ),
+        );
       }
       if (seg[1] === 'apps' && seg[2] === 'runs') {
         if (seg.length === 3) {
           const { offset, limit } = paging(q, 'offset', 'limit');
-          const filter: RunFilter = {
-            from_timestamp: intParam(q, 'from_timestamp'),
-            to_timestamp: intParam(q, 'to_timestamp'),
-            status: q
-              .getAll('status')
-              .flatMap((s) => s.split(','))
-              .filter(Boolean),
-            run_id: q.get('run_id') ?? undefined,
-            username: q.get('username') ?? undefined,
-            sort_by: enumParam(q, 'sort_by', ['start_timestamp', 'status'] as const),
-            order: enumParam(q, 'order', ['ASCENDING', 'DESCENDING'] as const),
-          };
-          const idx = data.runIndexes(t, filter);
+          const idx = data.runIndexes(t, runFilter(q));
           const from = endless === 'repeat' ? 0 : offset;
-          return json({ runs: idx.slice(from, from + limit).map((j) => data.run(j, t)) });
+          return json(
+            list(
+              'runs',
+              idx.slice(from, from + limit).map((j) => data.run(j, t)),
+            ),
+          );
         }
-        const j = data.runIndex(decodeURIComponent(seg[3] ?? ''), t);
+        const j = data.runIndex(decodeSegment(seg[3] ?? ''), t);
         if (j === undefined) throw new HttpError(404, 'Run not found');
         if (seg.length === 4) return json(data.run(j, t));
         if (seg.length === 5 && seg[4] === 'results') {
@@ -208,24 +213,26 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
       }
       if (seg[1] === 'conversations') {
         if (seg.length === 2) {
-          return json({
-            conversations: Array.from({ length: data.opts.scale.conversations }, (_, c) =>
-              data.conversationSummary(c),
+          return json(
+            list(
+              'conversations',
+              Array.from({ length: data.opts.scale.conversations }, (_, c) => data.conversationSummary(c)),
             ),
-          });
+          );
         }
-        const c = data.conversationIndex(decodeURIComponent(seg[2] ?? ''));
+        const c = data.conversationIndex(decodeSegment(seg[2] ?? ''));
         if (c === undefined) throw new HttpError(404, 'Conversation not found');
         if (seg.length === 3) return json(data.conversation(c));
         if (seg.length === 5 && seg[3] === 'documents') {
-          const docId = Number(seg[4]);
-          const meta = Number.isSafeInteger(docId) ? data.documentMetadata(c, docId) : undefined;
+          // Ids may be past 2^53: compared as text, never through a double.
+          const docId = decodeSegment(seg[4] ?? '');
+          const meta = /^\d+$/.test(docId) ? data.documentMetadata(c, docId) : undefined;
           if (!meta) throw new HttpError(404, 'Document not found');
           return json(meta);
         }
       }
       if (seg[1] === 'queries' && seg.length === 3) {
-        const k = data.queryIndex(decodeURIComponent(seg[2] ?? ''));
+        const k = data.queryIndex(decodeSegment(seg[2] ?? ''));
         if (k === undefined) throw new HttpError(404, 'Invalid query uuid passed');
         return json(data.query(k, t));
       }
@@ -239,6 +246,9 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
       const results: unknown[] = [];
       const end = endless === 'infinite' ? from + size : Math.min(sel.count, from + size);
       for (let k = from; k < end; k++) results.push(data.auditEntry(sel.nth(k)));
+      // `data` and `data.results` are optional: with edge values an empty page leaves one of them out.
+      if (data.opts.edgeValues && results.length === 0)
+        return json(start % 2 === 0 ? { status: 'OK', data: {} } : { status: 'OK' });
       return json({ status: 'OK', data: { results } });
     }
     throw new HttpError(
@@ -246,6 +256,10 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
       `no route for ${method} ${path}`,
     );
   };
+
+  /** A list body; with edge values an empty list is left out, as the spec allows (every list is optional). */
+  const list = (key: string, items: unknown[]): Record<string, unknown> =>
+    data.opts.edgeValues && items.length === 0 ? {} : { [key]: items };
 
   const pageSize = (asked: number | undefined): number => {
     const size = asked ?? data.opts.scale.defaultPageSize;
@@ -358,12 +372,8 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
       const str = (k: string) => q.get(k) ?? undefined;
       const result: Record<string, () => unknown> = {
         batches: () => e.batches({ workspace: str('workspace'), username: str('username') }),
-        runs: () =>
-          e.runs({
-            from_timestamp: intParam(q, 'from_timestamp'),
-            to_timestamp: intParam(q, 'to_timestamp'),
-            status: q.getAll('status'),
-          }),
+        // The same filters, parsed the same way, as GET /v2/apps/runs.
+        runs: () => e.runs(runFilter(q)),
         runs_results: () => e.runResults(q.get('run_id') ?? ''),
         conversations: () => e.conversations(),
         conversation_documents: () => e.conversationDocuments(q.get('conversation_id') ?? ''),
@@ -526,6 +536,31 @@ function parseAuditRequest(body: string): AuditFilter & { start?: number | null;
     start_time: str('start_time'),
     end_time: str('end_time'),
   };
+}
+
+/** The filters of GET /v2/apps/runs (status may be repeated or comma-separated). */
+function runFilter(q: URLSearchParams): RunFilter {
+  return {
+    from_timestamp: intParam(q, 'from_timestamp'),
+    to_timestamp: intParam(q, 'to_timestamp'),
+    status: q
+      .getAll('status')
+      .flatMap((s) => s.split(','))
+      .filter(Boolean),
+    run_id: q.get('run_id') ?? undefined,
+    username: q.get('username') ?? undefined,
+    sort_by: enumParam(q, 'sort_by', ['start_timestamp', 'status'] as const),
+    order: enumParam(q, 'order', ['ASCENDING', 'DESCENDING'] as const),
+  };
+}
+
+/** A path segment, percent-decoded; a malformed escape (%zz) is the client's error, a 400. */
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new HttpError(400, `malformed percent-encoding in the path: ${segment}`);
+  }
 }
 
 function intParam(q: URLSearchParams, name: string): number | undefined {
