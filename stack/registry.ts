@@ -166,16 +166,25 @@ function fetched(cfg: StackConfig, flavor: RegistryFlavor): boolean {
  * the other one gave the same id. So the flavor is recorded beside the data and a switch is refused.
  * A stack from before this file existed ran 3.3 if its Kafka holds the 3.3 journal.
  */
-export function checkSameFlavor(cfg: StackConfig, flavor: RegistryFlavor): void {
-  const file = path.join(paths.home(cfg, 'registry'), 'flavor');
-  let previous: string | undefined;
+function flavorFile(cfg: StackConfig): string {
+  return path.join(paths.home(cfg, 'registry'), 'flavor');
+}
+
+/** The flavor this stack's registry data belongs to, if any has run on it yet. */
+function recordedFlavor(cfg: StackConfig): RegistryFlavor | undefined {
+  let version: string | undefined;
   try {
-    previous = fs.readFileSync(file, 'utf8').trim();
+    version = fs.readFileSync(flavorFile(cfg), 'utf8').trim();
   } catch {
     if (fs.existsSync(path.join(paths.home(cfg, 'kafka'), 'data', 'kafkasql-journal-0'))) {
-      previous = APICURIO_3.version;
+      version = APICURIO_3.version;
     }
   }
+  return FLAVORS.find((f) => f.version === version);
+}
+
+export function checkSameFlavor(cfg: StackConfig, flavor: RegistryFlavor): void {
+  const previous = recordedFlavor(cfg)?.version;
   if (previous && previous !== flavor.version) {
     throw new Error(
       `this stack's registry data (${displayPath(cfg.dir)}) was written by Apicurio ${previous}, and its ` +
@@ -185,8 +194,12 @@ export function checkSameFlavor(cfg: StackConfig, flavor: RegistryFlavor): void 
         displayPath(paths.home(cfg, 'registry')),
     );
   }
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  fs.writeFileSync(file, `${flavor.version}\n`);
+}
+
+function recordFlavor(cfg: StackConfig, flavor: RegistryFlavor): void {
+  checkSameFlavor(cfg, flavor);
+  fs.mkdirSync(path.dirname(flavorFile(cfg)), { recursive: true });
+  fs.writeFileSync(flavorFile(cfg), `${flavor.version}\n`);
 }
 
 export const registryService: Service = {
@@ -208,6 +221,7 @@ export const registryService: Service = {
 
   async install(cfg: StackConfig, progress: Progress) {
     const { flavor, java } = chooseRegistry(); // fail before anything is fetched or started
+    checkSameFlavor(cfg, flavor);
     if (flavor === APICURIO_2 && !process.env.STACK_REGISTRY_VERSION) {
       progress(
         `registry: no Java 21+ found, so Apicurio ${flavor.version} on Java ${java.major} (${java.bin})`,
@@ -238,7 +252,7 @@ export const registryService: Service = {
   async prepare(cfg: StackConfig, env: StackEnv, progress: Progress): Promise<LaunchSpec> {
     const { flavor, java } = chooseRegistry();
     const home = paths.home(cfg, 'registry');
-    checkSameFlavor(cfg, flavor);
+    recordFlavor(cfg, flavor);
     fs.mkdirSync(path.join(home, 'config'), { recursive: true });
     fs.mkdirSync(path.join(home, 'tmp'), { recursive: true });
     fs.writeFileSync(path.join(home, 'config', 'application.properties'), flavor.properties(cfg, env, home));
@@ -266,9 +280,10 @@ export const registryService: Service = {
 
   // Quarkus readiness includes the kafkasql journal having been replayed, so a 200 from /subjects below
   // cannot be an empty answer from a registry that has not yet read back its schemas.
+  // Asked of the flavor that is running (recorded when it started), not of the one a new start would pick.
   async localReady(cfg: StackConfig) {
     try {
-      const res = await fetch(chooseRegistry().flavor.readyUrl(cfg), {
+      const res = await fetch((recordedFlavor(cfg) ?? chooseRegistry().flavor).readyUrl(cfg), {
         signal: AbortSignal.timeout(5_000),
       });
       await res.arrayBuffer();

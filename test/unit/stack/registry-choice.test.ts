@@ -88,7 +88,10 @@ describe('checkSameFlavor', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flavor-'));
     t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
     const cfg = loadConfig({ dir }, {});
-    checkSameFlavor(cfg, APICURIO_2); // a fresh stack takes either, and remembers it
+    checkSameFlavor(cfg, APICURIO_3); // a fresh stack takes either
+    checkSameFlavor(cfg, APICURIO_2);
+    fs.mkdirSync(path.join(dir, 'registry'), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'registry', 'flavor'), `${APICURIO_2.version}\n`); // as prepare() records it
     checkSameFlavor(cfg, APICURIO_2);
     assert.throws(() => checkSameFlavor(cfg, APICURIO_3), /written by Apicurio 2\.6\.13\.Final/);
 
