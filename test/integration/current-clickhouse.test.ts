@@ -3,7 +3,8 @@
  * chdb-core, pinned in test/python/requirements.txt) behind test/chdb/server.py, which @clickhouse/client
  * talks to like to a server. Nothing here is a stand-in: TableTarget.prepare, applySchema, the row
  * mapper, the sinks' insert (insertEncoded), createDashboardViews and the dashboard's queries all run
- * as they do in production. The 18.16 integration tests (ddl, dashboard, sinks…) stay as they are.
+ * as they do in production, and at the end the whole sink daemon reads the shared Kafka into it. The
+ * 18.16 integration tests (ddl, dashboard, sinks…) stay as they are.
  *
  * Skipped, with the reason, when the venv is missing (bash test/python/setup.sh makes it; CI runs it).
  */
@@ -12,6 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { clickhouseSource } from '../../cli/dashboard/queries.ts';
 import { createClickHouse, serverVersion } from '../../core/clickhouse.ts';
+import { createLogger } from '../../core/log.ts';
 import type { Config } from '../../core/config.ts';
 import { RESOURCE_NAMES } from '../../core/resources.ts';
 import {
@@ -52,6 +54,20 @@ import {
 } from '../../sinks/views.ts';
 import { chdbUnavailable, startChdbClickHouse, type ChdbClickHouse } from '../chdb/harness.ts';
 import { quietLogger, testConfig, uniqueName } from '../helpers/pipeline.ts';
+import {
+  cleanUp,
+  encodeMessages,
+  makeRecords,
+  plainKafka,
+  produce,
+  registerResource,
+  scalar,
+  select as selectFrom,
+  testClickHouse,
+  waitCommitted,
+} from '../helpers/sink-pipeline.ts';
+import { ensureTopics, pipelineTopicSpecs, resourceTopic } from '../../core/topics.ts';
+import { startSinks, type RunningSinks } from '../../sinks/daemon.ts';
 import { SAMPLES } from '../unit/schemas/samples.ts';
 
 const unavailable = chdbUnavailable();
@@ -626,6 +642,101 @@ describe(
         await insert(layoutOf(r, legacy), SAMPLES[r], { token: `legacy-${r}` });
         await assertSamplesReadBack(legacy, r);
       }
+    });
+  },
+);
+
+describe(
+  'the sink daemon from Kafka into ClickHouse 26.x (chDB)',
+  {
+    skip: unavailable ? `no current ClickHouse for this run: ${unavailable}` : false,
+    timeout: 180_000,
+  },
+  () => {
+    const prefix = uniqueName('itcursink');
+    let server: ChdbClickHouse;
+    let config: Config;
+    let ch: ClickHouseClient;
+    let sinks: RunningSinks | undefined;
+    let fatal: Error | undefined;
+
+    before(async () => {
+      server = await startChdbClickHouse();
+      config = testConfig(
+        prefix,
+        { sinks: { flushRows: 100, flushMs: 200, group: `${prefix}-sink` } },
+        { CLICKHOUSE_URL: server.url },
+      );
+      ch = testClickHouse(config);
+      const admin = plainKafka(config).admin();
+      await admin.connect();
+      try {
+        await ensureTopics(admin, pipelineTopicSpecs(config, ['batches', 'audit_logs']), quietLogger);
+      } finally {
+        await admin.disconnect();
+      }
+    });
+    after(async () => {
+      await sinks?.stop().catch(() => undefined);
+      await ch?.close();
+      if (config) await cleanUp(config);
+      await server?.stop();
+    });
+
+    test('batches and audit logs land, the views and the audit aggregate follow, deletes are hidden', async () => {
+      const batches = await registerResource(config, 'batches');
+      const audit = await registerResource(config, 'audit_logs');
+      const batchTopic = resourceTopic(config, 'batches');
+      const auditTopic = resourceTopic(config, 'audit_logs');
+      await produce(config, batchTopic, encodeMessages(batches, makeRecords('batches', 1, 150)));
+      // A later version of batch 1 that deletes it.
+      await produce(
+        config,
+        batchTopic,
+        encodeMessages(
+          batches,
+          makeRecords('batches', 1, 1, () => ({ _deleted: true, _content_hash: 'gone' })),
+        ),
+      );
+      await produce(config, auditTopic, encodeMessages(audit, makeRecords('audit_logs', 1, 40)));
+      sinks = await startSinks(config, createLogger('test', undefined, 'silent'), {
+        resources: ['batches', 'audit_logs'],
+        onFatal: (err) => (fatal = err),
+      });
+      await waitCommitted(config, config.sinks.group, [batchTopic, auditTopic], 90_000, () => {
+        if (fatal) throw fatal;
+      });
+      const db = `\`${config.clickhouse.database}\``;
+      assert.equal(await scalar(ch, `SELECT count() AS n FROM ${db}.batches_current`), 149);
+      assert.equal(await scalar(ch, `SELECT count() AS n FROM ${db}.batches_current WHERE id = 1`), 0);
+      assert.equal(await scalar(ch, `SELECT count() AS n FROM ${db}.audit_logs_current`), 40);
+      // The materialized view existed before the first insert (ensureDashboardViews at start-up).
+      assert.equal(await scalar(ch, `SELECT sum(events) AS n FROM ${db}.${AUDIT_PER_MINUTE}`), 40);
+      const fresh = await selectFrom<{ resource: string; rows: string }>(
+        ch,
+        `SELECT resource, rows FROM ${db}.${PIPELINE_FRESHNESS} WHERE resource IN ('batches', 'audit_logs') ORDER BY resource`,
+      );
+      assert.equal(Number(fresh[0]!.rows), 40);
+      assert.ok(Number(fresh[1]!.rows) >= 150, `raw batches rows ${fresh[1]!.rows}`);
+      // The daemon made the current DDL: the version picked the features.
+      const [engine] = await selectFrom<{ e: string }>(
+        ch,
+        `SELECT engine_full AS e FROM system.tables WHERE database = '${config.clickhouse.database}' AND name = 'batches'`,
+      );
+      assert.match(
+        engine!.e,
+        /^ReplacingMergeTree\(_offset, _deleted\) .*non_replicated_deduplication_window = 1000/,
+      );
+      assert.deepEqual(
+        await selectFrom(
+          ch,
+          `SELECT id, toString(created_at_dt) AS c FROM ${db}.batches_current WHERE id IN (2, 3) ORDER BY id`,
+        ),
+        [
+          { id: '2', c: '2025-12-29 09:20:02.000' },
+          { id: '3', c: '2025-12-29 09:20:03.000' },
+        ],
+      );
     });
   },
 );
