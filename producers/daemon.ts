@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
 import type { Consumer } from 'kafkajs';
 import type { Config } from '../core/config.ts';
-import { createKafka } from '../core/kafka.ts';
+import { createKafka, groupTimeouts } from '../core/kafka.ts';
 import type { Logger } from '../core/log.ts';
 import { metrics } from '../core/metrics.ts';
 import type { ResourceName } from '../core/resources.ts';
+import { waitForService, waitForServices, type WaitOptions } from '../core/service-wait.ts';
 import {
   ensureTopics,
   keySubject,
@@ -79,14 +80,33 @@ export async function startProducers(
   const instanceId = `${config.kafka.clientId}-producer-${createHash('sha1').update(resources.slice().sort().join(',')).digest('hex').slice(0, 10)}`;
   const kafka = createKafka(config, logger, 'producer');
 
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    await ensureTopics(admin, pipelineTopicSpecs(config, resources), logger);
-  } finally {
-    await admin.disconnect();
-  }
-  const registered = await registerSchemas(config, resources);
+  // Kafka or the registry being down at start-up is waited out (bounded by startup.waitMs), saying
+  // what is unreachable and why; refused credentials and untrusted certificates still fail at once.
+  const startupDeadline = Date.now() + config.startup.waitMs;
+  const startupWait = (): WaitOptions => ({
+    waitMs: Math.max(0, startupDeadline - Date.now()),
+    retryMaxMs: config.startup.retryMaxMs,
+    logger,
+  });
+  await waitForServices(config, logger, ['kafka', 'registry']);
+  await waitForService(
+    'Kafka',
+    async () => {
+      const admin = kafka.admin();
+      await admin.connect();
+      try {
+        await ensureTopics(admin, pipelineTopicSpecs(config, resources), logger);
+      } finally {
+        await admin.disconnect();
+      }
+    },
+    startupWait(),
+  );
+  const registered = await waitForService(
+    'schema registry',
+    () => registerSchemas(config, resources),
+    startupWait(),
+  );
 
   const client = new InstabaseClient({
     baseUrl: config.instabase.apiUrl,
@@ -104,10 +124,15 @@ export async function startProducers(
       metrics.apiRequests.inc({ endpoint, status: String(status) }),
   });
 
-  const publisher = new TransactionalPublisher(kafka, instanceId, logger);
-  await publisher.start();
   const state = new StateStore(stateTopic(config), instanceId);
-  await state.load(kafka, publisher, logger);
+  const publisher = new TransactionalPublisher(kafka, instanceId, logger, {
+    retryMaxMs: config.kafka.retryMaxMs,
+    // After a transaction with an unknown outcome, the cursor state is re-read from what is committed,
+    // so a step whose transaction did commit is not published again.
+    onReset: (send) => state.load(kafka, send, logger),
+  });
+  await waitForService('Kafka', () => publisher.start(), startupWait());
+  await state.load(kafka, (unit) => publisher.publish(unit), logger);
 
   const encoder = new RecordEncoder(registered, config.instabase.context);
   const runtime = new ProducerRuntime({
@@ -127,30 +152,41 @@ export async function startProducers(
   );
 
   let queriesConsumer: Consumer | undefined;
+  const ctx = runtime.context(new AbortController().signal, logger);
+  const track = async (ids: string[]) => {
+    const added = trackIds(ctx, DECLARATIONS.queries_status, ids);
+    if (added.length) await runtime.commit({ emits: [], dead: [], state: added });
+    return added.length;
+  };
   if (resources.includes('queries_status')) {
-    const ctx = runtime.context(new AbortController().signal, logger);
-    const track = async (ids: string[]) => {
-      const added = trackIds(ctx, DECLARATIONS.queries_status, ids);
-      if (added.length) await runtime.commit({ emits: [], dead: [], state: added });
-      return added.length;
-    };
     await track(config.producers.queryIds);
     // Other systems announce query ids on a topic; an id is tracked (durably) before its offset commits.
     queriesConsumer = kafka.consumer({
       groupId: `${config.kafka.clientId}-queries`,
       allowAutoTopicCreation: false,
+      // After a SIGKILL the dead member holds the group until its session times out; a short session
+      // (kafka.sessionTimeoutMs) keeps that wait to seconds.
+      ...groupTimeouts(config),
     });
     await queriesConsumer.connect();
     await queriesConsumer.subscribe({ topic: queriesTopic(config), fromBeginning: true });
-    await queriesConsumer.run({
-      eachMessage: async ({ message }) => {
-        const id = parseQueryId(message.value?.toString() ?? '');
-        if (id && (await track([id]))) scheduler.pollNow('queries_status');
-      },
-    });
   }
 
   scheduler.start();
+  // Joining the group can wait for a dead predecessor's session to expire; polling does not wait for it.
+  const consumer = queriesConsumer;
+  if (consumer) {
+    consumer
+      .run({
+        eachMessage: async ({ message }) => {
+          const id = parseQueryId(message.value?.toString() ?? '');
+          if (id && (await track([id]))) scheduler.pollNow('queries_status');
+        },
+      })
+      .catch((err: unknown) =>
+        logger.error({ err }, 'the query id consumer stopped; ids announced on the topic are not tracked'),
+      );
+  }
   logger.info({ resources, instanceId }, 'producers started');
   return {
     runtime,

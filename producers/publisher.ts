@@ -1,6 +1,7 @@
 import type { Kafka, Message, Producer, TopicMessages } from 'kafkajs';
 import { CompressionTypes } from 'kafkajs';
 import type { Logger } from '../core/log.ts';
+import { firstLine } from '../core/secrets.ts';
 
 /**
  * What one step of a source hands to the runtime: its records (to every topic it writes, the
@@ -28,27 +29,59 @@ function messageBytes(message: Message): number {
   return len(message.key) + len(message.value) + 64;
 }
 
+export interface PublisherOptions {
+  /** Cap of the backoff while Kafka cannot take a transaction (kafka.retryMaxMs). */
+  retryMaxMs: number;
+  /**
+   * Runs once a fresh producer has settled a failed transaction, before anything else is published or
+   * the failure is reported: that transaction may have committed after all (a commit that reached the
+   * coordinator just before the broker went away), so the owner of the cursor state re-reads what is
+   * committed. `send` commits a unit at once, outside the queue that is being held.
+   */
+  onReset?: (send: (unit: PublishUnit) => Promise<void>) => Promise<void>;
+}
+
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+
 /**
  * Publishes records and their cursor state in one Kafka transaction, the way Kafka Connect's
  * exactly-once source support does: a crash either loses both (the source re-reads the page) or
  * keeps both (the source moves on), so a restart neither skips nor repeats data. Units that arrive
  * while a transaction is in flight are grouped into the next one, which keeps throughput up
  * without giving up that atomicity.
+ *
+ * A failed transaction has an unknown outcome (the commit may have landed before the connection
+ * broke). The publisher then holds its queue, replaces the producer (registering the transactional
+ * id again completes or aborts whatever the old one left open), waits with capped backoff for as long
+ * as Kafka is away, lets `onReset` re-read the committed state, and only then reports the failure:
+ * the failed step's source reads its cursor again and finds it moved if the transaction did commit,
+ * so nothing committed is published twice.
  */
 export class TransactionalPublisher {
   private producer: Producer | undefined;
   private readonly queue: Pending[] = [];
   private draining: Promise<void> | undefined;
   private closed = false;
+  private readonly closing = new AbortController();
 
   constructor(
     private readonly kafka: Kafka,
     private readonly transactionalId: string,
     private readonly logger: Logger,
+    private readonly options: PublisherOptions = { retryMaxMs: 10_000 },
   ) {}
 
   async start(): Promise<void> {
-    this.producer = this.kafka.producer({
+    const producer = this.kafka.producer({
       transactionalId: this.transactionalId,
       idempotent: true,
       maxInFlightRequests: 1,
@@ -58,8 +91,10 @@ export class TransactionalPublisher {
       // usually a few ms; kafkajs' default 300 ms first retry would cap us at ~3 transactions a second.
       retry: { initialRetryTime: 10, maxRetryTime: 1_000, retries: 10 },
     });
-    // Registering the transactional id fences any older instance using it and aborts its open transaction.
-    await this.producer.connect();
+    // Registering the transactional id fences any older instance using it and completes or aborts
+    // the transaction it left open.
+    await producer.connect();
+    this.producer = producer;
   }
 
   publish(unit: PublishUnit): Promise<void> {
@@ -76,41 +111,88 @@ export class TransactionalPublisher {
     });
   }
 
+  private takeGroup(): Pending[] {
+    const group: Pending[] = [];
+    let count = 0;
+    let bytes = 0;
+    while (this.queue.length > 0) {
+      const next = this.queue[0]!;
+      const n = next.unit.messages.reduce((acc, t) => acc + t.messages.length, 0);
+      if (
+        group.length > 0 &&
+        (count + n > MAX_MESSAGES_PER_TRANSACTION || bytes + next.size > MAX_BYTES_PER_TRANSACTION)
+      )
+        break;
+      group.push(this.queue.shift()!);
+      count += n;
+      bytes += next.size;
+    }
+    return group;
+  }
+
   private async drain(): Promise<void> {
     while (this.queue.length > 0) {
-      const group: Pending[] = [];
-      let count = 0;
-      let bytes = 0;
-      while (this.queue.length > 0) {
-        const next = this.queue[0]!;
-        const n = next.unit.messages.reduce((acc, t) => acc + t.messages.length, 0);
-        if (
-          group.length > 0 &&
-          (count + n > MAX_MESSAGES_PER_TRANSACTION || bytes + next.size > MAX_BYTES_PER_TRANSACTION)
-        )
-          break;
-        group.push(this.queue.shift()!);
-        count += n;
-        bytes += next.size;
+      if (this.closing.signal.aborted) {
+        for (const p of this.queue.splice(0)) p.reject(new Error('publisher is closed'));
+        return;
       }
+      const group = this.takeGroup();
       try {
-        await this.commitGroup(group);
-        for (const p of group) {
-          p.unit.onCommitted?.();
-          p.resolve();
-        }
+        await this.commitGroup(group.map((p) => p.unit));
       } catch (err) {
+        // Held until the outcome is settled and the state re-read; see the class comment.
+        await this.reset(err);
         for (const p of group) p.reject(err as Error);
+        continue;
+      }
+      for (const p of group) {
+        p.unit.onCommitted?.();
+        p.resolve();
       }
     }
   }
 
-  private async commitGroup(group: Pending[]): Promise<void> {
+  /**
+   * Replaces the producer after a failed transaction, waiting with capped backoff while Kafka is
+   * away, then runs onReset. Returns early only when the publisher is closing.
+   */
+  private async reset(cause: unknown): Promise<void> {
+    this.logger.warn(
+      { err: cause },
+      'transaction failed; settling it with a fresh producer before anything else is published',
+    );
+    const started = Date.now();
+    let delay = 250;
+    for (let attempt = 1; !this.closing.signal.aborted; attempt++) {
+      const old = this.producer;
+      this.producer = undefined;
+      await old?.disconnect().catch(() => undefined);
+      try {
+        await this.start();
+        await this.options.onReset?.((unit) => this.commitGroup([unit]).then(() => unit.onCommitted?.()));
+        this.logger.info(
+          { attempts: attempt, waitedMs: Date.now() - started },
+          'transactional producer ready again; the failed step will be retried from the committed state',
+        );
+        return;
+      } catch (err) {
+        const wait = Math.min(delay, this.options.retryMaxMs);
+        this.logger.warn(
+          { err, attempt, retryInMs: wait },
+          `waiting for Kafka to take transactions again: ${firstLine(err)}`,
+        );
+        await sleep(wait, this.closing.signal);
+        delay = Math.min(delay * 2, this.options.retryMaxMs);
+      }
+    }
+  }
+
+  private async commitGroup(units: PublishUnit[]): Promise<void> {
     const producer = this.producer;
-    if (!producer) throw new Error('publisher not started');
+    if (!producer) throw new Error('the transactional producer is not connected');
     const byTopic = new Map<string, Message[]>();
-    for (const p of group) {
-      for (const t of p.unit.messages) {
+    for (const unit of units) {
+      for (const t of unit.messages) {
         const list = byTopic.get(t.topic) ?? [];
         for (const m of t.messages) list.push(m);
         byTopic.set(t.topic, list);
@@ -122,23 +204,21 @@ export class TransactionalPublisher {
       await transaction.sendBatch({ topicMessages, acks: -1, compression: CompressionTypes.None });
       await transaction.commit();
     } catch (err) {
-      this.logger.warn({ err }, 'transaction failed; aborting it so none of its records become visible');
-      try {
-        await transaction.abort();
-      } catch (abortErr) {
-        // A failed abort leaves the producer unusable; a fresh one re-registers the id, which aborts it.
-        this.logger.warn({ err: abortErr }, 'abort failed; recreating the transactional producer');
-        await producer.disconnect().catch(() => undefined);
-        await this.start();
-      }
+      // Best effort: if the abort fails too, the fresh producer of reset() settles the transaction.
+      await transaction.abort().catch(() => undefined);
       throw err;
     }
   }
 
+  /** Finishes what is queued (or, while Kafka is away, gives it up) and disconnects. */
   async close(): Promise<void> {
     this.closed = true;
+    // A drain waiting out an outage would hold shutdown forever; queued units are rejected instead.
+    const bound = setTimeout(() => this.closing.abort(), 5_000);
     await this.draining;
-    await this.producer?.disconnect();
+    clearTimeout(bound);
+    this.closing.abort();
+    await this.producer?.disconnect().catch(() => undefined);
     this.producer = undefined;
   }
 }

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Kafka, Message } from 'kafkajs';
 import type { Logger } from '../core/log.ts';
 import { parseJson, stringifyJson } from './instabase/json.ts';
-import type { TransactionalPublisher } from './publisher.ts';
+import type { PublishUnit } from './publisher.ts';
 
 export type StateValue = Record<string, unknown>;
 
@@ -18,7 +18,7 @@ export interface StateChange {
  * transaction as the records they cover and applied in memory only once that transaction commits.
  */
 export class StateStore {
-  private readonly values = new Map<string, StateValue>();
+  private values = new Map<string, StateValue>();
 
   constructor(
     readonly topic: string,
@@ -55,25 +55,24 @@ export class StateStore {
   /**
    * Reads the topic from the beginning up to a marker this instance writes first. Everything before
    * the marker is then either committed (and read) or aborted (and skipped by read_committed), so the
-   * loaded state is complete without reasoning about transaction markers and high-water marks.
+   * loaded state is complete without reasoning about transaction markers and high-water marks. The
+   * state in memory is replaced only once the read is complete, so calling it again (after a
+   * transaction whose outcome was unknown) swaps in exactly what is committed. `send` publishes the
+   * marker in a transaction of its own.
    */
   async load(
     kafka: Kafka,
-    publisher: TransactionalPublisher,
+    send: (unit: PublishUnit) => Promise<void>,
     logger: Logger,
     timeoutMs = 60_000,
   ): Promise<void> {
     const markerKey = `__marker__/${this.instanceId}`;
     const markerValue = randomUUID();
-    await publisher.publish({
-      messages: [{ topic: this.topic, messages: [{ key: markerKey, value: markerValue }] }],
-    });
+    await send({ messages: [{ topic: this.topic, messages: [{ key: markerKey, value: markerValue }] }] });
 
-    const consumer = kafka.consumer({
-      groupId: `${this.instanceId}-state-loader-${markerValue}`,
-      readUncommitted: false,
-      allowAutoTopicCreation: false,
-    });
+    const values = new Map<string, StateValue>();
+    const groupId = `${this.instanceId}-state-loader-${markerValue}`;
+    const consumer = kafka.consumer({ groupId, readUncommitted: false, allowAutoTopicCreation: false });
     await consumer.connect();
     try {
       await consumer.subscribe({ topic: this.topic, fromBeginning: true });
@@ -94,8 +93,8 @@ export class StateStore {
                 }
                 return;
               }
-              if (message.value === null) this.values.delete(key);
-              else this.values.set(key, parseJson(message.value.toString()) as StateValue);
+              if (message.value === null) values.delete(key);
+              else values.set(key, parseJson(message.value.toString()) as StateValue);
             },
           })
           .catch(reject);
@@ -106,10 +105,11 @@ export class StateStore {
       const admin = kafka.admin();
       await admin
         .connect()
-        .then(() => admin.deleteGroups([`${this.instanceId}-state-loader-${markerValue}`]))
+        .then(() => admin.deleteGroups([groupId]))
         .catch(() => undefined)
         .finally(() => admin.disconnect());
     }
-    logger.info({ topic: this.topic, keys: this.values.size }, 'cursor state loaded');
+    this.values = values;
+    logger.info({ topic: this.topic, keys: values.size }, 'cursor state loaded');
   }
 }
