@@ -24,20 +24,19 @@ export interface PlannedKill<T extends string> {
 }
 
 /**
- * `rounds` kills of every target, shuffled, so each is hit and none is favoured; waits and downtimes
- * uniform in their ranges.
+ * `counts[target]` kills of each target, shuffled; waits and downtimes uniform in their ranges.
  */
 export function killPlan<T extends string>(
   seed: number,
-  targets: readonly T[],
-  rounds: number,
+  counts: Readonly<Record<T, number>>,
   gapMs: [number, number],
   downMs: [number, number],
 ): Array<PlannedKill<T>> {
   const rand = seededRandom(seed);
   const between = ([lo, hi]: [number, number]) => Math.round(lo + rand() * (hi - lo));
   const order: T[] = [];
-  for (let r = 0; r < rounds; r++) order.push(...targets);
+  for (const [target, n] of Object.entries(counts) as Array<[T, number]>)
+    for (let i = 0; i < n; i++) order.push(target);
   for (let i = order.length - 1; i > 0; i--) {
     const j = Math.floor(rand() * (i + 1));
     [order[i], order[j]] = [order[j]!, order[i]!];
