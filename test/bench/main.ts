@@ -8,11 +8,14 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createLogger } from '../../core/log.ts';
 import { profileSummary } from './profile.ts';
+import { testConfig } from '../helpers/pipeline.ts';
+import { freshnessTable, runFreshnessBench } from './freshness.ts';
 import { sinkTable } from './report.ts';
 import { runSinkBench } from './sink.ts';
 
 const USAGE = `usage: npm run bench -- sink [--records N] [--flush-rows N] [--partitions N] [--json] [--keep]
                                 [--profile DIR]
+       npm run bench -- freshness [--changes N] [--intervals MS,MS] [--json]
        npm run bench -- top FILE.cpuprofile [--limit N]
 
   sink          fill a topic with N batches records, then measure (a) the sink replaying it into
@@ -25,6 +28,10 @@ const USAGE = `usage: npm run bench -- sink [--records N] [--flush-rows N] [--pa
   --keep        keep the topics, groups, subjects and database instead of removing them
   --profile     write CPU profiles of phases (a) and (b) to DIR/sink.cpuprofile and
                 DIR/ceiling.cpuprofile and print their top functions by self time (stderr)
+  freshness     the simulator live on the real clock, producers and sinks in-process: time from an
+                entity's appearance in the API to its row in <resource>_current, p50/p99 per resource
+  --changes     new entities to observe per resource and interval (default 200)
+  --intervals   poll intervals in ms (default: the config's default interval, then 1000)
   top           functions and packages by self time in a .cpuprofile (also node --cpu-prof's)`;
 
 /**
@@ -52,6 +59,8 @@ async function main(): Promise<void> {
       keep: { type: 'boolean', default: false },
       profile: { type: 'string' },
       limit: { type: 'string' },
+      changes: { type: 'string' },
+      intervals: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -59,7 +68,8 @@ async function main(): Promise<void> {
     process.stdout.write(`${profileSummary(positionals[1]!, positive('limit', values.limit, 25))}\n`);
     return;
   }
-  if (values.help || positionals.length !== 1 || positionals[0] !== 'sink') {
+  const bench = positionals[0];
+  if (values.help || positionals.length !== 1 || (bench !== 'sink' && bench !== 'freshness')) {
     process.stderr.write(`${USAGE}\n`);
     process.exitCode = values.help ? 0 : 2;
     return;
@@ -73,6 +83,21 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', interrupted);
   process.once('SIGTERM', interrupted);
+
+  if (bench === 'freshness') {
+    const intervals = values.intervals
+      ? values.intervals.split(',').map((v) => positive('intervals', v, 1_000))
+      : [testConfig('defaults').producers.defaultIntervalMs, 1_000];
+    const fresh = await runFreshnessBench({
+      intervals,
+      changes: positive('changes', values.changes, 200),
+      logger,
+      onCleanup: (fn) => (cleanup = fn),
+    });
+    const json = JSON.stringify(fresh, null, 2);
+    process.stdout.write(values.json ? `${json}\n` : `${freshnessTable(fresh)}\n\n${json}\n`);
+    return;
+  }
 
   const result = await runSinkBench({
     records: positive('records', values.records, 1_000_000),
