@@ -81,7 +81,7 @@ export function installCommands(packages: readonly string[], root = isRoot()): s
 function explain(missing: readonly Requirement[], packages: readonly string[], why: string): string {
   return [
     `missing on this machine: ${missing.map((r) => r.what).join('; ')}.`,
-    `${why} Install them with:`,
+    `${why} Install with:`,
     `  ${installCommands(packages)}`,
     'then run the command again. Or point KAFKA_BROKERS, SCHEMA_REGISTRY_URL and CLICKHOUSE_URL at servers ' +
       'you already run (nothing is started for those).',
