@@ -91,9 +91,17 @@ class HttpError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    readonly headers: Record<string, string> = {},
   ) {
     super(message);
   }
+}
+
+/** The one method the simulator serves on a path (RFC 9110 wants it in the Allow header of a 405). */
+function allowedMethod(path: string): string {
+  if (path.startsWith('/v2/files/')) return 'HEAD';
+  if (path === '/v1/auditlogs') return 'POST';
+  return 'GET';
 }
 
 export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simulator> {
@@ -251,10 +259,9 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
         return json(start % 2 === 0 ? { status: 'OK', data: {} } : { status: 'OK' });
       return json({ status: 'OK', data: { results } });
     }
-    throw new HttpError(
-      method === 'GET' || method === 'POST' || method === 'HEAD' ? 404 : 405,
-      `no route for ${method} ${path}`,
-    );
+    if (method === 'GET' || method === 'POST' || method === 'HEAD')
+      throw new HttpError(404, `no route for ${method} ${path}`);
+    throw new HttpError(405, `no route for ${method} ${path}`, { allow: allowedMethod(path) });
   };
 
   /** A list body; with edge values an empty list is left out, as the spec allows (every list is optional). */
@@ -264,7 +271,10 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
   const pageSize = (asked: number | undefined): number => {
     const size = asked ?? data.opts.scale.defaultPageSize;
     if (size < 0) throw new HttpError(400, 'page size must not be negative');
-    return data.opts.scale.maxPageSize > 0 ? Math.min(size, data.opts.scale.maxPageSize) : size;
+    // An endless server still renders one page at a time: a huge limit must not make it build one.
+    const cap =
+      endless === 'infinite' ? Math.max(1, data.opts.scale.maxPageSize || 1000) : data.opts.scale.maxPageSize;
+    return cap > 0 ? Math.min(size, cap) : size;
   };
 
   const paging = (q: URLSearchParams, offsetName: string, limitName: string) => {
@@ -404,12 +414,14 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
         res.destroy();
         return;
       }
+      const headers = err instanceof HttpError ? err.headers : {};
       if (req.method === 'HEAD') {
-        res.writeHead(status);
+        // No body, but the media type an error would have (the spec documents application/json).
+        res.writeHead(status, { ...headers, 'content-type': 'application/json' });
         res.end();
         return;
       }
-      writeJson(res, status, { message: err instanceof Error ? err.message : String(err) });
+      writeJson(res, status, { message: err instanceof Error ? err.message : String(err) }, headers);
     });
   });
   server.on('connection', (s: Socket) => {
@@ -505,9 +517,11 @@ function readBody(req: IncomingMessage): Promise<string> {
 }
 
 function parseAuditRequest(body: string): AuditFilter & { start?: number | null; size?: number | null } {
+  // The spec marks the body required (every field in it is optional).
+  if (body.trim() === '') throw new HttpError(400, 'request body is required');
   let parsed: unknown;
   try {
-    parsed = body ? JSON.parse(body) : {};
+    parsed = JSON.parse(body);
   } catch {
     throw new HttpError(400, 'request body is not JSON');
   }
@@ -518,9 +532,10 @@ function parseAuditRequest(body: string): AuditFilter & { start?: number | null;
   const int = (k: string) => {
     const v = b[k];
     if (v === undefined || v === null) return null;
-    if (!Number.isSafeInteger(v) || (v as number) < 0)
+    // Any size of integer (the spec gives no format): one past the end is simply an empty page.
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0)
       throw new HttpError(400, `${k} must be a non-negative integer`);
-    return v as number;
+    return v;
   };
   const str = (k: string) => {
     const v = b[k];
@@ -572,7 +587,9 @@ function intParam(q: URLSearchParams, name: string): number | undefined {
 
 function boolParam(q: URLSearchParams, name: string): boolean {
   const v = q.get(name);
-  return v === 'true' || v === '1' || v === 'True';
+  if (v === null || v === 'false' || v === 'False' || v === '0') return false;
+  if (v === 'true' || v === 'True' || v === '1') return true;
+  throw new HttpError(400, `${name} must be true or false`);
 }
 
 function enumParam<T extends string>(q: URLSearchParams, name: string, values: readonly T[]): T | undefined {
