@@ -1,8 +1,9 @@
 import type { Config } from '../core/config.ts';
-import { createClickHouse, serverVersion } from '../core/clickhouse.ts';
+import { createClickHouse } from '../core/clickhouse.ts';
 import { createKafka } from '../core/kafka.ts';
 import type { Logger } from '../core/log.ts';
-import { checkRegistry, createRegistry } from '../core/registry.ts';
+import { createRegistry } from '../core/registry.ts';
+import { waitForService, waitForServices } from '../core/service-wait.ts';
 import type { ResourceName } from '../core/resources.ts';
 import {
   dlqTopicSpec,
@@ -13,6 +14,7 @@ import {
 } from '../core/topics.ts';
 import { WireDecoder } from './decoder.ts';
 import { SinkRunner } from './runner.ts';
+import { serverFeatures } from './schema/features.ts';
 import { TableTarget } from './target.ts';
 import { ensureDashboardViews } from './views.ts';
 
@@ -34,11 +36,6 @@ export interface RunningSinks {
   stop(): Promise<void>;
 }
 
-/** insert_deduplication_token arrived in ClickHouse 22.2; older servers rely on the table design alone. */
-export function supportsDedupTokens([major, minor]: [number, number]): boolean {
-  return major > 22 || (major === 22 && minor >= 2);
-}
-
 export async function startSinks(
   config: Config,
   logger: Logger,
@@ -47,31 +44,38 @@ export async function startSinks(
   const resources = options.resources ?? config.sinks.resources;
   const database = options.database ?? config.clickhouse.database;
   const kafka = createKafka(config, logger, 'sink');
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    await ensureTopics(
-      admin,
-      [
-        ...pipelineTopicSpecs(config, resources),
-        ...resources.map((r) => dlqTopicSpec(config, sinkDlqTopic(config, r))),
-      ],
-      logger,
-    );
-  } finally {
-    await admin.disconnect();
-  }
-  // The decoder treats registry errors as transient and retries them; bad credentials must fail here.
-  await checkRegistry(config);
+  // A service that is down at start-up is waited out (bounded by startup.waitMs), saying which and why;
+  // refused credentials and untrusted certificates still stop the process at once.
+  await waitForServices(config, logger, ['kafka', 'registry', 'clickhouse']);
+  await waitForService(
+    'Kafka',
+    async () => {
+      const admin = kafka.admin();
+      await admin.connect();
+      try {
+        await ensureTopics(
+          admin,
+          [
+            ...pipelineTopicSpecs(config, resources),
+            ...resources.map((r) => dlqTopicSpec(config, sinkDlqTopic(config, r))),
+          ],
+          logger,
+        );
+      } finally {
+        await admin.disconnect();
+      }
+    },
+    { waitMs: config.startup.waitMs, retryMaxMs: config.startup.retryMaxMs, logger },
+  );
   const clickhouse = createClickHouse(config);
-  const version = await serverVersion(clickhouse).catch(async (err: unknown) => {
+  const features = await serverFeatures(clickhouse).catch(async (err: unknown) => {
     await clickhouse.close();
     throw err;
   });
   // Dashboard views (sinks/views.ts) before the first insert: the audit materialized view sees only later
   // inserts. Not for a replay into differently named tables, which the views do not read.
   if (Object.entries(options.tables ?? {}).every(([r, t]) => r === t))
-    await ensureDashboardViews(clickhouse, database, logger);
+    await ensureDashboardViews(clickhouse, database, logger, { features });
   const targets = resources.map(
     (resource) =>
       new TableTarget({
@@ -82,7 +86,7 @@ export async function startSinks(
         ...(options.tables?.[resource] ? { table: options.tables[resource] } : {}),
         clickhouse,
         logger: logger.child({ resource }),
-        ...(supportsDedupTokens(version) ? { dedupWindow: 1_000 } : {}),
+        features,
       }),
   );
   const runner = new SinkRunner({
@@ -95,14 +99,22 @@ export async function startSinks(
     flushMs: config.sinks.flushMs,
     flushBytes: config.sinks.flushBytes,
     retryMaxMs: config.sinks.retryMaxMs,
-    dedupTokens: supportsDedupTokens(version),
+    sessionTimeoutMs: config.kafka.sessionTimeoutMs,
+    heartbeatIntervalMs: config.kafka.heartbeatIntervalMs,
+    rebalanceTimeoutMs: config.kafka.rebalanceTimeoutMs,
+    features,
     fromBeginning: options.fromBeginning ?? true,
     logger,
     ...(options.onFatal ? { onFatal: options.onFatal } : {}),
   });
   await runner.start();
   logger.info(
-    { resources, database, clickhouse: version.join('.'), group: options.groupId ?? config.sinks.group },
+    {
+      resources,
+      database,
+      clickhouse: features.version.join('.'),
+      group: options.groupId ?? config.sinks.group,
+    },
     'sinks started',
   );
   return {

@@ -7,6 +7,7 @@ import { metrics } from '../core/metrics.ts';
 import { redact } from '../core/secrets.ts';
 import type { WireDecoder } from './decoder.ts';
 import { FatalSinkError } from './errors.ts';
+import type { ServerFeatures } from './schema/features.ts';
 import type { SinkTarget } from './ports.ts';
 import { SinkCore } from './sink-core.ts';
 
@@ -24,10 +25,11 @@ export interface SinkRunnerOptions {
   flushBytes: number;
   retryMaxMs: number;
   /** The group's session timeout: how long a killed member holds its partitions. */
-  sessionTimeoutMs?: number;
-  heartbeatIntervalMs?: number;
-  /** Whether the server takes insert_deduplication_token (ClickHouse ≥ 22.2). */
-  dedupTokens: boolean;
+  sessionTimeoutMs: number;
+  heartbeatIntervalMs: number;
+  rebalanceTimeoutMs: number;
+  /** What the ClickHouse server takes (dedup tokens, async_insert). */
+  features: ServerFeatures;
   fromBeginning: boolean;
   logger: Logger;
   /** Called when the sink must stop (an incompatible schema, a permanent insert error). */
@@ -107,7 +109,7 @@ export class SinkRunner {
       flushBytes: o.flushBytes,
       flushMs: o.flushMs,
       retryMaxMs: o.retryMaxMs,
-      dedupTokens: o.dedupTokens,
+      features: o.features,
       logger: o.logger,
       ...(o.onFatal ? { onFatal: o.onFatal } : {}),
     });
@@ -160,8 +162,9 @@ export class SinkRunner {
       groupId: this.o.groupId,
       allowAutoTopicCreation: false,
       readUncommitted: false,
-      sessionTimeout: this.o.sessionTimeoutMs ?? 10_000,
-      heartbeatInterval: this.o.heartbeatIntervalMs ?? 1_000,
+      sessionTimeout: this.o.sessionTimeoutMs,
+      heartbeatInterval: this.o.heartbeatIntervalMs,
+      rebalanceTimeout: this.o.rebalanceTimeoutMs,
       maxBytes: 16 * 1024 * 1024,
     });
     this.consumer = consumer;

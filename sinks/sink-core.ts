@@ -9,6 +9,7 @@ import { DecodeError, type Decoded } from './decoder.ts';
 import { FatalSinkError, UnmappableSchemaError } from './errors.ts';
 import { FlushQueue, type SealedBuffer } from './flush-queue.ts';
 import { OffsetTracker } from './offset-tracker.ts';
+import { insertSettings, type ServerFeatures } from './schema/features.ts';
 import type {
   BatchSession,
   ConsumerPort,
@@ -31,8 +32,8 @@ export interface SinkCoreOptions {
   flushBytes: number;
   flushMs: number;
   retryMaxMs: number;
-  /** Whether the server takes insert_deduplication_token (ClickHouse ≥ 22.2). */
-  dedupTokens: boolean;
+  /** What the server takes with an insert: a deduplication token (≥ 22.2), async_insert=0 (≥ 21.11). */
+  features: ServerFeatures;
   logger: Logger;
   /** Called once when the sink must stop (an incompatible schema, a permanent insert error). */
   onFatal?: (err: Error) => void;
@@ -309,17 +310,11 @@ export class SinkCore {
     const coverage = buffer.coverage();
     for (const [table, encoded] of buffer.encoded) {
       if (encoded.rows === 0) continue;
-      await this.o.writer.insert(
-        table,
-        encoded.body(),
-        this.o.dedupTokens
-          ? {
-              insert_deduplication_token: createHash('sha1')
-                .update(`${table}|${topic}|${coverage}`)
-                .digest('hex'),
-            }
-          : undefined,
-      );
+      // The same messages always give the same token, so a retried insert of them is a no-op.
+      const token = this.o.features.dedupTokens
+        ? createHash('sha1').update(`${table}|${topic}|${coverage}`).digest('hex')
+        : undefined;
+      await this.o.writer.insert(table, encoded.body(), insertSettings(this.o.features, token));
       metrics.rowsInserted.inc({ table }, encoded.rows);
     }
     if (buffer.deadLetters.length > 0) await this.o.deadLetters.send(target.dlqTopic, buffer.deadLetters);

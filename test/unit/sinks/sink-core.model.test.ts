@@ -18,6 +18,7 @@ import type { BatchBuffer } from '../../../sinks/batch-buffer.ts';
 import { DecodeError, type Decoded } from '../../../sinks/decoder.ts';
 import type { TopicPartitionOffset } from '../../../sinks/offset-tracker.ts';
 import type { IncomingMessage, RecordCoordinates, SinkTarget } from '../../../sinks/ports.ts';
+import { LEGACY_FEATURES } from '../../../sinks/schema/features.ts';
 import { SinkCore } from '../../../sinks/sink-core.ts';
 
 const logger = pino({ level: 'silent' });
@@ -154,7 +155,7 @@ async function runScenario(sc: Scenario, s: fc.Scheduler): Promise<void> {
     flushBytes: Number.MAX_SAFE_INTEGER,
     flushMs: sc.flushMs,
     retryMaxMs: 10,
-    dedupTokens: false,
+    features: LEGACY_FEATURES,
     logger,
     now: () => clock,
     sleep: async (ms) => {

@@ -24,7 +24,7 @@ for (const [dedupWindow, expected] of [
   [1_000, 3],
   [undefined, 0],
 ] as const) {
-  test(`the deduplication window is set on every table only where the server has one (${String(dedupWindow)})`, async () => {
+  test(`the deduplication window is part of CREATE TABLE where the server has one (${String(dedupWindow)})`, async () => {
     const { client, statements } = fakeClickHouse();
     const target = new TableTarget({
       resource: 'runs_results',
@@ -42,7 +42,12 @@ for (const [dedupWindow, expected] of [
     for (const q of settings)
       assert.match(
         q,
-        /^ALTER TABLE `db`\.`runs_results\w*` MODIFY SETTING non_replicated_deduplication_window = 1000$/,
+        /^CREATE TABLE IF NOT EXISTS `db`\.`runs_results\w*` \([^]*\nSETTINGS non_replicated_deduplication_window = 1000$/,
       );
+    assert.deepEqual(
+      statements.filter((q) => q.startsWith('ALTER')),
+      [],
+      'no ALTER on every prepare',
+    );
   });
 }
