@@ -104,11 +104,12 @@ describe('crash suite: random SIGKILLs, then every key exactly once', { timeout:
     await stack?.stop();
   });
 
-  test('clean API', async (t) => {
+  // Each run takes two to three minutes here; the bound leaves room for a slower CI machine.
+  test('clean API', { timeout: 10 * 60_000 }, async (t) => {
     await crashRun(t, 'crash', SEED, undefined);
   });
 
-  test('API faults on (429, 5xx, resets, truncation)', async (t) => {
+  test('API faults on (429, 5xx, resets, truncation)', { timeout: 10 * 60_000 }, async (t) => {
     await crashRun(t, 'crashf', SEED + 1, FAULTS);
   });
 

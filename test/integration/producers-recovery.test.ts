@@ -7,10 +7,13 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { after, describe, test } from 'node:test';
 import { Kafka, logLevel } from 'kafkajs';
+import { createLogger } from '../../core/log.ts';
 import { RESOURCE_NAMES } from '../../core/resources.ts';
 import {
   ensureTopics,
@@ -238,6 +241,60 @@ describe('producers under trouble', () => {
     const batches = topics.get(resourceTopic(cfg, 'batches'))!;
     assert.equal(batches.length, sim.expected.batches().keys.length, 'every batch exactly once');
     assert.equal(new Set(batches.map((m) => String(m.key))).size, batches.length);
+  });
+
+  test('started while Kafka is down, the producers wait, say why, and start once it is up', async () => {
+    const sim = await startSimulator({ port: 0, seed: 'down', scale: SCALE, logger: quietLogger });
+    sims.push(sim);
+    // A bootstrap address where nothing listens yet; later a proxy to the real broker opens there (the
+    // broker's metadata then sends the client to its advertised address).
+    const port = await freePort();
+    const [brokerHost, brokerPort] = testConfig('x').kafka.brokers[0]!.split(':');
+    const prefix = uniqueName('itdown');
+    const cfg = testConfig(
+      prefix,
+      { ...overridesFor(sim), producers: { ...overridesFor(sim).producers, resources: ['batches'] } },
+      { INSTABASE_API_URL: sim.url, INSTABASE_API_TOKEN: sim.token, KAFKA_BROKERS: `127.0.0.1:${port}` },
+    );
+    const lines: string[] = [];
+    const logger = createLogger(
+      'test',
+      new Writable({
+        write(chunk: Buffer, _enc, cb) {
+          lines.push(chunk.toString());
+          cb();
+        },
+      }),
+      'info',
+    );
+    let settled = false;
+    const starting = startProducers(cfg, logger).finally(() => (settled = true));
+    await waitFor('a log line saying what the producers wait for', () =>
+      lines.some((l) => l.includes('waiting for Kafka') && l.includes('connection refused')),
+    );
+    assert.equal(settled, false, 'still waiting, not exited');
+    const proxy = net.createServer((client) => {
+      const upstream = net.connect(Number(brokerPort), brokerHost);
+      client.pipe(upstream).pipe(client);
+      const close = () => {
+        client.destroy();
+        upstream.destroy();
+      };
+      client.on('error', close);
+      upstream.on('error', close);
+    });
+    await new Promise<void>((resolve) => proxy.listen(port, '127.0.0.1', resolve));
+    try {
+      const producers = await starting;
+      await producers.stop();
+      assert.ok(lines.some((l) => l.includes('producers started')));
+      assert.ok(
+        !lines.some((l) => /waiting for Kafka.*SASL/.test(l)),
+        'a refused connection is not blamed on SASL or TLS settings',
+      );
+    } finally {
+      await new Promise((r) => proxy.close(r));
+    }
   });
 
   test('several processes creating the same topics at once all succeed, each topic once', async () => {
