@@ -150,13 +150,15 @@ type Obj = { [k: string]: Json };
 export interface ExpectedList<K> {
   /** Records a clean walk yields (valid and invalid). */
   total: number;
-  /**
-   * Keys (or positions where records have no key) of the records that pass the schema; undefined for an
-   * edge-value record served without its id.
-   */
+  /** Keys (or positions where records have no key) of the records that pass the schema. */
   keys: K[];
   /** Keys (or positions) of the records served broken on purpose. */
   invalidKeys: K[];
+  /**
+   * Valid records served without an id (edge values: a run, a document): counted in `total`, in
+   * neither list.
+   */
+  withoutId?: number;
 }
 
 export interface ResultsOptions {
@@ -795,7 +797,7 @@ export class SimData {
     );
   }
 
-  expectedRuns(now: number, filter: RunFilter = {}): ExpectedList<string | undefined> {
+  expectedRuns(now: number, filter: RunFilter = {}): ExpectedList<string> {
     return this.split(
       this.runIndexes(now, filter),
       (j) => this.runKey(j),
@@ -824,7 +826,7 @@ export class SimData {
     );
   }
 
-  expectedConversationDocuments(conversationId: string): ExpectedList<number | bigint | undefined> {
+  expectedConversationDocuments(conversationId: string): ExpectedList<number | bigint> {
     const c = this.conversationIndex(conversationId);
     if (c === undefined) return { total: 0, keys: [], invalidKeys: [] };
     const ids = this.documentIds(c);
@@ -866,9 +868,13 @@ export class SimData {
     return { total, keys: [], invalidKeys, invalidCount: invalidKeys.length };
   }
 
-  private split<T, K>(items: T[], key: (t: T) => K, bad: (t: T) => boolean): ExpectedList<K> {
+  private split<T, K>(items: T[], key: (t: T) => K | undefined, bad: (t: T) => boolean): ExpectedList<K> {
     const out: ExpectedList<K> = { total: items.length, keys: [], invalidKeys: [] };
-    for (const t of items) (bad(t) ? out.invalidKeys : out.keys).push(key(t));
+    for (const t of items) {
+      const k = key(t);
+      if (k === undefined) out.withoutId = (out.withoutId ?? 0) + 1;
+      else (bad(t) ? out.invalidKeys : out.keys).push(k);
+    }
     return out;
   }
 }

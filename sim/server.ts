@@ -52,12 +52,12 @@ export interface SimStats {
 
 export interface Expected {
   batches(filter?: { workspace?: string; username?: string }): ExpectedList<number | bigint>;
-  /** Run ids; undefined for the edge-value run served without one. */
-  runs(filter?: RunFilter): ExpectedList<string | undefined>;
+  /** Run ids (`withoutId` counts the edge-value run served without one). */
+  runs(filter?: RunFilter): ExpectedList<string>;
   runResults(runId: string): ExpectedList<number>;
   conversations(): ExpectedList<string>;
-  /** Document ids; undefined for the edge-value document served without one. */
-  conversationDocuments(conversationId: string): ExpectedList<number | bigint | undefined>;
+  /** Document ids (`withoutId` counts the edge-value document served without one). */
+  conversationDocuments(conversationId: string): ExpectedList<number | bigint>;
   documentMetadataValid(conversationId: string, documentId: number | bigint): boolean | undefined;
   queryIds(): string[];
   query(queryId: string): { status: string; valid: boolean } | undefined;

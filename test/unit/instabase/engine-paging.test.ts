@@ -54,8 +54,8 @@ describe('children of a parent that breaks the contract', () => {
         const meta = emitted(h, 'conversation_document_metadata').filter(
           (e) => e.fields.conversation_id === cid,
         );
-        const validMeta = [...docs.keys, ...docs.invalidKeys].filter(
-          (d) => d !== undefined && sim.expected.documentMetadataValid(cid, d),
+        const validMeta = [...docs.keys, ...docs.invalidKeys].filter((d) =>
+          sim.expected.documentMetadataValid(cid, d),
         );
         assert.equal(meta.length, validMeta.length, `metadata of the documents of ${cid}`);
         checked += docs.keys.length;
@@ -77,8 +77,7 @@ describe('children of a parent that breaks the contract', () => {
       const now = sim.now();
       const invalid = sim.expected.runs({ from_timestamp: Math.floor(now / 1000) - 86_400 }).invalidKeys;
       const completeInvalid = invalid.filter(
-        (id): id is string =>
-          id !== undefined && sim.data.run(sim.data.runIndex(id, now)!, now).status === 'COMPLETE',
+        (id): id is string => sim.data.run(sim.data.runIndex(id, now)!, now).status === 'COMPLETE',
       );
       assert.ok(completeInvalid.length > 0, 'the seed serves invalid COMPLETE runs');
       for (const id of completeInvalid) {
