@@ -2,7 +2,7 @@ import type { Config } from '../core/config.ts';
 import type { Logger } from '../core/log.ts';
 import type { ResourceName } from '../core/resources.ts';
 import { walkAppendWindow } from './engine/append-window.ts';
-import { publishTombstones, stateKey, walkChanges } from './engine/changes.ts';
+import { isRecord, publishTombstones, stateKey, walkChanges, type EntityState } from './engine/changes.ts';
 import { forEachLimit, walkEntityWindow, walkReadyChildren } from './engine/entity-window.ts';
 import { pollTracked } from './engine/tracked.ts';
 import type { ApiRecord, EngineContext } from './engine/types.ts';
@@ -31,11 +31,92 @@ async function settleAll<T>(items: T[], limit: number, fn: (item: T) => Promise<
   if (errors.length) throw errors[0];
 }
 
+/**
+ * A conversation's documents and their metadata, with tombstones for metadata gone; returns the
+ * conversation's `state`, which only its detail carries (undefined if the detail was not read).
+ */
+async function walkConversationTree(
+  ctx: EngineContext,
+  conversationId: string,
+  concurrency: number,
+): Promise<string | undefined> {
+  const documents: ApiRecord[] = [];
+  let state: string | undefined;
+  await walkChanges(ctx, D.conversation_documents, {
+    scope: conversationId,
+    tombstones: true,
+    params: { pathParams: { conversation_id: conversationId } },
+    onRecord: (r) => void documents.push(r),
+    onPage: (page) => {
+      if (typeof page.meta?.state === 'string') state = page.meta.state;
+    },
+  });
+  const seen = new Set<string>();
+  let complete = true;
+  // A document without an integer id (the spec requires none) has no metadata endpoint to ask.
+  await settleAll(
+    documents.filter((d) => typeof d.id === 'number' || typeof d.id === 'bigint'),
+    concurrency,
+    async (document) => {
+      const walked = await walkChanges(ctx, D.conversation_document_metadata, {
+        scope: conversationId,
+        tombstones: true,
+        deferTombstones: true,
+        params: { pathParams: { conversation_id: conversationId, document_id: String(document.id) } },
+      }).catch((err: unknown) => {
+        complete = false;
+        throw err;
+      });
+      for (const key of walked.seen) seen.add(key);
+    },
+  );
+  // Metadata is only concluded gone once every document of the conversation was read.
+  if (complete) {
+    await publishTombstones(
+      ctx,
+      D.conversation_document_metadata,
+      stateKey('conversation_document_metadata', conversationId, ''),
+      seen,
+      endpointOf(D.conversation_document_metadata),
+    );
+  }
+  return state;
+}
+
+/**
+ * The conversation list, each conversation's documents and their metadata. The list does not carry a
+ * conversation's `state`; its detail (the documents endpoint) does, so each page of the list is walked
+ * into first and its conversations are published with the state of their detail (or the last state
+ * published, when the detail could not be read this time, so that a failure does not make a version).
+ */
 async function pollConversations(ctx: EngineContext, concurrency: number): Promise<void> {
-  const conversations: ApiRecord[] = [];
+  const states = new Map<string, string>();
+  const errors: unknown[] = [];
   const { deleted } = await walkChanges(ctx, D.conversations, {
     tombstones: true,
-    onRecord: (r) => void conversations.push(r),
+    beforePage: async (page) => {
+      // Conversations that break the contract are walked too (their valid documents are not lost), as
+      // long as they have an id to put in the path.
+      const ids = page.items
+        .map((item) =>
+          item.ok ? (item.record as ApiRecord).id : isRecord(item.raw) ? item.raw.id : undefined,
+        )
+        .filter((id): id is string => typeof id === 'string' && id !== '');
+      await forEachLimit(ids, concurrency, async (id) => {
+        try {
+          const state = await walkConversationTree(ctx, id, concurrency);
+          if (state !== undefined) states.set(id, state);
+        } catch (err) {
+          errors.push(err);
+        }
+      });
+    },
+    enrich: (conversation) => {
+      const id = String(conversation.id);
+      const previous = ctx.state.get<EntityState>(stateKey('conversations', undefined, id))?.o;
+      const state = states.get(id) ?? (isRecord(previous) ? previous.state : undefined);
+      return state === undefined ? conversation : { ...conversation, state };
+    },
   });
   for (const key of deleted) {
     const id = key.slice(stateKey('conversations', undefined, '').length);
@@ -56,50 +137,8 @@ async function pollConversations(ctx: EngineContext, concurrency: number): Promi
       true,
     );
   }
-  // Conversations that break the contract are walked too (their valid documents are not lost), as long
-  // as they have an id to put in the path.
-  const walkable = conversations.filter((c) => typeof c.id === 'string' && c.id !== '');
-  await settleAll(walkable, concurrency, async (conversation) => {
-    const conversationId = String(conversation.id);
-    const documents: ApiRecord[] = [];
-    await walkChanges(ctx, D.conversation_documents, {
-      scope: conversationId,
-      tombstones: true,
-      params: { pathParams: { conversation_id: conversationId } },
-      onRecord: (r) => void documents.push(r),
-    });
-    const seen = new Set<string>();
-    let complete = true;
-    // A document without an integer id (the spec requires none) has no metadata endpoint to ask.
-    await settleAll(
-      documents.filter(
-        (d) => typeof d.id === 'number' || typeof d.id === 'bigint' || typeof d.id === 'string',
-      ),
-      concurrency,
-      async (document) => {
-        const walked = await walkChanges(ctx, D.conversation_document_metadata, {
-          scope: conversationId,
-          tombstones: true,
-          deferTombstones: true,
-          params: { pathParams: { conversation_id: conversationId, document_id: String(document.id) } },
-        }).catch((err: unknown) => {
-          complete = false;
-          throw err;
-        });
-        for (const key of walked.seen) seen.add(key);
-      },
-    );
-    // Metadata is only concluded gone once every document of the conversation was read.
-    if (complete) {
-      await publishTombstones(
-        ctx,
-        D.conversation_document_metadata,
-        stateKey('conversation_document_metadata', conversationId, ''),
-        seen,
-        endpointOf(D.conversation_document_metadata),
-      );
-    }
-  });
+  // One broken branch did not stop its siblings; the poll still fails, so the next one asks again.
+  if (errors.length) throw errors[0];
 }
 
 export interface JobDeps {

@@ -30,6 +30,25 @@ function toDouble(v: unknown): unknown {
   return typeof v === 'bigint' ? Number(v) : v;
 }
 
+/**
+ * The run-level part of a results page (everything but `files`), carried on each document of the run as
+ * `run_*` fields: the Avro schema takes those it declares, and `case_info` and `keys.custom`, being
+ * objects, become JSON text in a string field. `keys` is an object in the schema and a list in the
+ * spec's first example; both are read.
+ */
+function runEnvelope(meta: Record<string, unknown> | undefined): ApiRecord {
+  const m = obj(meta);
+  const keys = Array.isArray(m.keys) ? (m.keys as unknown[]).map((k) => obj(k).custom) : obj(m.keys).custom;
+  return {
+    run_status: m.status,
+    run_message: m.message,
+    run_batch_id: m.batch_id,
+    run_review_completed: m.review_completed,
+    run_keys_custom: keys,
+    run_case_info: m.case_info,
+  };
+}
+
 const hasId = (r: ApiRecord): boolean => r.id !== undefined && r.id !== null;
 
 /**
@@ -111,8 +130,10 @@ export const DECLARATIONS = {
     // One record per document: the file is the API's unit of paging, the document the unit of analysis.
     shape(file, page, fileIndex) {
       const runId = param(page, 'run_id');
+      const run = runEnvelope(page.meta);
       return list(file.documents).map((doc, documentIndex) => {
         const fields = {
+          ...run,
           run_id: runId,
           file_index: fileIndex,
           document_index: documentIndex,

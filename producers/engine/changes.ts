@@ -37,6 +37,15 @@ export interface ChangesOptions {
    * record that breaks the contract is dead-lettered, but its valid children are still walked.
    */
   onRecord?: (record: ApiRecord, page: Page<unknown>, valid: boolean) => void;
+  /** Called for every page, after onRecord (a page's envelope is in `page.meta`). */
+  onPage?: (page: Page<unknown>) => void;
+  /** Awaited before a page is published, e.g. to walk its records' children first. */
+  beforePage?: (page: Page<unknown>) => Promise<void>;
+  /**
+   * Completes a valid record before it is shaped, hashed and published (a conversation gets the
+   * `state` of its detail). What it adds is part of the published object.
+   */
+  enrich?: (record: ApiRecord) => ApiRecord;
 }
 
 export const stateKey = (resource: string, scope: string | undefined, key: string): string =>
@@ -176,7 +185,18 @@ async function publishChanges(
       if (key !== undefined) seen.add(stateKey(decl.name, options.scope, key));
     }
   }
-  for (const { shaped } of shapedRecords(decl, page, ctx, step)) {
+  options.onPage?.(page);
+  await options.beforePage?.(page);
+  const enrich = options.enrich;
+  const complete: Page<unknown> = enrich
+    ? {
+        ...page,
+        items: page.items.map((item) =>
+          item.ok ? { ...item, record: enrich(item.record as ApiRecord) } : item,
+        ),
+      }
+    : page;
+  for (const { shaped } of shapedRecords(decl, complete, ctx, step)) {
     const key = stateKey(decl.name, options.scope, shaped.key);
     if (seen.has(key)) continue;
     seen.add(key);

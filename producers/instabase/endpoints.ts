@@ -91,11 +91,13 @@ export const runsResults = {
   primaryKey: [],
   cursor: { field: 'file_offset', unit: 'offset' },
   parent: { resource: 'runs', pathParams: { run_id: 'id' } },
-  // Confidence and validation feed the field-accuracy dashboards; without the flags they come back empty.
+  // Confidence and validation feed the field-accuracy dashboards; source info brings the source
+  // coordinates, page layouts and post-processed paths. Without the flags they come back empty.
   defaultQuery: {
     include_review_results: true,
     include_confidence_scores: true,
     include_validation_results: true,
+    include_source_info: true,
   },
   contract: { file: 'openapi.yaml', operationId: 'getRunResults' },
 } as const satisfies ResourceSpec<s.FileWithDocuments>;

@@ -181,7 +181,7 @@ describe('has_more paginator', () => {
   it('follows has_more with file_offset += files received and carries the run fields as meta', async () => {
     t = testClient();
     const base =
-      '/api/v2/apps/runs/r1/results?include_review_results=true&include_confidence_scores=true&include_validation_results=true&file_offset=';
+      '/api/v2/apps/runs/r1/results?include_review_results=true&include_confidence_scores=true&include_validation_results=true&include_source_info=true&file_offset=';
     t.pool.intercept({ path: `${base}0` }).reply(200, results([file(0), file(1)], true));
     t.pool.intercept({ path: `${base}2` }).reply(200, results([file(2)], false));
     const { pages, summary } = await collect(walk(t.client, runsResults, { pathParams: { run_id: 'r1' } }));
