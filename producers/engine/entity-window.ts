@@ -101,8 +101,10 @@ export async function walkEntityWindow(
   const prefix = stateKey(decl.name, undefined, '');
   for (const [key, entity] of ctx.state.entries<TrackedEntity>(prefix)) {
     if (!entity.open || seen.has(key) || key === windowKey) continue;
+    // One entity's listing: the window's budget is more than it can legitimately need.
     for await (const page of walk(ctx.client, decl.spec, {
       query: options.byKey(key.slice(prefix.length)),
+      maxPages: budget.maxPages,
       signal: ctx.signal,
     })) {
       await publishPage(page);

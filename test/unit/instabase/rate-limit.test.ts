@@ -56,21 +56,27 @@ describe('RateLimiter', () => {
 
   it('limits the client as a whole: concurrency applies across parallel requests', async () => {
     const t = testClient({ concurrency: 2 });
-    let active = 0;
-    let peak = 0;
+    // Each response takes at least DELAY ms, so with 2 slots no 3 requests can reach the server within
+    // one DELAY. Measured from dispatch times alone: a busy machine only spreads them further apart.
+    const DELAY = 10;
+    const dispatched: number[] = [];
     t.pool
       .intercept({ path: (p) => p.startsWith('/api/v2/batches') })
       .reply(() => {
-        active++;
-        peak = Math.max(peak, active);
-        setTimeout(() => active--, 5);
+        dispatched.push(performance.now());
         return { statusCode: 200, data: { batches: [] } };
       })
-      .delay(10)
+      .delay(DELAY)
       .persist();
     await Promise.all(
       Array.from({ length: 8 }, () => t.client.request({ method: 'GET', path: '/v2/batches' })),
     );
+    // Timers may fire a little early; a margin keeps the bound honest without flaking.
+    const window = DELAY - 2;
+    const peak = Math.max(
+      ...dispatched.map((d) => dispatched.filter((e) => e <= d && d < e + window).length),
+    );
+    assert.equal(dispatched.length, 8);
     assert.ok(peak <= 2, `peak ${peak}`);
     await t.agent.close();
   });
