@@ -149,6 +149,7 @@ export async function startProducers(
     buildJobs({ config, runtime, logger }),
     config.producers.concurrency,
     logger,
+    () => runtime.settled(),
   );
 
   let queriesConsumer: Consumer | undefined;

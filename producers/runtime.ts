@@ -35,16 +35,48 @@ export class ProducerRuntime {
 
   constructor(private readonly deps: RuntimeDeps) {}
 
+  private readonly inFlight = new Set<Promise<void>>();
+
+  /**
+   * The context of one poll. Once `signal` is aborted (the scheduler aborts a poll that failed), its
+   * commits are refused: branches of the poll that were still running (a fan-out whose sibling
+   * failed) must not publish while the next poll walks the same cursors again, or both would
+   * publish the same pages.
+   */
   context(signal: AbortSignal, logger: Logger): EngineContext {
     return {
       config: this.deps.config,
       client: this.deps.client,
       state: this.deps.state,
       logger,
-      commit: (step) => this.commit(step),
+      commit: (step) => {
+        if (signal.aborted) {
+          return Promise.reject(
+            new Error(
+              'this poll is over (it failed or the producers are stopping); the step is not published',
+            ),
+          );
+        }
+        return this.tracked(this.commit(step));
+      },
       now: this.deps.now ?? Date.now,
       signal,
     };
+  }
+
+  private tracked(commit: Promise<void>): Promise<void> {
+    const settled = commit.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.inFlight.add(settled);
+    void settled.then(() => this.inFlight.delete(settled));
+    return commit;
+  }
+
+  /** Resolves once every commit handed over so far has committed or failed. */
+  async settled(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.all([...this.inFlight]);
   }
 
   async commit(step: Step): Promise<void> {

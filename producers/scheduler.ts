@@ -31,10 +31,16 @@ export class Scheduler {
   private readonly waiting: Array<() => void> = [];
   private wake = new Map<string, () => void>();
 
+  /**
+   * @param settle resolves once every step handed to the publisher has committed or failed; after a
+   *   failed poll the next one waits for it, so it reads cursors no straggler of the failed poll can
+   *   still move.
+   */
   constructor(
     private readonly jobs: PollJob[],
     private readonly concurrency: number,
     private readonly logger: Logger,
+    private readonly settle: () => Promise<void> = async () => undefined,
   ) {}
 
   start(): void {
@@ -72,13 +78,19 @@ export class Scheduler {
       await this.acquire();
       const started = Date.now();
       status.running = true;
+      // Each poll has its own signal, aborted when the poll fails: its branches still running stop
+      // (their requests are cancelled and their commits refused) instead of racing the next poll.
+      const poll = new AbortController();
+      const stopPoll = () => poll.abort();
+      signal.addEventListener('abort', stopPoll, { once: true });
       try {
         if (signal.aborted) break;
-        await job.run(signal);
+        await job.run(poll.signal);
         status.lastSuccessAt = Date.now();
         status.lastError = undefined;
         metrics.lastSuccessfulPoll.set({ resource: job.name }, status.lastSuccessAt / 1000);
       } catch (err) {
+        poll.abort();
         if (signal.aborted) break;
         status.failures += 1;
         status.lastError = redact(String((err as Error)?.message ?? err));
@@ -86,7 +98,9 @@ export class Scheduler {
           { resource: job.name, err },
           'poll failed; the cursor stays where it was and the next poll retries',
         );
+        await this.settle();
       } finally {
+        signal.removeEventListener('abort', stopPoll);
         status.running = false;
         status.polls += 1;
         metrics.pollDuration.observe({ resource: job.name }, (Date.now() - started) / 1000);
