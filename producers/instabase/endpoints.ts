@@ -135,6 +135,7 @@ export const auditLogs = {
   paginator: { kind: 'body_offset', startField: 'start', sizeField: 'size', pageSize: 100 },
   dataSelector: 'data.results',
   dataOptional: true,
+  absentListStatus: { field: 'status', values: ['OK'] },
   record: s.auditLogEntry,
   envelope: z.looseObject({ status: z.string().optional(), data: z.looseObject({}).optional() }),
   // Audit entries carry no id: producers key them by a hash of the entry.

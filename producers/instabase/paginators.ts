@@ -279,6 +279,19 @@ function extractItems<R>(
     return { items: [validate(spec, raw, 0)], meta, rawRecords: [raw] };
   }
   const selected = select(body, selector);
+  const status = spec.absentListStatus;
+  if (selected === undefined && status && body[status.field] !== undefined) {
+    const value = body[status.field];
+    if (typeof value !== 'string' || !status.values.includes(value.toUpperCase())) {
+      throw new InstabaseSchemaError(errCtx, [
+        {
+          path: selector,
+          code: 'missing',
+          message: `no record list, and ${status.field} is ${JSON.stringify(value)}, not ${status.values.join(' or ')}: an error answered as 200`,
+        },
+      ]);
+    }
+  }
   const list = selected === undefined && spec.dataOptional ? [] : selected;
   if (!Array.isArray(list)) {
     throw new InstabaseSchemaError(errCtx, [

@@ -42,6 +42,13 @@ export interface ResourceSpec<R = unknown> {
    * `files`), so every list resource declares it: `{}` is an empty page, not an error.
    */
   dataOptional?: boolean;
+  /**
+   * When the record list is absent, `field` of the body must be absent or one of `values`. The audit log
+   * API answers some failures with a 200, another status and no data; taking that for an empty page
+   * would move the watermark past entries never read. It is a schema error instead (dead-lettered, and
+   * the poll is retried).
+   */
+  absentListStatus?: { field: string; values: readonly string[] };
   /** Validates one record. Records are validated one by one so one bad record spoils nothing else. */
   record: z.ZodType<R>;
   /** Validates the rest of the body (the selected records are removed first). */

@@ -271,6 +271,26 @@ describe('body_offset paginator', () => {
     }
   });
 
+  it('takes a 200 without data but with a status other than OK for the error it is', async () => {
+    t = testClient();
+    t.pool
+      .intercept({ path: '/api/v1/auditlogs', method: 'POST' })
+      .reply(200, { status: 'ERROR', message: 'no permission' });
+    await assert.rejects(collect(walk(t.client, auditLogs)), (e: unknown) => {
+      assert.ok(e instanceof InstabaseSchemaError);
+      assert.deepEqual(e.issues[0]!.path, ['data', 'results']);
+      assert.match(e.issues[0]!.message, /"ERROR"/);
+      assert.match(e.bodyExcerpt ?? '', /no permission/);
+      return true;
+    });
+    t.pool.intercept({ path: '/api/v1/auditlogs', method: 'POST' }).reply(200, { status: 'ok', data: {} });
+    assert.equal(
+      (await collect(walk(t.client, auditLogs))).pages.length,
+      1,
+      'the case of OK does not matter',
+    );
+  });
+
   it('still rejects data or results of the wrong type', async () => {
     t = testClient();
     for (const [body, path] of [
