@@ -121,6 +121,7 @@ describe('crash suite: random SIGKILLs, then every key exactly once', { timeout:
   ): Promise<void> {
     const runStarted = Date.now();
     say(t, `seed ${seed} (CRASH_SEED=${seed} repeats this run's kills)`);
+    if (external) say(t, 'external services: the broker and ClickHouse are not killed, only our processes');
     // A frozen clock a minute ahead of the data: every run has its final status and every audit entry
     // is older than any window the producers ask for, so the ground truth does not move.
     const sim = await startSimulator({
