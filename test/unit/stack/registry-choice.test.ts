@@ -73,7 +73,10 @@ describe('chooseRegistry', () => {
     const cfg = loadConfig({ dir: path.join(root, 'stack') }, {});
     const env = { KAFKA_BROKERS: '127.0.0.1:9092', SCHEMA_REGISTRY_URL: '', CLICKHOUSE_URL: '' };
     const v2 = APICURIO_2.properties(cfg, env, '/data/registry');
-    assert.match(v2, /^quarkus\.datasource\.jdbc\.url=jdbc:h2:file:\/data\/registry\/h2\/registry$/m);
+    assert.match(
+      v2,
+      /^quarkus\.datasource\.jdbc\.url=jdbc:h2:file:\/data\/registry\/h2\/registry;WRITE_DELAY=0$/m,
+    );
     assert.match(v2, /^registry\.ccompat\.use-canonical-hash=true$/m);
     assert.match(v2, /^registry\.ccompat\.legacy-id-mode\.enabled=false$/m);
     assert.match(v2, /^registry\.rest\.artifact\.deletion\.enabled=true$/m);
