@@ -45,19 +45,13 @@ describe('a clone of the repository on its own', () => {
 
   // Paths that leave the repository break in a clone (links in docs, comments that send a reader
   // elsewhere); the vendored README may say where its files came from, but names no path.
-  // todo until the comments in core/, producers/instabase/ and sim/README.md that still name shared/ are
-  // edited by their owners; the test runs and lists them, but does not fail the run meanwhile.
-  it(
-    'names no path outside the repository in tracked files',
-    { todo: 'comments outside stack/ still name shared/' },
-    () => {
-      const pattern = String.raw`\.\./shared/|shared/(instabase-api|CONVENTIONS)`;
-      const res = spawnSync('git', ['grep', '-n', '-I', '-E', pattern], { cwd: ROOT, encoding: 'utf8' });
-      assert.ok(res.status === 0 || res.status === 1, `git grep failed: ${res.stderr}`); // 1: no match
-      const hits = res.stdout
-        .split('\n')
-        .filter((l) => l !== '' && !l.startsWith('test/unit/standalone.test.ts:'));
-      assert.deepEqual(hits, []);
-    },
-  );
+  it('names no path outside the repository in tracked files', () => {
+    const pattern = String.raw`\.\./shared/|shared/(instabase-api|CONVENTIONS)`;
+    const res = spawnSync('git', ['grep', '-n', '-I', '-E', pattern], { cwd: ROOT, encoding: 'utf8' });
+    assert.ok(res.status === 0 || res.status === 1, `git grep failed: ${res.stderr}`); // 1: no match
+    const hits = res.stdout
+      .split('\n')
+      .filter((l) => l !== '' && !l.startsWith('test/unit/standalone.test.ts:'));
+    assert.deepEqual(hits, []);
+  });
 });
