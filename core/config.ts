@@ -242,7 +242,7 @@ const num = (v: string): number | string => (/^-?\d+(\.\d+)?$/.test(v) ? Number(
 const bool = (v: string): boolean | string =>
   /^(1|true|yes)$/i.test(v) ? true : /^(0|false|no)$/i.test(v) ? false : v;
 
-/** Environment variable → config path. Names follow ../shared/CONVENTIONS.md; secrets also accept `_FILE`. */
+/** Environment variable → config path. Names follow CONVENTIONS.md; secrets also accept `_FILE`. */
 const ENV_MAP: Array<[string, string, (v: string) => unknown]> = [
   ['INSTABASE_API_URL', 'instabase.apiUrl', String],
   ['INSTABASE_API_TOKEN', 'instabase.token', String],

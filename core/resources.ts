@@ -1,4 +1,4 @@
-/** The nine resources, in the order of ../shared/CONVENTIONS.md; their names are topics, subjects and tables. */
+/** The nine resources, in the order of CONVENTIONS.md; their names are topics, subjects and tables. */
 export const RESOURCE_NAMES = [
   'conversations',
   'conversation_documents',

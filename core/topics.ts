@@ -3,7 +3,7 @@ import type { Config } from './config.ts';
 import type { Logger } from './log.ts';
 import type { ResourceName } from './resources.ts';
 
-/** Topic names, as fixed by ../shared/CONVENTIONS.md. */
+/** Topic names, as fixed by CONVENTIONS.md. */
 export const resourceTopic = (config: Config, resource: string): string =>
   `${config.kafka.topicPrefix}${resource}`;
 export const stateTopic = (config: Config): string => `${config.kafka.topicPrefix}_state`;

@@ -1,5 +1,5 @@
 // The nine resources of CONVENTIONS.md, declared as data. Every path, parameter and shape here was checked
-// against shared/instabase-api (openapi.yaml; conversations and queries: openapi-2026-01-15.yaml).
+// against vendor/instabase-api (openapi.yaml; conversations and queries: openapi-2026-01-15.yaml).
 import { z } from 'zod';
 import type { ResourceSpec } from './resource.ts';
 import * as s from './schemas.ts';

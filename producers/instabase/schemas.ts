@@ -1,4 +1,4 @@
-// zod mirrors of the OpenAPI components in shared/instabase-api (openapi.yaml wins where both files
+// zod mirrors of the OpenAPI components in vendor/instabase-api (openapi.yaml wins where both files
 // describe a schema; conversations and queries exist only in openapi-2026-01-15.yaml). Objects are loose:
 // a field Instabase adds tomorrow is kept for the dead-letter and the raw column, not stripped. Properties
 // the spec does not list as required are optional; `nullable: true` becomes `.nullable()`.
