@@ -34,7 +34,18 @@ export interface Column {
   readonly avroDefault?: unknown;
   readonly hasDefault?: boolean;
   readonly timeUnit?: TimeUnit;
+  /**
+   * For a key column whose Avro field is nullable (the spec requires no id): what the sort key holds
+   * when the record has none, derived from its _content_hash, as the producers key such records.
+   */
+  readonly standIn?: KeyStandIn;
 }
+
+/**
+ * `content-hash`: the hash itself, for a string key. `negative-content-hash`: minus the hash's first 60
+ * bits, for an integer key; real ids are positive, so a stand-in cannot be taken for one.
+ */
+export type KeyStandIn = 'content-hash' | 'negative-content-hash';
 
 export interface TableLayout {
   readonly name: string;
@@ -211,10 +222,20 @@ export function deriveLayout(
     else dataColumns.push(dataColumn(field, m.type, m.convert, m.timeUnit));
   }
   for (const k of key) {
-    const c = dataColumns.find((col) => col.name === k);
-    if (!c) throw new UnsupportedSchemaError(k, `${resource}: key field is not a column`);
-    if (/^(LowCardinality\()?(Nullable|Array)\(/.test(c.type)) {
-      throw new UnsupportedSchemaError(k, `${resource}: key field must be a non-null scalar (ORDER BY)`);
+    const at = dataColumns.findIndex((col) => col.name === k);
+    if (at < 0) throw new UnsupportedSchemaError(k, `${resource}: key field is not a column`);
+    const c = dataColumns[at]!;
+    // ClickHouse sorts by the key, which must not be Nullable. A nullable key field (the spec requires
+    // no id of a run or document) is stored plain, with a stand-in from the content hash where null.
+    const nullable = /^Nullable\((String|Int64)\)$/.exec(c.type);
+    if (nullable) {
+      dataColumns[at] = {
+        ...c,
+        type: nullable[1]!,
+        standIn: nullable[1] === 'String' ? 'content-hash' : 'negative-content-hash',
+      };
+    } else if (/^(LowCardinality\()?(Nullable|Array)\(/.test(c.type)) {
+      throw new UnsupportedSchemaError(k, `${resource}: key field must be a scalar (ORDER BY)`);
     }
   }
   const keyColumns = key.map((k) => dataColumns.find((c) => c.name === k) as Column);

@@ -12,7 +12,7 @@
 // - booleans as 1/0; null arrays as [];
 // - _ingested_at always sent (unix seconds): 18.16 fills an omitted JSONEachRow field with the type's
 //   zero, not with the column's DEFAULT expression.
-import type { ResourceLayout, TableLayout } from './layout.ts';
+import type { KeyStandIn, ResourceLayout, TableLayout } from './layout.ts';
 import { INDEX_COLUMN } from './layout.ts';
 import { Convert } from './types.ts';
 
@@ -63,19 +63,21 @@ function compile(table: TableLayout, keyCount: number, isChild: boolean): Build 
   const hasDefault = data.map((c) => c.hasDefault === true);
   const defaults = data.map((c) => c.avroDefault);
   const names = data.map((c) => c.name);
+  const standIns = data.map((c) => c.standIn);
   // Resolves a missing field (a record from an older writer schema) to its default, then converts.
-  const value = (v: unknown, i: number): unknown => {
+  const value = (v: unknown, i: number, parent: Source): unknown => {
     if (v === undefined) {
       if (!hasDefault[i]) {
         throw new RowMappingError(table.name, names[i] as string, 'missing and the schema has no default');
       }
       v = defaults[i];
     }
+    if (v === null && standIns[i]) return keyStandIn(standIns[i], parent, table.name, names[i] as string);
     return convert(v, converts[i] as Convert);
   };
   const props = names.map((n, i) => {
     const from = isChild && i >= keyCount ? 'item' : 'parent';
-    return `${JSON.stringify(n)}: value(${from}[${JSON.stringify(n)}], ${i})`;
+    return `${JSON.stringify(n)}: value(${from}[${JSON.stringify(n)}], ${i}, parent)`;
   });
   if (isChild) props.splice(keyCount, 0, `${JSON.stringify(INDEX_COLUMN)}: idx`);
   props.push(
@@ -86,7 +88,7 @@ function compile(table: TableLayout, keyCount: number, isChild: boolean): Build 
   );
   const body = `return { ${props.join(', ')} };`;
   const factory = new Function('value', 'parent', 'item', 'idx', 'position', 'ingestedAt', body) as (
-    value: (v: unknown, i: number) => unknown,
+    value: (v: unknown, i: number, parent: Source) => unknown,
     ...args: Parameters<Build>
   ) => Row;
   return (parent, item, idx, position, ingestedAt) => factory(value, parent, item, idx, position, ingestedAt);
@@ -154,6 +156,18 @@ function convert(v: unknown, how: Convert): unknown {
     case Convert.ArrayBool:
       return v === null ? [] : (v as unknown[]).map((b) => (b === true ? 1 : b === false ? 0 : b));
   }
+}
+
+/** What a key column without a value holds for a record with this content hash (see KeyStandIn). */
+export function keyStandInValue(how: KeyStandIn, contentHash: string): string {
+  return how === 'content-hash' ? contentHash : (-BigInt(`0x${contentHash.slice(0, 15)}`)).toString();
+}
+
+function keyStandIn(how: KeyStandIn, parent: Source, table: string, column: string): string {
+  const hash = parent['_content_hash'];
+  if (typeof hash !== 'string' || !/^[0-9a-f]{15}/.test(hash))
+    throw new RowMappingError(table, column, 'null, and the record has no _content_hash to key it by');
+  return keyStandInValue(how, hash);
 }
 
 function int64(v: unknown): unknown {

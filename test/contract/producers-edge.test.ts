@@ -123,7 +123,7 @@ describe('producers with edge values on, against a server that caps its pages', 
     assert.ok(result, 'page_numbers past 2^53 kept exact');
   });
 
-  it('encodes every emit against its Avro schema (the encoder of the producers, without a registry)', (t) => {
+  it('encodes every emit against its Avro schema (the encoder of the producers, without a registry)', () => {
     const registered = new Map(
       RESOURCE_NAMES.map((r) => [r, { valueId: 1, keyId: 2, type: avroType(r), keyType: stringKeyType() }]),
     );
@@ -136,15 +136,7 @@ describe('producers with edge values on, against a server that caps its pages', 
         failures.push(`${emit.resource} ${emit.key}: ${(err as Error).message}`);
       }
     }
-    // Runs and documents without id need `id` nullable in runs.avsc and conversation_documents.avsc
-    // (issue #11; the schemas belong to another change). Until then those two are reported as to do,
-    // and any other failure fails the test.
-    const pendingSchema =
-      /^(runs|conversation_documents) .*: id: missing \(expected (string|abstract:long)\)$/;
-    assert.deepEqual(
-      failures.filter((f) => !pendingSchema.test(f)),
-      [],
-    );
-    if (failures.length) t.todo(`pending nullable ids in the Avro schemas: ${failures.join('; ')}`);
+    // Runs and documents without id (the spec requires none) encode with a null id.
+    assert.deepEqual(failures, []);
   });
 });

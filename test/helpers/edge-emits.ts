@@ -44,8 +44,12 @@ export const LONE_SURROGATE = 'lone \ud800 surrogate';
 
 /** Top-level `["null", "string"]` fields outside the envelope (which the encoder fills itself). */
 export function nullableStrings(resource: ResourceName): string[] {
+  // Not key fields (a run's optional id): a lone surrogate in a key dead-letters the record instead.
+  const key = new Set<string>(RESOURCE_META[resource].key);
   return valueSchema(resource)
-    .fields.filter((f) => !f.name.startsWith('_') && JSON.stringify(f.type) === '["null","string"]')
+    .fields.filter(
+      (f) => !f.name.startsWith('_') && !key.has(f.name) && JSON.stringify(f.type) === '["null","string"]',
+    )
     .map((f) => f.name);
 }
 
@@ -54,7 +58,9 @@ function edgeEmit(resource: ResourceName, n: number, values: Record<string, unkn
   const fields: Record<string, unknown> = {};
   for (const k of RESOURCE_META[resource].key) {
     if (k === '_content_hash') continue;
-    fields[k] = fieldsOf.find((f) => f.name === k)?.type === 'long' ? n : `edge-${n}`;
+    const type = fieldsOf.find((f) => f.name === k)?.type;
+    // A key field may be optional (["null", "long"]): the edge records give it a value.
+    fields[k] = type === 'long' || (Array.isArray(type) && type.includes('long')) ? n : `edge-${n}`;
   }
   Object.assign(fields, values);
   const object = { ...fields, edge: n };

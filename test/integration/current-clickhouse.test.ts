@@ -69,6 +69,7 @@ import {
 import { ensureTopics, pipelineTopicSpecs, resourceTopic } from '../../core/topics.ts';
 import { startSinks, type RunningSinks } from '../../sinks/daemon.ts';
 import { SAMPLES } from '../unit/schemas/samples.ts';
+import { withStoredKey } from '../helpers/stored-key.ts';
 
 const unavailable = chdbUnavailable();
 const INGESTED_AT = 1764140000;
@@ -251,10 +252,11 @@ describe(
         );
         assert.equal(rows.size, SAMPLES[r].length, r);
         for (const sample of SAMPLES[r]) {
-          const decoded = structuredClone(avroType(r).fromBuffer(avroType(r).toBuffer(sample))) as Record<
-            string,
-            unknown
-          >;
+          // A record without id is stored under its key's stand-in (sinks/schema/rows.ts).
+          const decoded = withStoredKey(
+            r,
+            structuredClone(avroType(r).fromBuffer(avroType(r).toBuffer(sample))) as Record<string, unknown>,
+          );
           const row = rows.get(entityKey(r, decoded));
           assert.ok(row, `${r}: ${entityKey(r, decoded)}`);
           assert.deepEqual(row, Object.fromEntries(Object.keys(row).map((k) => [k, decoded[k]])), r);
@@ -286,7 +288,7 @@ describe(
       assert.deepEqual(
         await select(
           `SELECT id, toString(start_timestamp_dt) AS s, toUnixTimestamp64Nano(start_timestamp_dt) AS ns, ` +
-            `toString(finish_timestamp_dt) AS f, toString(_fetched_at_dt) AS fetched FROM \`${db}\`.runs ORDER BY id`,
+            `toString(finish_timestamp_dt) AS f, toString(_fetched_at_dt) AS fetched FROM \`${db}\`.runs WHERE id LIKE 'run-%' ORDER BY id`,
         ),
         [
           {

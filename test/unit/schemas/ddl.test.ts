@@ -175,13 +175,24 @@ test('audit_logs are deduplicated by their natural key', () => {
   );
 });
 
-test('a nullable or missing key is rejected', () => {
+test('a nullable key is stored plain with a content-hash stand-in; a missing or non-scalar key is rejected', () => {
   const s = valueSchema('batches');
-  const nullableId = {
+  const withType = (type: unknown) => ({
     ...s,
-    fields: s.fields.map((f) => (f.name === 'id' ? { ...f, type: ['null', 'long'] } : f)),
-  };
-  assert.throws(() => deriveLayout('batches', nullableId, { database: DB }), UnsupportedSchemaError);
+    fields: s.fields.map((f) => (f.name === 'id' ? { ...f, type } : f)),
+  });
+  const id = deriveLayout('batches', withType(['null', 'long']), { database: DB }).table.columns.find(
+    (c) => c.name === 'id',
+  );
+  assert.deepEqual([id?.type, id?.standIn], ['Int64', 'negative-content-hash']);
+  const runs = deriveLayout('runs', valueSchema('runs'), { database: DB }).table.columns.find(
+    (c) => c.name === 'id',
+  );
+  assert.deepEqual([runs?.type, runs?.standIn], ['String', 'content-hash']);
+  assert.throws(
+    () => deriveLayout('batches', withType(['null', 'double']), { database: DB }),
+    UnsupportedSchemaError,
+  );
   const noId = { ...s, fields: s.fields.filter((f) => f.name !== 'id') };
   assert.throws(() => deriveLayout('batches', noId, { database: DB }), /key field is not a column/);
 });

@@ -4,7 +4,7 @@ import { RESOURCES, avroType, valueSchema, type ResourceName } from '../../../sc
 import { deriveLayout } from '../../../sinks/schema/layout.ts';
 import { featuresFor } from '../../../sinks/schema/features.ts';
 import { RowMappingError, createRowMapper, type Row } from '../../../sinks/schema/rows.ts';
-import { SAMPLES } from './samples.ts';
+import { NO_ID_HASH, SAMPLES } from './samples.ts';
 
 const POS = { topic: 'instabase.x', partition: 2, offset: '17' };
 const NOW = 1764140000;
@@ -173,4 +173,19 @@ test('rows are the same for the 18.16 and the current DDL: stored DateTime64 col
       assert.ok(!Object.keys(row).some((k) => k.endsWith('_dt')), `${r}: no _dt value is sent`);
     }
   }
+});
+
+test('a run or document without id is keyed by its content hash in the sort key', () => {
+  const run = SAMPLES.runs.find((r) => r['id'] === null)!;
+  const doc = SAMPLES.conversation_documents.find((r) => r['id'] === null)!;
+  assert.equal(mapOne('runs', run)['runs']![0]!['id'], NO_ID_HASH);
+  // Minus the hash's first 60 bits: a negative Int64, never a real id.
+  assert.equal(
+    mapOne('conversation_documents', doc)['conversation_documents']![0]!['id'],
+    (-BigInt(`0x${NO_ID_HASH.slice(0, 15)}`)).toString(),
+  );
+  assert.throws(
+    () => mapOne('runs', { ...run, _content_hash: 'r1' }),
+    (err: unknown) => err instanceof RowMappingError && /no _content_hash/.test(String(err)),
+  );
 });

@@ -7,6 +7,8 @@ type Sample = Record<string, unknown>;
 
 const MAX = Number.MAX_SAFE_INTEGER; // 9007199254740991
 const MIN = -Number.MAX_SAFE_INTEGER;
+/** A real content hash (sha256 hex): records without an id are keyed by it. */
+export const NO_ID_HASH = '9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08';
 
 function envelope(endpoint: string, hash: string, raw: unknown, extra: Partial<Sample> = {}): Sample {
   return {
@@ -48,6 +50,16 @@ export const SAMPLES: Readonly<Record<ResourceName, readonly Sample[]>> = {
       name: null,
       state: null,
       uploadTimestamp: 'sometime last tuesday',
+      uploadTimestamp_ms: null,
+    },
+    {
+      // The spec requires no id: keyed by the content hash.
+      ...envelope('GET /v2/conversations/{conversation_id}', NO_ID_HASH, { name: 'anonymous.pdf' }),
+      conversation_id: 'conv-1',
+      id: null,
+      name: 'anonymous.pdf',
+      state: null,
+      uploadTimestamp: null,
       uploadTimestamp_ms: null,
     },
   ],
@@ -116,6 +128,20 @@ export const SAMPLES: Readonly<Record<ResourceName, readonly Sample[]>> = {
       deployment_id: 'dep',
       tags: [],
     },
+    {
+      // The spec requires no id: keyed by the content hash.
+      ...envelope('GET /v2/apps/runs', NO_ID_HASH, { status: 'RUNNING' }),
+      id: null,
+      status: 'RUNNING',
+      start_timestamp: null,
+      finish_timestamp: null,
+      msg: null,
+      batch_id: null,
+      input_dir: null,
+      app_id: null,
+      deployment_id: null,
+      tags: [],
+    },
   ],
   runs_results: [
     {
@@ -126,6 +152,12 @@ export const SAMPLES: Readonly<Record<ResourceName, readonly Sample[]>> = {
       original_file_name: 'test.png',
       input_file_path: 'org/fs/Drive/app-runs/run-1/input/test.png',
       class_name: 'Wage And Tax Statement',
+      run_status: 'COMPLETE',
+      run_message: 'Run completed \u2713',
+      run_batch_id: '18446744073709551617',
+      run_review_completed: true,
+      run_keys_custom: JSON.stringify({ source: 'upload' }),
+      run_case_info: JSON.stringify({ fields: [] }),
       review_completed: true,
       final_result_pass: false,
       classification_confidence: 1e308,
@@ -182,6 +214,12 @@ export const SAMPLES: Readonly<Record<ResourceName, readonly Sample[]>> = {
       post_processed_pdf_path: null,
       page_layouts: [],
       fields: [],
+      run_status: null,
+      run_message: null,
+      run_batch_id: null,
+      run_review_completed: null,
+      run_keys_custom: null,
+      run_case_info: null,
     },
   ],
   queries_status: [

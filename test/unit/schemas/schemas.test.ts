@@ -118,12 +118,15 @@ test('unions are only ["null", T] with a null default, so avsc decodes them to p
   assert.equal(decoded.mount_point, null);
 });
 
-test('key fields exist, are required and are not nullable', () => {
+test('key fields exist and are strings or longs, nullable only where the spec requires no id', () => {
+  const optionalIds = new Set(['runs.id', 'conversation_documents.id']);
   for (const r of RESOURCES) {
     for (const k of RESOURCE_META[r].key) {
       const f = valueSchema(r).fields.find((x) => x.name === k);
       assert.ok(f, `${r}.${k}`);
-      assert.ok(f.type === 'string' || f.type === 'long', `${r}.${k} is ${JSON.stringify(f.type)}`);
+      const type = JSON.stringify(f.type);
+      if (optionalIds.has(`${r}.${k}`)) assert.match(type, /^\["null","(string|long)"\]$/, `${r}.${k}`);
+      else assert.ok(f.type === 'string' || f.type === 'long', `${r}.${k} is ${type}`);
     }
     const event = valueSchema(r).fields.find((x) => x.name === RESOURCE_META[r].eventTime);
     assert.ok(event, `${r} event time field`);
