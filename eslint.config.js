@@ -3,7 +3,9 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', '.stack/', 'test-artifacts/', 'dist/', '.venv/', '.schemathesis/', 'vendor/'] },
+  {
+    ignores: ['node_modules/', '.stack/', 'test-artifacts/', 'dist/', '.venv/', '.schemathesis/', 'vendor/'],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
