@@ -1,6 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { RESOURCES, parseAvroSchema, valueSchema, type AvroRecordSchema } from '../../../schemas/index.ts';
+import {
+  RESOURCES,
+  parseAvroSchema,
+  valueSchema,
+  type AvroRecordSchema,
+  type AvroSchema,
+} from '../../../schemas/index.ts';
 import { deriveLayout, withAliasEventTimes, type TableLayout } from '../../../sinks/schema/layout.ts';
 import { LEGACY_FEATURES, featuresFor } from '../../../sinks/schema/features.ts';
 import {
@@ -177,7 +183,7 @@ test('audit_logs are deduplicated by their natural key', () => {
 
 test('a nullable key is stored plain with a content-hash stand-in; a missing or non-scalar key is rejected', () => {
   const s = valueSchema('batches');
-  const withType = (type: unknown) => ({
+  const withType = (type: AvroSchema) => ({
     ...s,
     fields: s.fields.map((f) => (f.name === 'id' ? { ...f, type } : f)),
   });
