@@ -10,6 +10,7 @@ import { startCommand } from './start.ts';
 import { collectStatus, formatStatus } from './status.ts';
 import { ConfigError, redactedConfig } from '../core/config.ts';
 import { UsageError } from './usage-error.ts';
+import { PrerequisiteError } from '../stack/index.ts';
 
 /** `stack` and `sim` are their own programs; they read process.argv when imported. */
 async function delegate(script: string, args: string[]): Promise<void> {
@@ -155,6 +156,12 @@ program.parseAsync().catch((err: unknown) => {
   if (err instanceof UsageError || err instanceof ConfigError) {
     process.stderr.write(`${redact(err.message)}\n`);
     process.exit(2);
+  }
+  // A program the local stack needs is missing and could not be installed: the message names the
+  // exact apt-get command, and a stack trace would only bury it.
+  if (err instanceof PrerequisiteError) {
+    process.stderr.write(`${err.message}\n`);
+    process.exit(1);
   }
   rootLogger.error({ err }, 'command failed');
   process.stderr.write(`${redact(String((err as Error)?.message ?? err))}\n`);
