@@ -1,7 +1,7 @@
 import type { Kafka, Message, Producer, TopicMessages } from 'kafkajs';
 import { CompressionTypes } from 'kafkajs';
 import type { Logger } from '../core/log.ts';
-import { firstLine } from '../core/secrets.ts';
+import { errorChain, firstLine } from '../core/secrets.ts';
 
 /**
  * What one step of a source hands to the runtime: its records (to every topic it writes, the
@@ -157,6 +157,13 @@ export class TransactionalPublisher {
    * away, then runs onReset. Returns early only when the publisher is closing.
    */
   private async reset(cause: unknown): Promise<void> {
+    if (fenced(cause)) {
+      this.logger.warn(
+        { transactionalId: this.transactionalId },
+        'this producer was fenced: a transaction timed out, or another instance polls the same resource ' +
+          'set (run one per set: two of them keep fencing each other); registering the transactional id again',
+      );
+    }
     this.logger.warn(
       { err: cause },
       'transaction failed; settling it with a fresh producer before anything else is published',
@@ -221,4 +228,12 @@ export class TransactionalPublisher {
     await this.producer?.disconnect().catch(() => undefined);
     this.producer = undefined;
   }
+}
+
+/** Whether a failure says the broker fenced this producer's epoch (kafkajs 2 has no name for code 90). */
+function fenced(err: unknown): boolean {
+  return errorChain(err).some((e) => {
+    const { type, code, message } = (e ?? {}) as { type?: unknown; code?: unknown; message?: unknown };
+    return type === 'INVALID_PRODUCER_EPOCH' || code === 90 || /fenced/i.test(String(message ?? ''));
+  });
 }
