@@ -67,7 +67,8 @@ export const configSchema = z.strictObject({
       maxRetries: z.number().int().min(0).default(6),
       retryBaseMs: positiveInt.default(250),
       retryMaxMs: positiveInt.default(30_000),
-      rps: z.number().positive().default(20),
+      // Requests per second across the client; 0 = unlimited, as the client takes it.
+      rps: z.number().min(0).default(20),
       concurrency: positiveInt.default(4),
       maxPagesPerWalk: positiveInt.default(100_000),
     })

@@ -52,16 +52,13 @@ export interface InstabaseClientOptions {
   now?: () => number;
 }
 
+/**
+ * Defaults of the options the config does not expose. Everything else (timeouts, retries, rps,
+ * concurrency, the paging cap) comes from the config, whose schema holds the one set of defaults
+ * (core/config.ts), so the two cannot drift.
+ */
 export const DEFAULT_CLIENT_OPTIONS = {
-  baseUrl: 'https://aihub.instabase.com/api',
-  timeoutMs: 30_000,
-  maxRetries: 5,
-  retryBaseMs: 250,
-  retryMaxMs: 30_000,
   maxMalformedRetries: 2,
-  rps: 10,
-  concurrency: 4,
-  maxPagesPerWalk: 100_000,
   maxBodyBytes: 64 * 1024 * 1024,
 } as const;
 

@@ -214,3 +214,11 @@ test('Basic credentials are scrubbed in their base64 wire form too', () => {
   const srBasic = Buffer.from('K:sr-basic-pw-1').toString('base64');
   assert.equal(redact(`Basic ${chBasic} / Basic ${srBasic}`), 'Basic *** / Basic ***');
 });
+
+test('instabase.rps takes 0 (unlimited), as the client does, and refuses a negative rate', () => {
+  assert.equal(loadConfig({ cwd: emptyDir, env: {}, overrides: { instabase: { rps: 0 } } }).instabase.rps, 0);
+  assert.throws(
+    () => loadConfig({ cwd: emptyDir, env: {}, overrides: { instabase: { rps: -1 } } }),
+    /instabase\.rps/,
+  );
+});
