@@ -175,17 +175,28 @@ export async function walkReadyChildren(
   });
 }
 
+/**
+ * Runs `fn` on every item, at most `limit` at once. After the first failure no further item starts,
+ * and the rejection waits until the items already running have settled: the failed poll's items are
+ * walked again by the next one, which must not race branches of this one still publishing.
+ */
 export async function forEachLimit<T>(
   items: T[],
   limit: number,
   fn: (item: T) => Promise<void>,
 ): Promise<void> {
   let next = 0;
+  let failure: { err: unknown } | undefined;
   const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
+    while (!failure && next < items.length) {
       const item = items[next++]!;
-      await fn(item);
+      try {
+        await fn(item);
+      } catch (err) {
+        failure ??= { err };
+      }
     }
   });
   await Promise.all(workers);
+  if (failure) throw failure.err;
 }
