@@ -24,11 +24,30 @@ const PINO_LEVEL: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
   [logLevel.DEBUG]: 'debug',
 };
 
+/**
+ * kafkajs warnings that say nothing is wrong here, logged at debug instead:
+ * - it warns about bounded retries on every idempotent producer, but ours are transactional: a send
+ *   that gives up fails its transaction, which is aborted and redone from the committed cursor;
+ * - CONCURRENT_TRANSACTIONS is the broker still writing the previous commit's markers: the publisher
+ *   waits for that after each commit, and kafkajs retries the rare late one within milliseconds. If its
+ *   retries run out, the transaction fails and the publisher says so at warn.
+ */
+function isRoutine(message: string, extra: Record<string, unknown>): boolean {
+  if (/^Limiting retries for the idempotent producer/.test(message)) return true;
+  return /another concurrent operation on the same transaction was ongoing/.test(
+    `${message} ${String(extra['error'] ?? '')}`,
+  );
+}
+
 /** kafkajs logs through pino so that its lines are structured and scrubbed like ours. */
 function pinoLogCreator(logger: Logger): logCreator {
   return () =>
     ({ level, log }) => {
       const { message, ...extra } = log;
+      if (isRoutine(message, extra)) {
+        logger.debug({ kafkajs: extra }, redact(message));
+        return;
+      }
       // kafkajs logs every rebalance and reconnect at INFO/ERROR; they are routine, so one level down.
       const target = PINO_LEVEL[level] ?? 'info';
       logger[target === 'error' ? 'warn' : target === 'info' ? 'debug' : target](

@@ -21,6 +21,14 @@ interface Pending {
 }
 
 const MAX_MESSAGES_PER_TRANSACTION = 5_000;
+/**
+ * How long after a commit the next transaction starts at the earliest. The commit returns once the
+ * coordinator has logged it, but it writes the commit markers to every partition afterwards; a
+ * transaction started meanwhile is answered CONCURRENT_TRANSACTIONS and retried by kafkajs (with a
+ * warning each time). Waiting this long, measured from the commit, avoids that in the common case at a
+ * cost that only back-to-back transactions pay, and those carry up to 5,000 records each.
+ */
+const COMMIT_SETTLE_MS = 50;
 const MAX_BYTES_PER_TRANSACTION = 8 * 1024 * 1024;
 
 function messageBytes(message: Message): number {
@@ -72,6 +80,8 @@ export class TransactionalPublisher {
   private draining: Promise<void> | undefined;
   private closed = false;
   private readonly closing = new AbortController();
+  /** When the last transaction committed: the next one waits COMMIT_SETTLE_MS from it. */
+  private lastCommitAt = 0;
 
   constructor(
     private readonly kafka: Kafka,
@@ -206,10 +216,13 @@ export class TransactionalPublisher {
       }
     }
     const topicMessages = [...byTopic].map(([topic, messages]) => ({ topic, messages }));
+    const settle = this.lastCommitAt + COMMIT_SETTLE_MS - Date.now();
+    if (settle > 0) await sleep(settle, this.closing.signal);
     const transaction = await producer.transaction();
     try {
       await transaction.sendBatch({ topicMessages, acks: -1, compression: CompressionTypes.None });
       await transaction.commit();
+      this.lastCommitAt = Date.now();
     } catch (err) {
       // Best effort: if the abort fails too, the fresh producer of reset() settles the transaction.
       await transaction.abort().catch(() => undefined);
