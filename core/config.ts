@@ -21,16 +21,23 @@ const urlWithoutCredentials = (hint: string) =>
 
 const kafkaSasl = z.discriminatedUnion('mechanism', [
   z.strictObject({
-    mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']),
-    username: z.string().min(1),
-    password: z.string().min(1),
+    mechanism: z
+      .enum(['plain', 'scram-sha-256', 'scram-sha-512'])
+      .describe('`plain`, `scram-sha-256`, `scram-sha-512` or `oauthbearer`, in any case; unset: no SASL'),
+    username: z.string().min(1).describe('PLAIN / SCRAM user'),
+    password: z.string().min(1).describe('PLAIN / SCRAM password'),
   }),
   z
     .strictObject({
       mechanism: z.literal('oauthbearer'),
-      /** A file holding the current bearer token, re-read on every authentication (rotated by a sidecar). */
-      tokenFile: z.string().min(1).optional(),
-      token: z.string().min(1).optional(),
+      tokenFile: z
+        .string()
+        .min(1)
+        .optional()
+        .describe(
+          'OAUTHBEARER: a file holding the token, re-read at every (re)authentication so a sidecar can rotate it',
+        ),
+      token: z.string().min(1).optional().describe('OAUTHBEARER: a fixed token (or `tokenFile`)'),
     })
     .refine((s) => (s.token === undefined) !== (s.tokenFile === undefined), {
       message: 'OAUTHBEARER needs exactly one of token (KAFKA_SASL_OAUTH_TOKEN) or tokenFile',
@@ -39,17 +46,31 @@ const kafkaSasl = z.discriminatedUnion('mechanism', [
 
 const tlsOptions = z
   .strictObject({
-    /** Defaults to true when caFile or certFile is given (see loadConfig), else false. */
-    enabled: z.boolean().default(false),
-    /** PEM bundle of the CA(s) that signed the broker certificates; omit for publicly trusted ones. */
-    caFile: z.string().min(1).optional(),
-    /** Client certificate and key (PEM) for mutual TLS. */
-    certFile: z.string().min(1).optional(),
-    keyFile: z.string().min(1).optional(),
-    /** Passphrase of an encrypted keyFile. */
-    keyPassword: z.string().min(1).optional(),
-    /** Hostname and chain verification; turning it off is for local experiments only. */
-    rejectUnauthorized: z.boolean().default(true),
+    // The default is false, but loadConfig turns it on when caFile or certFile is given.
+    enabled: z
+      .boolean()
+      .default(false)
+      .describe(
+        'TLS to the brokers (`true` whenever the listener is `SSL` or `SASL_SSL`; implied by a CA or client certificate file)',
+      ),
+    caFile: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'PEM bundle of a private CA; not needed for publicly trusted brokers (Confluent Cloud, MSK, Redpanda Cloud)',
+      ),
+    certFile: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('client certificate (PEM) for mutual TLS (Aiven), with `keyFile`'),
+    keyFile: z.string().min(1).optional().describe('key (PEM) of the client certificate'),
+    keyPassword: z.string().min(1).optional().describe('passphrase of an encrypted `keyFile`'),
+    rejectUnauthorized: z
+      .boolean()
+      .default(true)
+      .describe('certificate and hostname verification; `false` only for local experiments'),
   })
   .refine((t) => (t.certFile === undefined) === (t.keyFile === undefined), {
     message: 'a client certificate needs its key and vice versa: set both certFile and keyFile',
@@ -58,19 +79,28 @@ const tlsOptions = z
 export const configSchema = z.strictObject({
   instabase: z
     .strictObject({
-      apiUrl: urlWithoutCredentials('the token goes in INSTABASE_API_TOKEN').default(
-        'https://aihub.instabase.com/api',
-      ),
-      token: z.string().min(1).optional(),
-      context: z.string().min(1).optional(),
-      timeoutMs: positiveInt.default(30_000),
-      maxRetries: z.number().int().min(0).default(6),
-      retryBaseMs: positiveInt.default(250),
-      retryMaxMs: positiveInt.default(30_000),
-      // Requests per second across the client; 0 = unlimited, as the client takes it.
-      rps: z.number().min(0).default(20),
-      concurrency: positiveInt.default(4),
-      maxPagesPerWalk: positiveInt.default(100_000),
+      apiUrl: urlWithoutCredentials('the token goes in INSTABASE_API_TOKEN')
+        .default('https://aihub.instabase.com/api')
+        .describe('API base URL'),
+      token: z.string().min(1).optional().describe('Bearer token; unset: `start` uses the simulator'),
+      context: z.string().min(1).optional().describe('`IB-Context` header'),
+      timeoutMs: positiveInt.default(30_000).describe('per-request timeout'),
+      maxRetries: z
+        .number()
+        .int()
+        .min(0)
+        .default(6)
+        .describe('retries, with full jitter, on network errors, 408, 429 (`Retry-After`) and 5xx'),
+      retryBaseMs: positiveInt.default(250).describe('base of the retry backoff'),
+      retryMaxMs: positiveInt.default(30_000).describe('cap of the retry backoff'),
+      // 0 = unlimited, as the client takes it.
+      rps: z.number().min(0).default(20).describe('requests per second across the client (0 = unlimited)'),
+      concurrency: positiveInt.default(4).describe('requests in flight at once'),
+      maxPagesPerWalk: positiveInt
+        .default(100_000)
+        .describe(
+          "hard cap of one walk; below it a walk may take 4× the pages of its resource's last complete walk (at least 10; 10,000 for batches, runs and a run's results, 100,000 for an audit window), past which it stops, logs and dead-letters, and the next poll may go 4× further",
+        ),
     })
     .prefault({}),
   kafka: z
@@ -78,25 +108,50 @@ export const configSchema = z.strictObject({
       brokers: z
         .array(z.string().regex(/^[^:\s]+:\d+$/, 'expected host:port'))
         .min(1)
-        .default(['127.0.0.1:9092']),
-      clientId: z.string().min(1).default('instabase-stream'),
-      topicPrefix: z.string().default('instabase.'),
-      partitions: positiveInt.default(3),
-      replicationFactor: positiveInt.default(1),
-      /** Retention of the append-only audit log topic; entity topics are compacted instead. */
-      auditRetentionMs: positiveInt.default(30 * 24 * 3600 * 1000),
+        .default(['127.0.0.1:9092'])
+        .describe('bootstrap servers, `host:port` (comma-separated in the env var)'),
+      clientId: z
+        .string()
+        .min(1)
+        .default('instabase-stream')
+        .describe(
+          "Kafka client id, also the prefix of the producers' transactional ids and of the queries consumer group",
+        ),
+      topicPrefix: z.string().default('instabase.').describe('prefix of every topic'),
+      partitions: positiveInt.default(3).describe('partitions of the topics the pipeline creates'),
+      replicationFactor: positiveInt
+        .default(1)
+        .describe('replication factor of the topics the pipeline creates (managed clusters want 3)'),
+      auditRetentionMs: positiveInt
+        .default(30 * 24 * 3600 * 1000)
+        .describe('retention of the append-only audit topic (entity topics are compacted instead)'),
       ssl: tlsOptions.prefault({}),
       sasl: kafkaSasl.optional(),
-      connectionTimeoutMs: positiveInt.default(10_000),
+      connectionTimeoutMs: positiveInt.default(10_000).describe('timeout of a connection to a broker'),
       /**
        * Consumer group timeouts. A member that dies without leaving holds its partitions until the
        * session times out, so this bounds recovery after a crash; heartbeats must come well within it.
        */
-      sessionTimeoutMs: z.number().int().min(1_000).default(10_000),
-      heartbeatIntervalMs: positiveInt.default(1_000),
-      rebalanceTimeoutMs: z.number().int().min(1_000).default(20_000),
-      /** Cap of the backoff while Kafka is unreachable (producers wait and retry, they do not exit). */
-      retryMaxMs: positiveInt.default(10_000),
+      sessionTimeoutMs: z
+        .number()
+        .int()
+        .min(1_000)
+        .default(10_000)
+        .describe('consumer session timeout: how long a crashed member holds its partitions'),
+      heartbeatIntervalMs: positiveInt
+        .default(1_000)
+        .describe('consumer heartbeat interval, at most a third of `sessionTimeoutMs`'),
+      rebalanceTimeoutMs: z
+        .number()
+        .int()
+        .min(1_000)
+        .default(20_000)
+        .describe('how long a rebalance waits for the members to rejoin'),
+      retryMaxMs: positiveInt
+        .default(10_000)
+        .describe(
+          'cap of the backoff while Kafka is unreachable (producers wait and retry, they do not exit)',
+        ),
     })
     .refine((k) => k.heartbeatIntervalMs * 3 <= k.sessionTimeoutMs, {
       message: 'heartbeatIntervalMs must be at most a third of sessionTimeoutMs',
@@ -105,29 +160,38 @@ export const configSchema = z.strictObject({
     .prefault({}),
   startup: z
     .strictObject({
-      /**
-       * How long a process waits at start-up for Kafka, the registry and ClickHouse to become reachable
-       * before it gives up; refused credentials and untrusted certificates fail at once instead.
-       */
-      waitMs: z.number().int().min(0).default(120_000),
-      /** Cap of the backoff between attempts while waiting. */
-      retryMaxMs: positiveInt.default(5_000),
+      waitMs: z
+        .number()
+        .int()
+        .min(0)
+        .default(120_000)
+        .describe(
+          'how long a process waits at start-up for Kafka, the registry and ClickHouse; refused credentials and untrusted certificates fail at once',
+        ),
+      retryMaxMs: positiveInt.default(5_000).describe('cap of the backoff between attempts while waiting'),
     })
     .prefault({}),
   registry: z
     .strictObject({
-      url: urlWithoutCredentials('use SCHEMA_REGISTRY_USERNAME and SCHEMA_REGISTRY_PASSWORD').default(
-        'http://127.0.0.1:8081/apis/ccompat/v7',
-      ),
-      /** Basic auth: Confluent Cloud's API key and secret. */
-      username: z.string().min(1).optional(),
-      password: z.string().min(1).optional(),
-      bearerToken: z.string().min(1).optional(),
-      /** PEM bundle of a private CA for an https URL. */
-      caFile: z.string().min(1).optional(),
+      url: urlWithoutCredentials('use SCHEMA_REGISTRY_USERNAME and SCHEMA_REGISTRY_PASSWORD')
+        .default('http://127.0.0.1:8081/apis/ccompat/v7')
+        .describe('a Confluent-compatible registry'),
+      username: z
+        .string()
+        .min(1)
+        .optional()
+        .describe('HTTP Basic auth user (Confluent Cloud: the Schema Registry API key)'),
+      password: z
+        .string()
+        .min(1)
+        .optional()
+        .describe('HTTP Basic auth password (Confluent Cloud: the Schema Registry API secret)'),
+      bearerToken: z.string().min(1).optional().describe('bearer auth instead of Basic'),
+      caFile: z.string().min(1).optional().describe('PEM bundle of a private CA for an `https` registry'),
       compatibility: z
         .enum(['BACKWARD', 'BACKWARD_TRANSITIVE', 'FORWARD', 'FORWARD_TRANSITIVE', 'FULL', 'FULL_TRANSITIVE'])
-        .default('BACKWARD_TRANSITIVE'),
+        .default('BACKWARD_TRANSITIVE')
+        .describe('set explicitly on every subject'),
     })
     .refine((r) => (r.username === undefined) === (r.password === undefined), {
       message: 'basic auth needs both username and password (SCHEMA_REGISTRY_USERNAME / _PASSWORD)',
@@ -138,62 +202,112 @@ export const configSchema = z.strictObject({
     .prefault({}),
   clickhouse: z
     .strictObject({
-      url: urlWithoutCredentials('use CLICKHOUSE_USER and CLICKHOUSE_PASSWORD').default(
-        'http://127.0.0.1:8123',
-      ),
-      user: z.string().min(1).default('default'),
-      password: z.string().default(''),
+      url: urlWithoutCredentials('use CLICKHOUSE_USER and CLICKHOUSE_PASSWORD')
+        .default('http://127.0.0.1:8123')
+        .describe('HTTP(S) endpoint; a URL with `user:password@` is refused'),
+      user: z.string().min(1).default('default').describe('sent as an HTTP Basic header, never in the URL'),
+      password: z.string().default('').describe('password of `user`, sent with it as HTTP Basic'),
       database: z
         .string()
         .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a plain identifier')
-        .default('instabase'),
-      /** PEM bundle of a private CA for an https URL (ClickHouse Cloud needs none). */
-      caFile: z.string().min(1).optional(),
-      requestTimeoutMs: positiveInt.default(60_000),
+        .default('instabase')
+        .describe('database of the tables and views'),
+      caFile: z
+        .string()
+        .min(1)
+        .optional()
+        .describe('PEM bundle of a private CA for an `https` ClickHouse (ClickHouse Cloud needs none)'),
+      requestTimeoutMs: positiveInt.default(60_000).describe('timeout of one request'),
     })
     .prefault({}),
   producers: z
     .strictObject({
-      resources: z.array(resourceName).default([...RESOURCE_NAMES]),
-      /** Poll interval per resource; resources not listed use defaultIntervalMs. */
-      intervalsMs: z.partialRecord(resourceName, positiveInt).default({}),
-      defaultIntervalMs: positiveInt.default(30_000),
-      concurrency: positiveInt.default(3),
-      batchesPageSize: positiveInt.default(100),
-      runsPageSize: positiveInt.default(100),
-      auditLogsPageSize: positiveInt.default(500),
-      /** How far back the runs watermark reaches on each poll, so late updates are caught. */
-      runsLookbackMs: z.number().int().min(0).default(3_600_000),
-      /** Where runs and audit logs start on the very first poll. */
+      resources: z
+        .array(resourceName)
+        .default([...RESOURCE_NAMES])
+        .describe(
+          'the resources to poll (a root brings its children: conversations → documents → metadata; runs → results)',
+        ),
+      intervalsMs: z
+        .partialRecord(resourceName.meta({ title: 'resource' }), positiveInt)
+        .default({})
+        .describe('poll interval per root resource; those not listed use `defaultIntervalMs`'),
+      defaultIntervalMs: positiveInt
+        .default(30_000)
+        .describe('poll interval of the resources not in `intervalsMs`'),
+      concurrency: positiveInt.default(3).describe('polls and fan-out requests at once'),
+      batchesPageSize: positiveInt.default(100).describe('page size of the batches listing'),
+      runsPageSize: positiveInt.default(100).describe('page size of the runs listing'),
+      auditLogsPageSize: positiveInt.default(500).describe('page size of the audit logs listing'),
+      runsLookbackMs: z
+        .number()
+        .int()
+        .min(0)
+        .default(3_600_000)
+        .describe('each runs poll re-lists this far behind its watermark, so late updates are caught'),
       initialLookbackMs: z
         .number()
         .int()
         .min(0)
-        .default(7 * 24 * 3_600_000),
-      /** Audit windows end this far behind now, so entries still being written are not missed. */
-      auditLogsSettleMs: z.number().int().min(0).default(5_000),
-      files: z.array(z.string().min(1)).default([]),
-      queryIds: z.array(z.string().min(1)).default([]),
-      shutdownTimeoutMs: positiveInt.default(15_000),
+        .default(7 * 24 * 3_600_000)
+        .describe('how far back runs and audit logs start on the very first poll'),
+      auditLogsSettleMs: z
+        .number()
+        .int()
+        .min(0)
+        .default(5_000)
+        .describe('audit windows end this far behind now, so entries still being written are not missed'),
+      files: z.array(z.string().min(1)).default([]).describe('paths to HEAD for `files_metadata`'),
+      queryIds: z
+        .array(z.string().min(1))
+        .default([])
+        .describe('query ids to track (more arrive on the `<prefix>_queries` topic)'),
+      shutdownTimeoutMs: positiveInt.default(15_000).describe('bound of a graceful stop'),
     })
     .prefault({}),
   sinks: z
     .strictObject({
-      group: z.string().min(1).default('instabase-clickhouse-sink'),
-      resources: z.array(resourceName).default([...RESOURCE_NAMES]),
-      flushRows: positiveInt.default(50_000),
-      flushMs: positiveInt.default(1_000),
-      flushBytes: positiveInt.default(32 * 1024 * 1024),
-      retryMaxMs: positiveInt.default(30_000),
-      shutdownTimeoutMs: positiveInt.default(15_000),
+      group: z.string().min(1).default('instabase-clickhouse-sink').describe('consumer group'),
+      resources: z
+        .array(resourceName)
+        .default([...RESOURCE_NAMES])
+        .describe('the resources whose topics are sunk into ClickHouse'),
+      // A buffer is flushed at whichever of the three limits comes first.
+      flushRows: positiveInt
+        .default(50_000)
+        .describe('rows that flush a buffer (or `flushBytes`, `flushMs`)'),
+      flushMs: positiveInt
+        .default(1_000)
+        .describe('age that flushes a buffer (or `flushRows`, `flushBytes`)'),
+      flushBytes: positiveInt
+        .default(32 * 1024 * 1024)
+        .describe('size that flushes a buffer (or `flushRows`, `flushMs`)'),
+      retryMaxMs: positiveInt.default(30_000).describe('cap of the backoff while ClickHouse is unreachable'),
+      shutdownTimeoutMs: positiveInt.default(15_000).describe('bound of a graceful stop'),
     })
     .prefault({}),
   http: z
     .strictObject({
-      host: z.string().default('127.0.0.1'),
-      port: z.number().int().min(0).max(65535).default(3000),
-      /** Required to expose the dashboard beyond loopback without a warning. */
-      token: z.string().min(1).optional(),
+      host: z
+        .string()
+        .default('127.0.0.1')
+        .describe(
+          'address of the dashboard, `/metrics` and `/healthz`; another than loopback without `token` logs a warning',
+        ),
+      port: z
+        .number()
+        .int()
+        .min(0)
+        .max(65535)
+        .default(3000)
+        .describe('port of the dashboard, `/metrics` and `/healthz`'),
+      token: z
+        .string()
+        .min(1)
+        .optional()
+        .describe(
+          'when set, the dashboard needs `Authorization: Bearer <token>` or `?token=`; `/metrics` and `/healthz` stay open',
+        ),
     })
     .prefault({}),
 });
@@ -287,6 +401,11 @@ const ENV_MAP: Array<[string, string, (v: string) => unknown]> = [
 
 /** Every environment variable the config reads (each may also be given as `<NAME>_FILE`). */
 export const ENV_VARS: readonly string[] = ENV_MAP.map(([name]) => name);
+
+/** Environment variable and the config path it sets, for the generated README table (core/config-docs.ts). */
+export const ENV_PATHS: ReadonlyArray<readonly [env: string, path: string]> = ENV_MAP.map(
+  ([name, path]) => [name, path] as const,
+);
 
 /** The config paths that hold secrets: registered for redaction and shown as *** in dumps. */
 export const SECRET_PATHS = [
