@@ -1,9 +1,12 @@
 import type { Config } from '../core/config.ts';
 import type { Logger } from '../core/log.ts';
 import type { ResourceName } from '../core/resources.ts';
+import { forEachLimit, settleAll } from './concurrency-limit.ts';
 import { walkAppendWindow } from './engine/append-window.ts';
-import { isRecord, publishTombstones, stateKey, walkChanges, type EntityState } from './engine/changes.ts';
-import { forEachLimit, walkEntityWindow, walkReadyChildren } from './engine/entity-window.ts';
+import { publishTombstones, walkChanges, type EntityState } from './engine/changes.ts';
+import { walkEntityWindow, walkReadyChildren } from './engine/entity-window.ts';
+import { isRecord } from './engine/page-records.ts';
+import { stateKey } from './engine/state-keys.ts';
 import { pollTracked } from './engine/tracked.ts';
 import type { ApiRecord, EngineContext } from './engine/types.ts';
 import { InstabaseError } from './instabase/errors.ts';
@@ -23,13 +26,6 @@ export const JOB_RESOURCES: Record<string, ResourceName[]> = {
 };
 
 const endpointOf = (d: { spec: { method: string; path: string } }) => `${d.spec.method} ${d.spec.path}`;
-
-/** Runs every task, then fails with the first error: one broken branch must not stop its siblings. */
-async function settleAll<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  const errors: unknown[] = [];
-  await forEachLimit(items, limit, (item) => fn(item).catch((err: unknown) => void errors.push(err)));
-  if (errors.length) throw errors[0];
-}
 
 /**
  * A conversation's documents and their metadata, with tombstones for metadata gone; returns the

@@ -2,6 +2,7 @@ import { setMaxListeners } from 'node:events';
 import type { Logger } from '../core/log.ts';
 import { metrics } from '../core/metrics.ts';
 import { redact } from '../core/secrets.ts';
+import { ConcurrencyLimit } from './concurrency-limit.ts';
 
 export interface PollJob {
   /** The resource whose interval drives the job (children poll with their root). */
@@ -27,8 +28,7 @@ export class Scheduler {
   readonly status = new Map<string, JobStatus>();
   private readonly controller = new AbortController();
   private readonly loops: Promise<void>[] = [];
-  private active = 0;
-  private readonly waiting: Array<() => void> = [];
+  private readonly slots: ConcurrencyLimit;
   private wake = new Map<string, () => void>();
 
   /**
@@ -38,10 +38,12 @@ export class Scheduler {
    */
   constructor(
     private readonly jobs: PollJob[],
-    private readonly concurrency: number,
+    concurrency: number,
     private readonly logger: Logger,
     private readonly settle: () => Promise<void> = async () => undefined,
-  ) {}
+  ) {
+    this.slots = new ConcurrencyLimit(concurrency);
+  }
 
   start(): void {
     // Every in-flight request of every job listens on the one shutdown signal.
@@ -57,25 +59,16 @@ export class Scheduler {
     this.wake.get(name)?.();
   }
 
-  private async acquire(): Promise<void> {
-    if (this.active < this.concurrency) {
-      this.active += 1;
-      return;
-    }
-    await new Promise<void>((resolve) => this.waiting.push(resolve));
-    this.active += 1;
-  }
-
-  private release(): void {
-    this.active -= 1;
-    this.waiting.shift()?.();
-  }
-
   private async loop(job: PollJob): Promise<void> {
     const signal = this.controller.signal;
     const status = this.status.get(job.name)!;
     while (!signal.aborted) {
-      await this.acquire();
+      let release: () => void;
+      try {
+        release = await this.slots.acquire(signal);
+      } catch {
+        break; // stopped while waiting for a slot
+      }
       const started = Date.now();
       status.running = true;
       // Each poll has its own signal, aborted when the poll fails: its branches still running stop
@@ -104,7 +97,7 @@ export class Scheduler {
         status.running = false;
         status.polls += 1;
         metrics.pollDuration.observe({ resource: job.name }, (Date.now() - started) / 1000);
-        this.release();
+        release();
       }
       const wait = Math.max(0, job.intervalMs - (Date.now() - started));
       await new Promise<void>((resolve) => {
@@ -122,8 +115,8 @@ export class Scheduler {
 
   /** Aborts in-flight requests (their pages were not committed, so they are read again next time). */
   async stop(): Promise<void> {
+    // Aborting also turns away the loops still waiting for a slot.
     this.controller.abort();
-    for (const resolve of this.waiting.splice(0)) resolve();
     await Promise.allSettled(this.loops);
   }
 }

@@ -1,6 +1,7 @@
 import { walk } from '../instabase/paginators.ts';
-import { emitOf, shapedRecords } from './changes.ts';
 import { pageBudget } from './page-budget.ts';
+import { emitOf, shapedRecords } from './page-records.ts';
+import { windowKey } from './state-keys.ts';
 import { emptyStep, type EngineContext, type ResourceDeclaration } from './types.ts';
 
 /** The cursor of an append-only resource: the watermark, and the window being walked, if any. */
@@ -33,7 +34,7 @@ export async function walkAppendWindow(
   decl: ResourceDeclaration,
   options: AppendWindowOptions,
 ): Promise<void> {
-  const key = `${decl.name}/_window`;
+  const key = windowKey(decl.name);
   const now = ctx.now();
   const current = ctx.state.get<WindowState>(key) ?? { wm: now - options.initialLookbackMs - 1 };
   const start = current.s ?? current.wm + 1;

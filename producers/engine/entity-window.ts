@@ -1,8 +1,10 @@
+import { forEachLimit } from '../concurrency-limit.ts';
 import { contentHash } from '../content-hash.ts';
 import { walk, type Page, type WalkParams } from '../instabase/paginators.ts';
 import type { StateChange } from '../state-store.ts';
-import { emitOf, invalidKey, isRecord, shapedRecords, stateKey } from './changes.ts';
 import { pageBudget } from './page-budget.ts';
+import { emitOf, invalidKey, isRecord, shapedRecords } from './page-records.ts';
+import { childCursorKey, stateKey, windowKey } from './state-keys.ts';
 import { emptyStep, type ApiRecord, type EngineContext, type ResourceDeclaration } from './types.ts';
 
 /** Per entity of a windowed listing: its hash, whether it can still change, and its time (ms). */
@@ -37,9 +39,9 @@ export async function walkEntityWindow(
   decl: ResourceDeclaration,
   options: EntityWindowOptions,
 ): Promise<void> {
-  const windowKey = `${decl.name}/_window`;
+  const watermarkKey = windowKey(decl.name);
   const now = ctx.now();
-  const wm = ctx.state.get<{ wm: number }>(windowKey)?.wm;
+  const wm = ctx.state.get<{ wm: number }>(watermarkKey)?.wm;
   const from = wm === undefined ? now - options.initialLookbackMs : wm - options.lookbackMs;
   const seen = new Set<string>();
   const tracked = (record: ApiRecord, h: string): TrackedEntity => {
@@ -100,7 +102,7 @@ export async function walkEntityWindow(
 
   const prefix = stateKey(decl.name, undefined, '');
   for (const [key, entity] of ctx.state.entries<TrackedEntity>(prefix)) {
-    if (!entity.open || seen.has(key) || key === windowKey) continue;
+    if (!entity.open || seen.has(key) || key === watermarkKey) continue;
     // One entity's listing: the window's budget is more than it can legitimately need.
     for await (const page of walk(ctx.client, decl.spec, {
       query: options.byKey(key.slice(prefix.length)),
@@ -114,9 +116,9 @@ export async function walkEntityWindow(
   const forgetBefore = from - options.lookbackMs;
   const prune: StateChange[] = ctx.state
     .entries<TrackedEntity>(prefix)
-    .filter(([key, e]) => key !== windowKey && !e.open && !e.ready && e.t < forgetBefore)
+    .filter(([key, e]) => key !== watermarkKey && !e.open && !e.ready && e.t < forgetBefore)
     .map(([key]) => ({ key, value: null }));
-  await ctx.commit({ emits: [], dead: [], state: [...prune, { key: windowKey, value: { wm: now } }] });
+  await ctx.commit({ emits: [], dead: [], state: [...prune, { key: watermarkKey, value: { wm: now } }] });
 }
 
 export interface ChildCursor extends Record<string, unknown> {
@@ -141,10 +143,10 @@ export async function walkReadyChildren(
   const prefix = stateKey(parent.name, undefined, '');
   const ready = ctx.state
     .entries<TrackedEntity>(prefix)
-    .filter(([key, e]) => e.ready && !key.endsWith('/_window'))
+    .filter(([key, e]) => e.ready && key !== windowKey(parent.name))
     .map(([key, e]) => ({ parentKey: key.slice(prefix.length), stateKey: key, entity: e }));
   await forEachLimit(ready, concurrency, async ({ parentKey, stateKey: parentStateKey, entity }) => {
-    const cursorKey = `${child.name}/_cursor/${parentKey}`;
+    const cursorKey = childCursorKey(child.name, parentKey);
     const cursor = ctx.state.get<ChildCursor>(cursorKey);
     const startOffset = cursor && cursor.ph === entity.h && !cursor.done ? cursor.next : 0;
     // Children of different parents differ in size: the budget follows the largest complete walk.
@@ -173,30 +175,4 @@ export async function walkReadyChildren(
       throw err;
     }
   });
-}
-
-/**
- * Runs `fn` on every item, at most `limit` at once. After the first failure no further item starts,
- * and the rejection waits until the items already running have settled: the failed poll's items are
- * walked again by the next one, which must not race branches of this one still publishing.
- */
-export async function forEachLimit<T>(
-  items: T[],
-  limit: number,
-  fn: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  let failure: { err: unknown } | undefined;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (!failure && next < items.length) {
-      const item = items[next++]!;
-      try {
-        await fn(item);
-      } catch (err) {
-        failure ??= { err };
-      }
-    }
-  });
-  await Promise.all(workers);
-  if (failure) throw failure.err;
 }

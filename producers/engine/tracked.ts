@@ -1,7 +1,8 @@
+import { forEachLimit } from '../concurrency-limit.ts';
 import { contentHash } from '../content-hash.ts';
 import { walk } from '../instabase/paginators.ts';
-import { forEachLimit } from './entity-window.ts';
-import { emitOf, shapedRecords, stateKey } from './changes.ts';
+import { emitOf, shapedRecords } from './page-records.ts';
+import { stateKey } from './state-keys.ts';
 import { emptyStep, type ApiRecord, type EngineContext, type ResourceDeclaration } from './types.ts';
 
 export interface TrackedId extends Record<string, unknown> {

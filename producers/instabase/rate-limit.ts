@@ -1,3 +1,4 @@
+import { ConcurrencyLimit } from '../concurrency-limit.ts';
 import { sleep as realSleep } from './retry.ts';
 
 export interface RateLimitOptions {
@@ -22,9 +23,7 @@ export class RateLimiter {
   private lastRefill: number;
   private readonly now: () => number;
   private readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
-  private active = 0;
-  private readonly concurrency: number;
-  private readonly waiting: Array<() => void> = [];
+  private readonly slots: ConcurrencyLimit;
   // Serialises token takers so waiters are served in order and the spacing holds under contention.
   private tokenChain: Promise<void> = Promise.resolve();
 
@@ -35,56 +34,23 @@ export class RateLimiter {
     this.now = opts.now ?? (() => performance.now());
     this.sleep = opts.sleep ?? realSleep;
     this.lastRefill = this.now();
-    this.concurrency = Math.max(1, Math.floor(opts.concurrency));
+    this.slots = new ConcurrencyLimit(opts.concurrency);
   }
 
   get inFlight(): number {
-    return this.active;
+    return this.slots.inUse;
   }
 
   /** Waits for a concurrency slot and a rate token; call the returned function when the request is done. */
   async acquire(signal?: AbortSignal): Promise<() => void> {
-    await this.takeSlot(signal);
+    const release = await this.slots.acquire(signal);
     try {
       await this.takeToken(signal);
     } catch (err) {
-      this.releaseSlot();
+      release();
       throw err;
     }
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      this.releaseSlot();
-    };
-  }
-
-  private takeSlot(signal?: AbortSignal): Promise<void> {
-    if (signal?.aborted) return Promise.reject(signal.reason);
-    if (this.active < this.concurrency) {
-      this.active++;
-      return Promise.resolve();
-    }
-    return new Promise((resolve, reject) => {
-      const grant = () => {
-        signal?.removeEventListener('abort', onAbort);
-        this.active++;
-        resolve();
-      };
-      const onAbort = () => {
-        const i = this.waiting.indexOf(grant);
-        if (i >= 0) this.waiting.splice(i, 1);
-        reject(signal?.reason);
-      };
-      this.waiting.push(grant);
-      signal?.addEventListener('abort', onAbort, { once: true });
-    });
-  }
-
-  private releaseSlot(): void {
-    this.active--;
-    const next = this.waiting.shift();
-    if (next) next();
+    return release;
   }
 
   private takeToken(signal?: AbortSignal): Promise<void> {

@@ -1,4 +1,6 @@
 /**
+ * The producers' one concurrency limiter and the fan-outs built on it.
+ *
  * forEachLimit fans a poll out over parents (ready runs, tracked query ids). When one branch fails the
  * poll fails and the next poll walks the same items again, so the failed fan-out must not go on
  * starting items behind it, and must not report failure while branches are still publishing: the next
@@ -6,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { forEachLimit } from '../../../producers/engine/entity-window.ts';
+import { ConcurrencyLimit, forEachLimit, settleAll } from '../../../producers/concurrency-limit.ts';
 
 interface Deferred {
   promise: Promise<void>;
@@ -117,5 +119,62 @@ describe('forEachLimit', () => {
 
   it('resolves at once for no items', async () => {
     await forEachLimit([], 3, () => Promise.reject(new Error('never called')));
+  });
+});
+
+describe('settleAll', () => {
+  it('runs every item despite a failure, then rejects with the first error', async () => {
+    const { gates, events, work, items } = fakeWork(4);
+    const done = settleAll(items, 2, work);
+    done.catch(() => undefined);
+    await drain();
+    gates[0]!.reject(new Error('first'));
+    await drain();
+    gates[1]!.reject(new Error('second'));
+    await drain();
+    gates[2]!.resolve();
+    gates[3]!.resolve();
+    await assert.rejects(done, /^Error: first$/);
+    assert.deepEqual(events.filter((e) => e.startsWith('start')).length, 4);
+  });
+});
+
+describe('ConcurrencyLimit', () => {
+  it('hands a freed slot to the waiters in the order they asked', async () => {
+    const slots = new ConcurrencyLimit(1);
+    const order: string[] = [];
+    const first = await slots.acquire();
+    const second = slots.acquire().then((release) => (order.push('second'), release));
+    const third = slots.acquire().then((release) => (order.push('third'), release));
+    await drain();
+    assert.deepEqual(order, []);
+    first();
+    (await second)();
+    (await third)();
+    assert.deepEqual(order, ['second', 'third']);
+    assert.equal(slots.inUse, 0);
+  });
+
+  it('frees a slot once however often its release is called', async () => {
+    const slots = new ConcurrencyLimit(2);
+    const a = await slots.acquire();
+    await slots.acquire();
+    a();
+    a();
+    assert.equal(slots.inUse, 1);
+  });
+
+  it('turns away a waiter whose signal aborts, which then holds no slot', async () => {
+    const slots = new ConcurrencyLimit(1);
+    const held = await slots.acquire();
+    const ac = new AbortController();
+    const aborted = slots.acquire(ac.signal);
+    const next = slots.acquire();
+    ac.abort(new Error('stopped'));
+    await assert.rejects(aborted, /stopped/);
+    held();
+    (await next)();
+    assert.equal(slots.inUse, 0);
+    await assert.rejects(slots.acquire(ac.signal), /stopped/);
   });
 });
