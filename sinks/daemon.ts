@@ -1,6 +1,6 @@
 import type { Config } from '../core/config.ts';
 import { createClickHouse } from '../core/clickhouse.ts';
-import { createKafka } from '../core/kafka.ts';
+import { createKafka, groupTimeouts } from '../core/kafka.ts';
 import type { Logger } from '../core/log.ts';
 import { createRegistry } from '../core/registry.ts';
 import { waitForService, waitForServices } from '../core/service-wait.ts';
@@ -99,9 +99,7 @@ export async function startSinks(
     flushMs: config.sinks.flushMs,
     flushBytes: config.sinks.flushBytes,
     retryMaxMs: config.sinks.retryMaxMs,
-    sessionTimeoutMs: config.kafka.sessionTimeoutMs,
-    heartbeatIntervalMs: config.kafka.heartbeatIntervalMs,
-    rebalanceTimeoutMs: config.kafka.rebalanceTimeoutMs,
+    groupTimeouts: groupTimeouts(config),
     features,
     fromBeginning: options.fromBeginning ?? true,
     logger,

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import type { ClickHouseClient } from '@clickhouse/client';
-import type { Consumer, Kafka, Producer } from 'kafkajs';
+import type { Consumer, ConsumerConfig, Kafka, Producer } from 'kafkajs';
 import type { Logger } from '../core/log.ts';
 import { metrics } from '../core/metrics.ts';
 import { redact } from '../core/secrets.ts';
@@ -24,10 +24,8 @@ export interface SinkRunnerOptions {
   flushMs: number;
   flushBytes: number;
   retryMaxMs: number;
-  /** The group's session timeout: how long a killed member holds its partitions. */
-  sessionTimeoutMs: number;
-  heartbeatIntervalMs: number;
-  rebalanceTimeoutMs: number;
+  /** The group's timeouts (groupTimeouts(config)): how long a killed member holds its partitions. */
+  groupTimeouts: Pick<ConsumerConfig, 'sessionTimeout' | 'heartbeatInterval' | 'rebalanceTimeout'>;
   /** What the ClickHouse server takes (dedup tokens, async_insert). */
   features: ServerFeatures;
   fromBeginning: boolean;
@@ -162,9 +160,7 @@ export class SinkRunner {
       groupId: this.o.groupId,
       allowAutoTopicCreation: false,
       readUncommitted: false,
-      sessionTimeout: this.o.sessionTimeoutMs,
-      heartbeatInterval: this.o.heartbeatIntervalMs,
-      rebalanceTimeout: this.o.rebalanceTimeoutMs,
+      ...this.o.groupTimeouts,
       maxBytes: 16 * 1024 * 1024,
     });
     this.consumer = consumer;
