@@ -125,9 +125,19 @@ describe('sinks: kill -9 mid-stream and restart', { timeout: 240_000 }, () => {
     }
     assert.ok(covered > 0, 'something was committed before the kill');
 
+    const restartedAt = Date.now();
     const second = SinkProcess.start(config, ['--resources', 'batches'], 'second');
-    // The killed member holds its partitions until its session times out (30 s), then the new one reads
-    // from the committed offsets.
+    // The killed member holds its partitions until its session times out (kafka.sessionTimeoutMs,
+    // 10 s), then the new one reads from the committed offsets. Measured, not asserted: the time until
+    // the new member's first commit.
+    let recoveredAfterMs: number | undefined;
+    while (recoveredAfterMs === undefined && Date.now() - restartedAt < 150_000) {
+      second.assertRunning();
+      const now = await committedOffsets(config, config.sinks.group, topic);
+      if ([...now].some(([p, o]) => o > (committed.get(p) ?? -1)))
+        recoveredAfterMs = Date.now() - restartedAt;
+      else await new Promise((r) => setTimeout(r, 100));
+    }
     await waitCommitted(config, config.sinks.group, [topic], 150_000, () => second.assertRunning());
 
     const raw = await scalar(ch, `SELECT count() AS n FROM ${db()}.batches`);
@@ -145,7 +155,8 @@ describe('sinks: kill -9 mid-stream and restart', { timeout: 240_000 }, () => {
     assert.equal(Number(current[0]!.v2), UPDATED, 'the latest version of each updated entity');
 
     t.diagnostic(
-      `killed with ${landed} of ${MESSAGES} rows in, ${covered} committed; ${raw} raw rows at the end`,
+      `killed with ${landed} of ${MESSAGES} rows in, ${covered} committed; ${raw} raw rows at the end; ` +
+        `the restarted sink committed again ${((recoveredAfterMs ?? NaN) / 1000).toFixed(1)} s after its start`,
     );
     // A SIGTERM stops it cleanly within the shutdown bound.
     const stopped = await second.kill('SIGTERM', 40_000);
