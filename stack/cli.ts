@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import {
   displayPath,
-  loadConfig,
+  loadStackConfig,
   paths,
   PORT_FLAGS,
   SERVICES,
@@ -115,7 +115,7 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'status': {
       const rows = await stackStatus({ config });
-      const cfg = loadConfig(config);
+      const cfg = loadStackConfig(config);
       for (const r of rows) {
         const who = r.external ? 'external' : r.pid ? `pid ${r.pid}` : 'not running';
         const log = r.logFile ? `  log ${displayPath(r.logFile)}` : '';
@@ -127,7 +127,7 @@ async function main(argv: string[]): Promise<number> {
       return rows.every((r) => r.healthy) ? 0 : 3;
     }
     case 'logs': {
-      const cfg = loadConfig(config);
+      const cfg = loadStackConfig(config);
       const lines = values.lines ? Number(values.lines) : 60;
       const files = (services ?? SERVICES).map((s) => paths.log(cfg, s)).filter((f) => fs.existsSync(f));
       if (files.length === 0) {
@@ -145,7 +145,7 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'secure': {
-      await runSecureStack(loadConfig(config), (line) => process.stderr.write(`[stack] ${line}\n`));
+      await runSecureStack(loadStackConfig(config), (line) => process.stderr.write(`[stack] ${line}\n`));
       return 0;
     }
     default:

@@ -76,7 +76,7 @@ export interface ConfigOverrides {
 }
 
 /** Flags beat env vars beat defaults. */
-export function loadConfig(
+export function loadStackConfig(
   overrides: ConfigOverrides = {},
   env: NodeJS.ProcessEnv = process.env,
 ): StackConfig {

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
 import { configXml, findServer, usersXml, type ClickHouseUser } from './clickhouse.ts';
-import { HOST, KAFKA_VERSION, loadConfig, paths, type StackConfig } from './config.ts';
+import { HOST, KAFKA_VERSION, loadStackConfig, paths, type StackConfig } from './config.ts';
 import { findJava } from './java.ts';
 import { kafkaService, LOG4J2 } from './kafka.ts';
 import { isOurs, spawnDetached, stopProcess, tail, waitFor, type PidRecord } from './process.ts';
@@ -199,7 +199,7 @@ export interface SecureKafkaOptions {
   pki: Pki;
   /** SCRAM-SHA-512 users (name → password) created when the storage is formatted. */
   users: Record<string, string>;
-  /** The stack's config, for where Kafka's jars are; default loadConfig(). */
+  /** The stack's config, for where Kafka's jars are; default loadStackConfig(). */
   stack?: StackConfig;
   port?: number;
   controllerPort?: number;
@@ -266,7 +266,7 @@ delete.topic.enable=true
  */
 export async function startSecureKafka(o: SecureKafkaOptions): Promise<SecureKafka> {
   const progress = o.progress ?? quiet;
-  const stack = o.stack ?? loadConfig();
+  const stack = o.stack ?? loadStackConfig();
   await kafkaService.install(stack, progress); // a no-op when the stack already fetched the jars
   const java = findJava(17, 'STACK_KAFKA_JAVA_HOME');
   const port = o.port ?? (await freePort());

@@ -4,7 +4,7 @@ import {
   displayPath,
   EXTERNAL_ENV,
   HOST,
-  loadConfig,
+  loadStackConfig,
   paths,
   SERVICES,
   type ConfigOverrides,
@@ -175,7 +175,7 @@ async function installLocal(
 /** What `up` does before starting anything (`npm run stack -- install`): useful to prepare a machine. */
 export async function installStack(opts: StackOptions = {}): Promise<ServiceName[]> {
   const env = opts.env ?? process.env;
-  const cfg = loadConfig(opts.config, env);
+  const cfg = loadStackConfig(opts.config, env);
   const local = SERVICES.filter((s) => (opts.services ?? SERVICES).includes(s) && !externalOf(s, env));
   await installLocal(cfg, local, opts.progress ?? stderrProgress, env);
   return local;
@@ -189,7 +189,7 @@ export async function installStack(opts: StackOptions = {}): Promise<ServiceName
 export async function ensureStack(opts: StackOptions = {}): Promise<EnsureResult> {
   const env = opts.env ?? process.env;
   const progress = opts.progress ?? stderrProgress;
-  const cfg = loadConfig(opts.config, env);
+  const cfg = loadStackConfig(opts.config, env);
   const stackEnv = resolveEnv(cfg, env);
   const wanted = new Set<ServiceName>(opts.services ?? SERVICES);
   // The registry journals its schemas to Kafka (kafkasql), so a local registry needs a Kafka.
@@ -233,7 +233,7 @@ export interface StopResult {
  */
 export async function stopStack(services: readonly ServiceName[] = SERVICES, opts: StackOptions = {}) {
   const progress = opts.progress ?? stderrProgress;
-  const cfg = loadConfig(opts.config, opts.env ?? process.env);
+  const cfg = loadStackConfig(opts.config, opts.env ?? process.env);
   const stopOne = async (s: ServiceName): Promise<StopResult> => {
     const pidFile = paths.pidFile(cfg, s);
     const rec = readPidFile(pidFile);
@@ -267,7 +267,7 @@ export interface ServiceStatus {
 
 export async function stackStatus(opts: StackOptions = {}): Promise<ServiceStatus[]> {
   const env = opts.env ?? process.env;
-  const cfg = loadConfig(opts.config, env);
+  const cfg = loadStackConfig(opts.config, env);
   const stackEnv = resolveEnv(cfg, env);
   return Promise.all(
     SERVICES.map(async (s) => {
@@ -288,4 +288,4 @@ export async function stackStatus(opts: StackOptions = {}): Promise<ServiceStatu
   );
 }
 
-export { loadConfig, paths };
+export { loadStackConfig, paths };

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { loadConfig } from '../../../stack/config.ts';
+import { loadStackConfig } from '../../../stack/config.ts';
 import { APICURIO_2, APICURIO_3, checkSameFlavor, chooseRegistry } from '../../../stack/registry.ts';
 
 /** A JDK home that findJava accepts: a `release` file with the major version and an executable bin/java. */
@@ -70,7 +70,7 @@ describe('chooseRegistry', () => {
   });
 
   it('writes the 2.6 registry the same ccompat settings as 3.3, under 2.x names, with a file-backed store', () => {
-    const cfg = loadConfig({ dir: path.join(root, 'stack') }, {});
+    const cfg = loadStackConfig({ dir: path.join(root, 'stack') }, {});
     const env = { KAFKA_BROKERS: '127.0.0.1:9092', SCHEMA_REGISTRY_URL: '', CLICKHOUSE_URL: '' };
     const v2 = APICURIO_2.properties(cfg, env, '/data/registry');
     assert.match(
@@ -90,7 +90,7 @@ describe('checkSameFlavor', () => {
   it('refuses to switch a stack whose Kafka holds the other registry’s schema ids', (t) => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flavor-'));
     t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-    const cfg = loadConfig({ dir }, {});
+    const cfg = loadStackConfig({ dir }, {});
     checkSameFlavor(cfg, APICURIO_3); // a fresh stack takes either
     checkSameFlavor(cfg, APICURIO_2);
     fs.mkdirSync(path.join(dir, 'registry'), { recursive: true });
@@ -103,7 +103,7 @@ describe('checkSameFlavor', () => {
     t.after(() => fs.rmSync(old, { recursive: true, force: true }));
     fs.mkdirSync(path.join(old, 'kafka', 'data', 'kafkasql-journal-0'), { recursive: true });
     assert.throws(
-      () => checkSameFlavor(loadConfig({ dir: old }, {}), APICURIO_2),
+      () => checkSameFlavor(loadStackConfig({ dir: old }, {}), APICURIO_2),
       /written by Apicurio 3\.3\.3/,
     );
   });
