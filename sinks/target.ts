@@ -6,7 +6,7 @@ import type { BatchBuffer } from './batch-buffer.ts';
 import { isPermanentClickHouseError } from './clickhouse-errors.ts';
 import { FatalSinkError, UnmappableSchemaError } from './errors.ts';
 import type { RecordCoordinates, SinkTarget } from './ports.ts';
-import { IncompatibleSchemaError } from './schema/ddl.ts';
+import { IncompatibleTableError } from './schema/ddl.ts';
 import { serverFeatures, type ServerFeatures } from './schema/features.ts';
 import { deriveLayout } from './schema/layout.ts';
 import { applySchema } from './schema/migrate.ts';
@@ -83,7 +83,7 @@ export class TableTarget implements SinkTarget {
           'tables brought in line with the schema',
         );
     } catch (err) {
-      if (err instanceof IncompatibleSchemaError) {
+      if (err instanceof IncompatibleTableError) {
         throw new FatalSinkError(
           `schema ${schemaId} of ${this.topic} is incompatible with table ${this.table}: ${err.message}`,
           { cause: err },

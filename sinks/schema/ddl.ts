@@ -24,7 +24,7 @@ export interface ExistingColumn {
 }
 
 /** A change to an existing table that ADD COLUMN cannot express. The sink stops and commits nothing. */
-export class IncompatibleSchemaError extends Error {
+export class IncompatibleTableError extends Error {
   constructor(
     readonly table: string,
     readonly column: string,
@@ -38,7 +38,7 @@ export class IncompatibleSchemaError extends Error {
         ? `table ${table}: column ${column} (${oldType}) is no longer in the schema; removing fields is not allowed`
         : `table ${table}: column ${column} is ${oldType} but the schema now needs ${newType}; retyping is not allowed`,
     );
-    this.name = 'IncompatibleSchemaError';
+    this.name = 'IncompatibleTableError';
   }
 }
 
@@ -93,11 +93,6 @@ export function createViewStatement(layout: ResourceLayout, view: ViewLayout): s
   return `CREATE VIEW IF NOT EXISTS ${qualifiedName(db, view.name)} AS SELECT ${select} FROM ${from} WHERE ${where}`;
 }
 
-/** DROP TABLE, because 18.16 has no DROP VIEW. */
-export function dropViewStatement(database: string, view: ViewLayout): string {
-  return `DROP TABLE IF EXISTS ${qualifiedName(database, view.name)}`;
-}
-
 /**
  * Replaces a view without a moment in which it is missing (a dashboard query then fails with
  * UNKNOWN_TABLE): the new definition under a temporary name, one RENAME that swaps the two (ClickHouse
@@ -133,7 +128,7 @@ export function createStatements(layout: ResourceLayout): string[] {
 
 /**
  * ALTER TABLE … ADD COLUMN for every derived column the existing table lacks, in layout order (so an
- * ALIAS comes after the column it reads). Throws IncompatibleSchemaError when a column changed type or
+ * ALIAS comes after the column it reads). Throws IncompatibleTableError when a column changed type or
  * kind, or when an ordinary column is no longer derived. Columns someone added with a DEFAULT,
  * MATERIALIZED or ALIAS expression are left alone: inserts never need them.
  */
@@ -146,7 +141,7 @@ export function planAlter(
   const derivedNames = new Set(table.columns.map((c) => c.name));
   for (const c of existing) {
     if (!derivedNames.has(c.name) && c.default_kind === '') {
-      throw new IncompatibleSchemaError(table.name, c.name, c.type, null);
+      throw new IncompatibleTableError(table.name, c.name, c.type, null);
     }
   }
   const statements: string[] = [];
@@ -159,7 +154,7 @@ export function planAlter(
     const sameKind = computedKind(old.default_kind) === computedKind(c.source.toUpperCase());
     if (!sameKind || normalizeClickHouseType(old.type) !== normalizeClickHouseType(c.type)) {
       const kind = (k: string) => (computedKind(k) ? ` ${computedKind(k)}` : '');
-      throw new IncompatibleSchemaError(
+      throw new IncompatibleTableError(
         table.name,
         c.name,
         old.type + kind(old.default_kind),

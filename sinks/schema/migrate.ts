@@ -59,7 +59,7 @@ async function tablesWithoutDedupWindow(client: Client, database: string): Promi
 }
 
 /**
- * Returns the statements it ran. Throws IncompatibleSchemaError (from planAlter) before changing
+ * Returns the statements it ran. Throws IncompatibleTableError (from planAlter) before changing
  * anything when a column was retyped or removed. Safe to run concurrently from several sinks: a column
  * another sink added in the meantime is found on the re-read after the failed ALTER.
  */

@@ -21,7 +21,7 @@ import {
   type TableLayout,
 } from '../../sinks/schema/layout.ts';
 import { applySchema } from '../../sinks/schema/migrate.ts';
-import { IncompatibleSchemaError, replaceViewStatements } from '../../sinks/schema/ddl.ts';
+import { IncompatibleTableError, replaceViewStatements } from '../../sinks/schema/ddl.ts';
 import { createRowMapper, type Row } from '../../sinks/schema/rows.ts';
 import { Convert } from '../../sinks/schema/types.ts';
 import { serverFeatures } from '../../sinks/schema/features.ts';
@@ -294,7 +294,7 @@ test('a retyped field stops with an error naming table, column and types, and ch
     fields: v1.fields.map((f) => (f.name === 'size' ? { ...f, type: ['null', 'string'] } : f)),
   };
   await assert.rejects(applySchema(client, layoutOf('files_metadata', retyped)), (e: unknown) => {
-    assert.ok(e instanceof IncompatibleSchemaError);
+    assert.ok(e instanceof IncompatibleTableError);
     assert.deepEqual(
       [e.table, e.column, e.oldType, e.newType],
       ['files_metadata', 'size', 'Nullable(Int64)', 'Nullable(String)'],

@@ -10,7 +10,7 @@ import {
 import { deriveLayout, withAliasEventTimes, type TableLayout } from '../../../sinks/schema/layout.ts';
 import { LEGACY_FEATURES, featuresFor } from '../../../sinks/schema/features.ts';
 import {
-  IncompatibleSchemaError,
+  IncompatibleTableError,
   createStatements,
   planAlter,
   type ExistingColumn,
@@ -244,7 +244,7 @@ test('planAlter: a new field becomes ADD COLUMN, its alias after it', () => {
 
 test('planAlter: retyped and removed columns are incompatible, naming table, column and types', () => {
   const t = deriveLayout('batches', valueSchema('batches'), { database: DB }).table;
-  const cases: [ExistingColumn[], Partial<IncompatibleSchemaError>][] = [
+  const cases: [ExistingColumn[], Partial<IncompatibleTableError>][] = [
     [
       existing(t).map((c) => (c.name === 'id' ? { ...c, type: 'Int32' } : c)),
       { table: 'batches', column: 'id', oldType: 'Int32', newType: 'Int64' },
@@ -266,9 +266,9 @@ test('planAlter: retyped and removed columns are incompatible, naming table, col
     assert.throws(
       () => planAlter(DB, t, cols),
       (e: unknown) => {
-        assert.ok(e instanceof IncompatibleSchemaError);
+        assert.ok(e instanceof IncompatibleTableError);
         for (const [k, v] of Object.entries(expected))
-          assert.equal(e[k as keyof IncompatibleSchemaError], v, k);
+          assert.equal(e[k as keyof IncompatibleTableError], v, k);
         assert.match(
           e.message,
           new RegExp(`table ${expected.table ?? 'batches'}: column ${expected.column}`),
@@ -429,7 +429,7 @@ test('planAlter: a table made by the 18.16 DDL is compatible with the current la
         existing(current).map((c) => (c.name === 'created_at_dt' ? { ...c, default_kind: 'ALIAS' } : c)),
       ),
     (e: unknown) =>
-      e instanceof IncompatibleSchemaError &&
+      e instanceof IncompatibleTableError &&
       e.oldType === "Nullable(DateTime64(3, 'UTC')) ALIAS" &&
       e.newType === "Nullable(DateTime64(3, 'UTC')) MATERIALIZED",
   );
