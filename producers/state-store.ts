@@ -14,8 +14,15 @@ export interface StateChange {
 
 /**
  * Cursor state (watermarks, per-parent cursors, last-seen hashes) kept in a compacted Kafka topic, as
- * Kafka Connect keeps source offsets. Keys are `<resource>/<scope>`. Changes are written in the same
- * transaction as the records they cover and applied in memory only once that transaction commits.
+ * Kafka Connect keeps source offsets. Changes are written in the same transaction as the records they
+ * cover and applied in memory only once that transaction commits. The keys (./engine/state-keys.ts):
+ *
+ * - `<resource>/<id>`, `<resource>/<scope>/<id>`: an entity's last published hash (scope: a parent id);
+ * - `<resource>/_window`: a time-windowed resource's watermark;
+ * - `<child>/_cursor/<parent id>`: where a parent's children walk resumes;
+ * - `_pages/<resource>`: the paging guard's page counts (./engine/page-budget.ts);
+ * - `__marker__/<instance id>`: the markers `load` writes and reads up to; they are not state and are
+ *   never loaded into memory.
  */
 export class StateStore {
   private values = new Map<string, StateValue>();
@@ -34,10 +41,6 @@ export class StateStore {
     const out: Array<[string, T]> = [];
     for (const [key, value] of this.values) if (key.startsWith(prefix)) out.push([key, value as T]);
     return out;
-  }
-
-  get size(): number {
-    return this.values.size;
   }
 
   toMessages(changes: StateChange[]): Message[] {

@@ -1,6 +1,7 @@
 // The nine resources of CONVENTIONS.md, declared as data. Every path, parameter and shape here was checked
 // against vendor/instabase-api (openapi.yaml; conversations and queries: openapi-2026-01-15.yaml).
 import { z } from 'zod';
+import type { ResourceName } from '../../core/resources.ts';
 import type { ResourceSpec } from './resource.ts';
 import * as s from './schemas.ts';
 
@@ -144,6 +145,8 @@ export const auditLogs = {
   contract: { file: 'openapi.yaml', operationId: 'getAuditLogs' },
 } as const satisfies ResourceSpec<s.AuditLogEntry>;
 
+/** Every resource's spec under its name; a resource missing from core/resources.ts's list, or a spec
+ * filed under another resource's name, does not compile. */
 export const resources = {
   conversations,
   conversation_documents: conversationDocuments,
@@ -154,7 +157,4 @@ export const resources = {
   queries_status: queriesStatus,
   files_metadata: filesMetadata,
   audit_logs: auditLogs,
-} as const;
-
-export type ResourceName = keyof typeof resources;
-export const RESOURCE_NAMES = Object.keys(resources) as ResourceName[];
+} as const satisfies { readonly [K in ResourceName]: { readonly name: K } };
