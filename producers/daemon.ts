@@ -19,7 +19,7 @@ import { avroType, keySchema, valueSchema } from '../schemas/index.ts';
 import { trackIds } from './engine/tracked.ts';
 import { InstabaseClient } from './instabase/client.ts';
 import { buildJobs, JOB_RESOURCES } from './jobs.ts';
-import { TransactionalPublisher } from './publisher.ts';
+import { TransactionalPublisher, type Publisher } from './publisher.ts';
 import { RecordEncoder, stringKeyType, type RegisteredResource } from './record-encoder.ts';
 import { registerSubject } from './registration.ts';
 import { DECLARATIONS } from './resources.ts';
@@ -62,6 +62,11 @@ export async function registerSchemas(
 export interface ProducerOptions {
   /** The clock windows are computed from; the simulator's virtual clock in tests. */
   now?: () => number;
+  /**
+   * Replaces the transactional publisher: `npm run bench -- producers` counts instead of publishing,
+   * to measure the same walk without Kafka.
+   */
+  publisher?: Publisher;
 }
 
 export async function startProducers(
@@ -125,12 +130,14 @@ export async function startProducers(
   });
 
   const state = new StateStore(stateTopic(config), instanceId);
-  const publisher = new TransactionalPublisher(kafka, instanceId, logger, {
-    retryMaxMs: config.kafka.retryMaxMs,
-    // After a transaction with an unknown outcome, the cursor state is re-read from what is committed,
-    // so a step whose transaction did commit is not published again.
-    onReset: (send) => state.load(kafka, send, logger),
-  });
+  const publisher =
+    options.publisher ??
+    new TransactionalPublisher(kafka, instanceId, logger, {
+      retryMaxMs: config.kafka.retryMaxMs,
+      // After a transaction with an unknown outcome, the cursor state is re-read from what is committed,
+      // so a step whose transaction did commit is not published again.
+      onReset: (send) => state.load(kafka, send, logger),
+    });
   await waitForService('Kafka', () => publisher.start(), startupWait());
   await state.load(kafka, (unit) => publisher.publish(unit), logger);
 

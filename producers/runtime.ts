@@ -9,7 +9,7 @@ import type { EngineContext, Step } from './engine/types.ts';
 import type { InstabaseClient } from './instabase/client.ts';
 import { stringifyJson } from './instabase/json.ts';
 import type { InstabaseError } from './instabase/errors.ts';
-import type { TransactionalPublisher } from './publisher.ts';
+import type { Publisher } from './publisher.ts';
 import type { RecordEncoder } from './record-encoder.ts';
 import type { StateStore } from './state-store.ts';
 
@@ -17,7 +17,7 @@ export interface RuntimeDeps {
   config: Config;
   kafka: Kafka;
   client: InstabaseClient;
-  publisher: TransactionalPublisher;
+  publisher: Publisher;
   state: StateStore;
   encoder: RecordEncoder;
   logger: Logger;

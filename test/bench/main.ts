@@ -10,12 +10,14 @@ import { createLogger } from '../../core/log.ts';
 import { profileSummary } from './profile.ts';
 import { testConfig } from '../helpers/pipeline.ts';
 import { freshnessTable, runFreshnessBench } from './freshness.ts';
+import { producersTable, runProducersBench } from './producers.ts';
 import { sinkTable } from './report.ts';
 import { runSinkBench } from './sink.ts';
 
 const USAGE = `usage: npm run bench -- sink [--records N] [--flush-rows N] [--partitions N] [--json] [--keep]
                                 [--profile DIR]
        npm run bench -- freshness [--changes N] [--intervals MS,MS] [--json]
+       npm run bench -- producers [--audit-logs N] [--batches N] [--runs N] [--concurrency N] [--json]
        npm run bench -- top FILE.cpuprofile [--limit N]
 
   sink          fill a topic with N batches records, then measure (a) the sink replaying it into
@@ -28,6 +30,10 @@ const USAGE = `usage: npm run bench -- sink [--records N] [--flush-rows N] [--pa
   --keep        keep the topics, groups, subjects and database instead of removing them
   --profile     write CPU profiles of phases (a) and (b) to DIR/sink.cpuprofile and
                 DIR/ceiling.cpuprofile and print their top functions by self time (stderr)
+  producers     backfill the simulator's backlog (a) into Kafka and (b) with publishing replaced by
+                counting; records/s, CPU per record, peak RSS, a/b
+  --audit-logs, --batches, --runs  the backlog (default 300000, 20000, 2000: 20000 run results)
+  --concurrency the client's and the scheduler's concurrency (default 8)
   freshness     the simulator live on the real clock, producers and sinks in-process: time from an
                 entity's appearance in the API to its row in <resource>_current, p50/p99 per resource
   --changes     new entities to observe per resource and interval (default 200)
@@ -60,6 +66,10 @@ async function main(): Promise<void> {
       profile: { type: 'string' },
       limit: { type: 'string' },
       changes: { type: 'string' },
+      'audit-logs': { type: 'string' },
+      batches: { type: 'string' },
+      runs: { type: 'string' },
+      concurrency: { type: 'string' },
       intervals: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -69,7 +79,7 @@ async function main(): Promise<void> {
     return;
   }
   const bench = positionals[0];
-  if (values.help || positionals.length !== 1 || (bench !== 'sink' && bench !== 'freshness')) {
+  if (values.help || positionals.length !== 1 || !['sink', 'freshness', 'producers'].includes(bench ?? '')) {
     process.stderr.write(`${USAGE}\n`);
     process.exitCode = values.help ? 0 : 2;
     return;
@@ -83,6 +93,20 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', interrupted);
   process.once('SIGTERM', interrupted);
+
+  if (bench === 'producers') {
+    const r = await runProducersBench({
+      auditLogs: positive('audit-logs', values['audit-logs'], 300_000),
+      batches: positive('batches', values.batches, 20_000),
+      runs: positive('runs', values.runs, 2_000),
+      concurrency: positive('concurrency', values.concurrency, 8),
+      logger,
+      onCleanup: (fn) => (cleanup = fn),
+    });
+    const json = JSON.stringify(r, null, 2);
+    process.stdout.write(values.json ? `${json}\n` : `${producersTable(r)}\n\n${json}\n`);
+    return;
+  }
 
   if (bench === 'freshness') {
     const intervals = values.intervals
