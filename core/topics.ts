@@ -1,4 +1,4 @@
-import type { Admin, ITopicConfig } from 'kafkajs';
+import type { Admin, ITopicConfig, Kafka } from 'kafkajs';
 import type { Config } from './config.ts';
 import type { Logger } from './log.ts';
 import type { ResourceName } from './resources.ts';
@@ -140,4 +140,15 @@ export function pipelineTopicSpecs(config: Config, resources: readonly ResourceN
   });
   specs.push({ topic: queriesTopic(config), numPartitions: 1, replicationFactor });
   return specs;
+}
+
+/** ensureTopics through an admin client of its own, connected for the call and always disconnected. */
+export async function ensureTopicsWith(kafka: Kafka, specs: ITopicConfig[], logger: Logger): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    await ensureTopics(admin, specs, logger);
+  } finally {
+    await admin.disconnect();
+  }
 }

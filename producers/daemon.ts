@@ -7,7 +7,7 @@ import { metrics } from '../core/metrics.ts';
 import type { ResourceName } from '../core/resources.ts';
 import { waitForService, waitForServices, type WaitOptions } from '../core/service-wait.ts';
 import {
-  ensureTopics,
+  ensureTopicsWith,
   keySubject,
   pipelineTopicSpecs,
   queriesTopic,
@@ -96,15 +96,7 @@ export async function startProducers(
   await waitForServices(config, logger, ['kafka', 'registry']);
   await waitForService(
     'Kafka',
-    async () => {
-      const admin = kafka.admin();
-      await admin.connect();
-      try {
-        await ensureTopics(admin, pipelineTopicSpecs(config, resources), logger);
-      } finally {
-        await admin.disconnect();
-      }
-    },
+    () => ensureTopicsWith(kafka, pipelineTopicSpecs(config, resources), logger),
     startupWait(),
   );
   const registered = await waitForService(

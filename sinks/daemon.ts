@@ -7,7 +7,7 @@ import { waitForService, waitForServices } from '../core/service-wait.ts';
 import type { ResourceName } from '../core/resources.ts';
 import {
   dlqTopicSpec,
-  ensureTopics,
+  ensureTopicsWith,
   pipelineTopicSpecs,
   resourceTopic,
   sinkDlqTopic,
@@ -49,22 +49,15 @@ export async function startSinks(
   await waitForServices(config, logger, ['kafka', 'registry', 'clickhouse']);
   await waitForService(
     'Kafka',
-    async () => {
-      const admin = kafka.admin();
-      await admin.connect();
-      try {
-        await ensureTopics(
-          admin,
-          [
-            ...pipelineTopicSpecs(config, resources),
-            ...resources.map((r) => dlqTopicSpec(config, sinkDlqTopic(config, r))),
-          ],
-          logger,
-        );
-      } finally {
-        await admin.disconnect();
-      }
-    },
+    () =>
+      ensureTopicsWith(
+        kafka,
+        [
+          ...pipelineTopicSpecs(config, resources),
+          ...resources.map((r) => dlqTopicSpec(config, sinkDlqTopic(config, r))),
+        ],
+        logger,
+      ),
     { waitMs: config.startup.waitMs, retryMaxMs: config.startup.retryMaxMs, logger },
   );
   const clickhouse = createClickHouse(config);

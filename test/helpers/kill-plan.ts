@@ -3,17 +3,10 @@
  * which target each SIGKILL hits, how long before it, and how long the target stays down.
  */
 
-/** mulberry32: tiny, fast and good enough to spread kills; the same seed gives the same plan. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { sequence } from '../../sim/rng.ts';
+
+/** The simulator's mulberry32: the same seed gives the same plan. */
+export const seededRandom = sequence;
 
 export interface PlannedKill<T extends string> {
   target: T;

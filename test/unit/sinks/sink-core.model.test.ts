@@ -20,6 +20,7 @@ import type { TopicPartitionOffset } from '../../../sinks/offset-tracker.ts';
 import type { IncomingMessage, RecordCoordinates, SinkTarget } from '../../../sinks/ports.ts';
 import { LEGACY_FEATURES } from '../../../sinks/schema/features.ts';
 import { SinkCore } from '../../../sinks/sink-core.ts';
+import { sequence } from '../../../sim/rng.ts';
 
 const logger = pino({ level: 'silent' });
 const TOPICS = ['t.a', 't.b'];
@@ -59,22 +60,11 @@ const scenario: fc.Arbitrary<Scenario> = fc.record({
   rebalances: fc.integer({ min: 0, max: 2 }),
 });
 
-/** A small deterministic PRNG, seeded by fast-check, for the choices the fakes make. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const tp = (topic: string, partition: number) => `${topic}:${partition}`;
 
 async function runScenario(sc: Scenario, s: fc.Scheduler): Promise<void> {
-  const random = prng(sc.seed);
+  // The simulator's deterministic generator, seeded by fast-check, for the choices the fakes make.
+  const random = sequence(sc.seed);
   let clock = 0;
   let faults = { insert: sc.insertFaults, commit: sc.commitFaults, registry: sc.registryFaults };
   const logOf = (topic: string, partition: number) =>
