@@ -11,7 +11,9 @@ import { after, before, describe, test } from 'node:test';
 import type { Config } from '../../core/config.ts';
 import { producerDlqTopic, resourceTopic, valueSubject } from '../../core/topics.ts';
 import { startProducers } from '../../producers/daemon.ts';
-import { RESOURCES, valueSchema, type AvroSchema } from '../../schemas/index.ts';
+import { RESOURCES, RESOURCE_META, valueSchema, type AvroSchema } from '../../schemas/index.ts';
+import { startSinks } from '../../sinks/daemon.ts';
+import { quoteIdentifier } from '../../sinks/schema/sql.ts';
 import { startSimulator, type Simulator } from '../../sim/index.ts';
 import { EDGE_VALUES, edgeEmits, expectedEdgeNulls } from '../helpers/edge-emits.ts';
 import { decodeWithJvm, jvmUnavailable } from '../helpers/jvm-decode.ts';
@@ -20,10 +22,13 @@ import { decodeWithConfluentPython, pythonUnavailable, type DecodeReport } from 
 import {
   SMALL_SCALE,
   cleanUp,
+  highWaterMarks,
   pipelineConfig,
   registerSchema,
   registryUrl,
+  scalar,
   setSubjectCompatibility,
+  testClickHouse,
 } from '../helpers/sink-pipeline.ts';
 
 /** What fastavro 1.13 turns into datetimes; it reads timestamp-nanos as a plain int. */
@@ -217,6 +222,35 @@ describe(
       assert.deepEqual(batch1.value._nulled_fields, ['created_at_ms', 'updated_at_ms']);
       assert.match(String(batch1.value._raw_json), /"created_at_ms":-9007199254740991/);
       assert.match(String(batch1.value._raw_json), /"updated_at_ms":9007199254740991/);
+    });
+
+    test('the sinks load every edge-value record into ClickHouse: no dead letter, every key', async () => {
+      assert.ok(published.size > 0, 'the first test published nothing');
+      const ch = testClickHouse(config);
+      const sinks = await startSinks(config, quietLogger, { fromBeginning: true });
+      try {
+        const targets = await highWaterMarks(
+          config,
+          RESOURCES.map((r) => resourceTopic(config, r)),
+        );
+        await waitFor('the sinks to catch up', () => sinks.runner.caughtUp(targets), 120_000);
+        assert.equal(sinks.runner.failure, undefined);
+        assert.equal(sinks.runner.stats.deadLetters, 0, 'nothing dead-lettered by the sinks');
+        const db = quoteIdentifier(config.clickhouse.database);
+        for (const r of RESOURCES) {
+          // Distinct keys on both sides: a record without id lands under its content-hash stand-in.
+          const keys = new Set(node.get(resourceTopic(config, r))!.map((m) => String(m.key)));
+          const keyColumns = RESOURCE_META[r].key.map(quoteIdentifier).join(', ');
+          const n = await scalar(
+            ch,
+            `SELECT count() AS n FROM (SELECT DISTINCT ${keyColumns} FROM ${db}.${quoteIdentifier(r)})`,
+          );
+          assert.equal(n, keys.size, `${r}: every key in ClickHouse`);
+        }
+      } finally {
+        await sinks.stop();
+        await ch.close();
+      }
     });
 
     test("the same messages decode with Avro's Java library", { skip: jvmUnavailable() }, async () => {
