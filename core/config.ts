@@ -218,6 +218,11 @@ export const configSchema = z.strictObject({
         .optional()
         .describe('PEM bundle of a private CA for an `https` ClickHouse (ClickHouse Cloud needs none)'),
       requestTimeoutMs: positiveInt.default(60_000).describe('timeout of one request'),
+      auditTtlDays: positiveInt
+        .optional()
+        .describe(
+          'days after which audit_logs rows expire (TTL), on servers with monthly partitions (20.5+); unset: never',
+        ),
     })
     .prefault({}),
   producers: z
@@ -392,6 +397,7 @@ const ENV_MAP: Array<[string, string, (v: string) => unknown]> = [
   ['CLICKHOUSE_USER', 'clickhouse.user', String],
   ['CLICKHOUSE_PASSWORD', 'clickhouse.password', String],
   ['CLICKHOUSE_DATABASE', 'clickhouse.database', String],
+  ['CLICKHOUSE_AUDIT_TTL_DAYS', 'clickhouse.auditTtlDays', num],
   ['CLICKHOUSE_CA_FILE', 'clickhouse.caFile', String],
   ['SINK_GROUP', 'sinks.group', String],
   ['HTTP_HOST', 'http.host', String],

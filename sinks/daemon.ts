@@ -61,6 +61,7 @@ export async function startSinks(
     { waitMs: config.startup.waitMs, retryMaxMs: config.startup.retryMaxMs, logger },
   );
   const clickhouse = createClickHouse(config);
+  const auditTtl = config.clickhouse.auditTtlDays ? { auditTtlDays: config.clickhouse.auditTtlDays } : {};
   const features = await serverFeatures(clickhouse).catch(async (err: unknown) => {
     await clickhouse.close();
     throw err;
@@ -68,7 +69,7 @@ export async function startSinks(
   // Dashboard views (sinks/views.ts) before the first insert: the audit materialized view sees only later
   // inserts. Not for a replay into differently named tables, which the views do not read.
   if (Object.entries(options.tables ?? {}).every(([r, t]) => r === t))
-    await ensureDashboardViews(clickhouse, database, logger, { features });
+    await ensureDashboardViews(clickhouse, database, logger, { features, ...auditTtl });
   const targets = resources.map(
     (resource) =>
       new TableTarget({
@@ -80,6 +81,7 @@ export async function startSinks(
         clickhouse,
         logger: logger.child({ resource }),
         features,
+        ...auditTtl,
       }),
   );
   const runner = new SinkRunner({
