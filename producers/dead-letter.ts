@@ -2,8 +2,7 @@ import type { Message } from 'kafkajs';
 import { redact } from '../core/secrets.ts';
 
 /** Why a producer dead-lettered something: a record the API sent that we could not publish as is. */
-export type ProducerFailure =
-  'invalid-record' | 'unmappable-record' | 'encoding-failed' | 'malformed-response';
+export type ProducerFailure = 'invalid-record' | 'unmappable-record' | 'malformed-response';
 
 export interface DeadLetter {
   resource: string;

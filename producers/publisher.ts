@@ -4,8 +4,8 @@ import type { Logger } from '../core/log.ts';
 import { errorChain, firstLine } from '../core/secrets.ts';
 
 /**
- * What one step of a source hands to the runtime: its records (to every topic it writes, the
- * dead-letter topics included) and the cursor state that becomes true once they are in Kafka.
+ * The messages of one Kafka transaction (records, dead letters and cursor state, for every topic they
+ * go to), and a callback that runs only once that transaction has committed.
  */
 export interface PublishUnit {
   messages: TopicMessages[];

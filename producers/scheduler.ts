@@ -74,6 +74,9 @@ export class Scheduler {
       // Each poll has its own signal, aborted when the poll fails: its branches still running stop
       // (their requests are cancelled and their commits refused) instead of racing the next poll.
       const poll = new AbortController();
+      // Every request and backoff of the poll listens on this signal: with a client concurrency above
+      // ten, Node would warn of a listener leak that is not one.
+      setMaxListeners(0, poll.signal);
       const stopPoll = () => poll.abort();
       signal.addEventListener('abort', stopPoll, { once: true });
       try {
