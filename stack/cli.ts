@@ -13,6 +13,7 @@ import {
 import { tail } from './process.ts';
 import { runSecureStack } from './secure.ts';
 import { ensureStack, installStack, stackStatus, StackError, stopStack } from './stack.ts';
+import { brokerCount, ensureClusterStack, kafkaClusterStatus, stopKafkaCluster } from './kafka-cluster.ts';
 
 const USAGE = `usage: npm run stack -- <command> [options]
 
@@ -30,6 +31,8 @@ commands:
 options:
   --kafka-port N --kafka-controller-port N --registry-port N --registry-management-port N
   --clickhouse-http-port N --clickhouse-tcp-port N      (or STACK_KAFKA_PORT etc., see stack/README.md)
+  --brokers N           \`up\`: Kafka as an N-node KRaft cluster (or STACK_KAFKA_BROKERS; default 1, the
+                        single node); node i on the Kafka/controller ports + 2i; \`status\` shows it
   --timeout SECONDS     how long \`up\` waits for each service to be healthy (default 180)
   -n, --lines N         lines for \`logs\` (default 60)
   -f, --follow          keep following the log
@@ -64,6 +67,7 @@ async function main(argv: string[]): Promise<number> {
     options: {
       ...portOptions,
       timeout: { type: 'string' },
+      brokers: { type: 'string' },
       lines: { type: 'string', short: 'n' },
       follow: { type: 'boolean', short: 'f' },
       help: { type: 'boolean', short: 'h' },
@@ -94,7 +98,11 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'up': {
       const started = Date.now();
-      const { started: startedNow, env } = await ensureStack({ services, config });
+      const brokers = brokerCount(values.brokers);
+      const { started: startedNow, env } =
+        brokers > 1
+          ? await ensureClusterStack(brokers, { services, config })
+          : await ensureStack({ services, config });
       const took = ((Date.now() - started) / 1000).toFixed(1);
       process.stderr.write(
         `[stack] up in ${took}s${startedNow.length ? ` (started ${startedNow.join(', ')})` : ' (nothing to start)'}\n`,
@@ -109,22 +117,37 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'down': {
       const results = await stopStack(services ?? SERVICES, { config });
-      if (results.every((r) => r.result === 'not running'))
+      // Cluster nodes (`up --brokers N`) after the registry, which consumes from them until it exits.
+      const nodes = (services ?? SERVICES).includes('kafka')
+        ? await stopKafkaCluster(loadStackConfig(config), (l) => process.stderr.write(`[stack] ${l}\n`))
+        : [];
+      if ([...results, ...nodes].every((r) => r.result === 'not running'))
         process.stderr.write('[stack] nothing was running\n');
       return 0;
     }
     case 'status': {
       const rows = await stackStatus({ config });
       const cfg = loadStackConfig(config);
-      for (const r of rows) {
+      const nodes = await kafkaClusterStatus(cfg, values.brokers ? brokerCount(values.brokers) : undefined);
+      // With a cluster up, its nodes are listed below instead of the single-node kafka.
+      for (const r of nodes.length ? rows.filter((x) => x.service !== 'kafka') : rows) {
         const who = r.external ? 'external' : r.pid ? `pid ${r.pid}` : 'not running';
         const log = r.logFile ? `  log ${displayPath(r.logFile)}` : '';
         process.stdout.write(
           `${r.service.padEnd(11)} ${who.padEnd(12)} ${r.endpoint.padEnd(44)} ${r.healthy ? 'healthy' : r.external || r.pid ? 'UNHEALTHY' : 'down'}${log}\n`,
         );
       }
+      for (const n of nodes) {
+        const who = n.pid ? `pid ${n.pid}` : 'not running';
+        process.stdout.write(
+          `${`kafka-${n.node.id}`.padEnd(11)} ${who.padEnd(12)} ${`127.0.0.1:${n.node.port}`.padEnd(44)} ${n.healthy ? 'healthy' : n.pid ? 'UNHEALTHY' : 'down'}  log ${displayPath(n.node.logFile)}\n`,
+        );
+      }
+      if (nodes.length)
+        process.stdout.write(`KAFKA_BROKERS=${nodes.map((n) => `127.0.0.1:${n.node.port}`).join(',')}\n`);
       process.stdout.write(`data: ${cfg.dir}\n`);
-      return rows.every((r) => r.healthy) ? 0 : 3;
+      const all = nodes.length ? [...rows.filter((r) => r.service !== 'kafka'), ...nodes] : rows;
+      return all.every((r) => r.healthy) ? 0 : 3;
     }
     case 'logs': {
       const cfg = loadStackConfig(config);

@@ -87,14 +87,14 @@ export const LOG4J2 = `<?xml version="1.0" encoding="UTF-8"?>
 `;
 
 /** Kafka cluster ids are 16 random bytes in unpadded base64url; the storage tool rejects a leading dash. */
-function newClusterId(): string {
+export function newClusterId(): string {
   for (;;) {
     const id = randomBytes(16).toString('base64url');
     if (!id.startsWith('-')) return id;
   }
 }
 
-function jvmArgs(cfg: StackConfig, home: string): string[] {
+export function jvmArgs(cfg: StackConfig, home: string): string[] {
   return [
     '-Xms256m',
     '-Xmx512m',
