@@ -15,6 +15,13 @@ export function uniqueName(base: string): string {
   return `${base}${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
 }
 
+/**
+ * Audit retention in tests. Records carry their fetch time as Kafka timestamp, which under the
+ * simulator's virtual clock (it starts on 2026-01-10) lies months back: with the default 30 days, the
+ * broker's next retention sweep would delete a test's audit records while it still reads them.
+ */
+const TEST_AUDIT_RETENTION_MS = 100 * 365 * 24 * 3_600_000;
+
 /** The real stack's endpoints with a fresh topic prefix and database; nothing read from the cwd. */
 export function testConfig(
   prefix: string,
@@ -35,7 +42,7 @@ export function testConfig(
       KAFKA_CLIENT_ID: prefix,
       ...env,
     },
-    overrides,
+    overrides: { ...overrides, kafka: { auditRetentionMs: TEST_AUDIT_RETENTION_MS, ...overrides.kafka } },
   });
 }
 
