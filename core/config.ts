@@ -218,6 +218,13 @@ export const configSchema = z.strictObject({
         .optional()
         .describe('PEM bundle of a private CA for an `https` ClickHouse (ClickHouse Cloud needs none)'),
       requestTimeoutMs: positiveInt.default(60_000).describe('timeout of one request'),
+      cluster: z
+        .string()
+        .min(1)
+        .optional()
+        .describe(
+          'cluster (remote_servers) to create the tables ON: Replicated*MergeTree `<table>_local` plus a Distributed `<table>` sharded by the key; unset: one server',
+        ),
       auditTtlDays: positiveInt
         .optional()
         .describe(
@@ -398,6 +405,7 @@ const ENV_MAP: Array<[string, string, (v: string) => unknown]> = [
   ['CLICKHOUSE_PASSWORD', 'clickhouse.password', String],
   ['CLICKHOUSE_DATABASE', 'clickhouse.database', String],
   ['CLICKHOUSE_AUDIT_TTL_DAYS', 'clickhouse.auditTtlDays', num],
+  ['CLICKHOUSE_CLUSTER', 'clickhouse.cluster', String],
   ['CLICKHOUSE_CA_FILE', 'clickhouse.caFile', String],
   ['SINK_GROUP', 'sinks.group', String],
   ['HTTP_HOST', 'http.host', String],

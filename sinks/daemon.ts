@@ -14,7 +14,7 @@ import {
 } from '../core/topics.ts';
 import { WireDecoder } from './decoder.ts';
 import { SinkRunner } from './runner.ts';
-import { serverFeatures } from './schema/features.ts';
+import { serverFeatures, withCluster } from './schema/features.ts';
 import { TableTarget } from './target.ts';
 import { ensureDashboardViews } from './views.ts';
 
@@ -62,10 +62,14 @@ export async function startSinks(
   );
   const clickhouse = createClickHouse(config);
   const auditTtl = config.clickhouse.auditTtlDays ? { auditTtlDays: config.clickhouse.auditTtlDays } : {};
-  const features = await serverFeatures(clickhouse).catch(async (err: unknown) => {
-    await clickhouse.close();
-    throw err;
-  });
+  // On a cluster (CLICKHOUSE_CLUSTER) the DDL, the views and the insert settings all follow it.
+  const features = withCluster(
+    await serverFeatures(clickhouse).catch(async (err: unknown) => {
+      await clickhouse.close();
+      throw err;
+    }),
+    config.clickhouse.cluster,
+  );
   // Dashboard views (sinks/views.ts) before the first insert: the audit materialized view sees only later
   // inserts. Not for a replay into differently named tables, which the views do not read.
   if (Object.entries(options.tables ?? {}).every(([r, t]) => r === t))

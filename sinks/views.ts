@@ -21,7 +21,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import type { Logger } from '../core/log.ts';
 import { RESOURCE_NAMES, type ResourceName } from '../core/resources.ts';
 import { valueSchema } from '../schemas/index.ts';
-import { createStatements } from './schema/ddl.ts';
+import { createStatements, localTableName, replicationPath } from './schema/ddl.ts';
 import { serverFeatures, type ServerFeatures } from './schema/features.ts';
 import { deriveLayout } from './schema/layout.ts';
 import { qualifiedName, quoteIdentifier, quoteString } from './schema/sql.ts';
@@ -37,6 +37,8 @@ export interface DashboardObject {
   readonly doc: string;
   /** CREATE … IF NOT EXISTS, database-qualified. */
   readonly create: string;
+  /** On a cluster, what `create` needs first (the replicated table behind a Distributed one). */
+  readonly before?: readonly string[];
   /** Other dashboard objects it reads or writes into: it is not attempted when one of them failed. */
   readonly dependsOn: readonly string[];
   /** The resources whose tables it reads: it is not attempted when their tables could not be made. */
@@ -58,12 +60,23 @@ export const PIPELINE_FRESHNESS = 'dash_pipeline_freshness';
 
 const q = quoteIdentifier;
 
+/**
+ * On a cluster (CLICKHOUSE_CLUSTER) every object is created ON CLUSTER and reads the Distributed
+ * resource tables, through the `_current` views over them, so each view shows the cluster's data.
+ * The one object holding data, the audit aggregate, is then a replicated `<state>_local` per shard
+ * (filled by the materialized view on the local audit table, which fires on the server an insert
+ * lands on and not again when a replica fetches the part) and a Distributed `<state>` to read.
+ */
+function on(cluster: string | undefined): string {
+  return cluster === undefined ? '' : ` ON CLUSTER ${q(cluster)}`;
+}
+
 /** `toDateTime(intDiv(col, 1000))` for a millisecond epoch, as layout.ts spells its `_dt` aliases. */
 function fromMillis(expression: string): string {
   return `toDateTime(intDiv(${expression}, 1000))`;
 }
 
-function runsByStatus(db: string): DashboardObject {
+function runsByStatus(db: string, cluster?: string): DashboardObject {
   // start_timestamp is in nanoseconds; its `start_timestamp_dt` alias is part of runs_current.
   const select =
     `SELECT toStartOfMinute(ifNull(${q('start_timestamp_dt')}, ${q('_fetched_at_dt')})) AS ${q('minute')}, ` +
@@ -75,7 +88,7 @@ function runsByStatus(db: string): DashboardObject {
     kind: 'view',
     columns: ['minute', 'status', 'runs'],
     doc: 'current runs per start minute and status (from runs_current)',
-    create: `CREATE VIEW IF NOT EXISTS ${qualifiedName(db, RUNS_BY_STATUS)} AS ${select}`,
+    create: `CREATE VIEW IF NOT EXISTS ${qualifiedName(db, RUNS_BY_STATUS)}${on(cluster)} AS ${select}`,
     dependsOn: [],
     reads: ['runs'],
   };
@@ -91,54 +104,81 @@ function runsByStatus(db: string): DashboardObject {
  */
 const AUDIT_MINUTE = `toStartOfMinute(${fromMillis(`ifNull(${q('timestamp_ms')}, ${q('_fetched_at')})`)})`;
 
-function auditState(db: string): DashboardObject {
-  return {
+const AUDIT_STATE_COLUMNS =
+  `  ${q('minute')} DateTime,\n  ${q('log_type')} String,\n  ${q('email')} String,\n` +
+  `  ${q('events')} AggregateFunction(uniq, String)\n`;
+
+function auditState(db: string, cluster?: string): DashboardObject {
+  const base = {
     name: AUDIT_PER_MINUTE_STATE,
     kind: 'table',
     columns: ['minute', 'log_type', 'email', 'events'],
     doc: 'AggregatingMergeTree filled by the materialized view; events is uniqState(_content_hash)',
-    create:
-      `CREATE TABLE IF NOT EXISTS ${qualifiedName(db, AUDIT_PER_MINUTE_STATE)} (\n` +
-      `  ${q('minute')} DateTime,\n  ${q('log_type')} String,\n  ${q('email')} String,\n` +
-      `  ${q('events')} AggregateFunction(uniq, String)\n)\n` +
-      `ENGINE = AggregatingMergeTree()\nORDER BY (${q('minute')}, ${q('log_type')}, ${q('email')})`,
     dependsOn: [],
     reads: [],
+  } as const;
+  const orderBy = `ORDER BY (${q('minute')}, ${q('log_type')}, ${q('email')})`;
+  if (cluster === undefined) {
+    return {
+      ...base,
+      create:
+        `CREATE TABLE IF NOT EXISTS ${qualifiedName(db, AUDIT_PER_MINUTE_STATE)} (\n${AUDIT_STATE_COLUMNS})\n` +
+        `ENGINE = AggregatingMergeTree()\n${orderBy}`,
+    };
+  }
+  const local = localTableName(AUDIT_PER_MINUTE_STATE);
+  const zkPath = quoteString(replicationPath(db, local));
+  // Any shard may hold states of any minute: the view merges them (uniqMerge), so rand() spreads them.
+  const args = [cluster, db, local].map(quoteString).join(', ');
+  return {
+    ...base,
+    before: [
+      `CREATE TABLE IF NOT EXISTS ${qualifiedName(db, local)}${on(cluster)} (\n${AUDIT_STATE_COLUMNS})\n` +
+        `ENGINE = ReplicatedAggregatingMergeTree(${zkPath}, '{replica}')\n${orderBy}`,
+    ],
+    create:
+      `CREATE TABLE IF NOT EXISTS ${qualifiedName(db, AUDIT_PER_MINUTE_STATE)}${on(cluster)} (\n${AUDIT_STATE_COLUMNS})\n` +
+      `ENGINE = Distributed(${args}, rand())`,
   };
 }
 
-/** The SELECT the materialized view runs per inserted block; also the backfill of existing rows. */
-export function auditAggregateSelect(db: string): string {
+/**
+ * The SELECT the materialized view runs per inserted block; also the backfill of existing rows. `from`:
+ * the table it reads (on a cluster the materialized view reads the local replicated table).
+ */
+export function auditAggregateSelect(db: string, from = 'audit_logs'): string {
   return (
     `SELECT ${AUDIT_MINUTE} AS ${q('minute')}, ifNull(${q('log_type')}, '') AS ${q('log_type')}, ` +
     `ifNull(${q('email')}, '') AS ${q('email')}, uniqState(${q('_content_hash')}) AS ${q('events')} ` +
-    `FROM ${qualifiedName(db, 'audit_logs')} WHERE ${q('_deleted')} = 0 ` +
+    `FROM ${qualifiedName(db, from)} WHERE ${q('_deleted')} = 0 ` +
     `GROUP BY ${q('minute')}, ${q('log_type')}, ${q('email')}`
   );
 }
 
-function auditMaterializedView(db: string): DashboardObject {
+function auditMaterializedView(db: string, cluster?: string): DashboardObject {
+  const into = cluster === undefined ? AUDIT_PER_MINUTE_STATE : localTableName(AUDIT_PER_MINUTE_STATE);
+  const from = cluster === undefined ? 'audit_logs' : localTableName('audit_logs');
   return {
     name: AUDIT_PER_MINUTE_MV,
     kind: 'materialized view',
     columns: ['minute', 'log_type', 'email', 'events'],
     doc: `materialized view: each insert into audit_logs → ${AUDIT_PER_MINUTE_STATE}`,
     create:
-      `CREATE MATERIALIZED VIEW IF NOT EXISTS ${qualifiedName(db, AUDIT_PER_MINUTE_MV)} ` +
-      `TO ${qualifiedName(db, AUDIT_PER_MINUTE_STATE)} AS ${auditAggregateSelect(db)}`,
+      `CREATE MATERIALIZED VIEW IF NOT EXISTS ${qualifiedName(db, AUDIT_PER_MINUTE_MV)}${on(cluster)} ` +
+      `TO ${qualifiedName(db, into)} AS ${auditAggregateSelect(db, from)}`,
     dependsOn: [AUDIT_PER_MINUTE_STATE],
     reads: ['audit_logs'],
   };
 }
 
-function auditPerMinute(db: string): DashboardObject {
+function auditPerMinute(db: string, cluster?: string): DashboardObject {
   return {
     name: AUDIT_PER_MINUTE,
     kind: 'view',
     columns: ['minute', 'log_type', 'email', 'events'],
     doc: 'audit events per minute, log_type and user (email), each event counted once',
     create:
-      `CREATE VIEW IF NOT EXISTS ${qualifiedName(db, AUDIT_PER_MINUTE)} AS ` +
+      `CREATE VIEW IF NOT EXISTS ${qualifiedName(db, AUDIT_PER_MINUTE)}${on(cluster)} AS ` +
       `SELECT ${q('minute')}, ${q('log_type')}, ${q('email')}, uniqMerge(${q('events')}) AS ${q('events')} ` +
       `FROM ${qualifiedName(db, AUDIT_PER_MINUTE_STATE)} ` +
       `GROUP BY ${q('minute')}, ${q('log_type')}, ${q('email')}`,
@@ -156,7 +196,7 @@ function auditPerMinute(db: string): DashboardObject {
  * Conditions go through ifNull so that the counts are UInt64, not Nullable (18.16's countIf of a
  * Nullable condition is Nullable).
  */
-function fieldStats(db: string): DashboardObject {
+function fieldStats(db: string, cluster?: string): DashboardObject {
   const key = ['run_id', 'file_index', 'document_index'].map(q).join(', ');
   const classes =
     `SELECT ${key}, ifNull(${q('class_name')}, '') AS ${q('doc_class')} ` +
@@ -188,7 +228,7 @@ function fieldStats(db: string): DashboardObject {
     doc:
       'current extraction fields per field name and class: fields, errors (non-empty error), error_rate, ' +
       'invalid (validation failed), scored (with a confidence), mean_confidence',
-    create: `CREATE VIEW IF NOT EXISTS ${qualifiedName(db, FIELD_STATS)} AS ${select}`,
+    create: `CREATE VIEW IF NOT EXISTS ${qualifiedName(db, FIELD_STATS)}${on(cluster)} AS ${select}`,
     dependsOn: [],
     reads: ['runs_results'],
   };
@@ -198,7 +238,11 @@ function fieldStats(db: string): DashboardObject {
  * One row per resource, over the raw tables (what the sinks wrote, before deduplication, the way
  * `instabase-stream status` counts rows). freshness_seconds is NULL while a table is empty.
  */
-function pipelineFreshness(db: string, resources: readonly ResourceName[]): DashboardObject {
+function pipelineFreshness(
+  db: string,
+  resources: readonly ResourceName[],
+  cluster?: string,
+): DashboardObject {
   const branch = (resource: ResourceName) =>
     `SELECT ${quoteString(resource)} AS ${q('resource')}, count() AS ${q('rows')}, ` +
     `if(count() = 0, NULL, ${fromMillis(`max(${q('_fetched_at')})`)}) AS ${q('newest_fetched_at')}, ` +
@@ -221,7 +265,7 @@ function pipelineFreshness(db: string, resources: readonly ResourceName[]): Dash
       'per resource: rows, newest_fetched_at, freshness_seconds (now() minus it), rows_last_minute ' +
       '(ingested in the last 60 s), newest_ingested_at',
     create:
-      `CREATE VIEW IF NOT EXISTS ${qualifiedName(db, PIPELINE_FRESHNESS)} AS ` +
+      `CREATE VIEW IF NOT EXISTS ${qualifiedName(db, PIPELINE_FRESHNESS)}${on(cluster)} AS ` +
       resources.map(branch).join(' UNION ALL '),
     dependsOn: [],
     reads: resources,
@@ -229,20 +273,20 @@ function pipelineFreshness(db: string, resources: readonly ResourceName[]): Dash
 }
 
 /** Every dashboard object of a database, in creation order (the aggregate table before its view). */
-export function dashboardObjects(database: string): DashboardObject[] {
+export function dashboardObjects(database: string, cluster?: string): DashboardObject[] {
   return [
-    runsByStatus(database),
-    auditState(database),
-    auditMaterializedView(database),
-    auditPerMinute(database),
-    fieldStats(database),
-    pipelineFreshness(database, RESOURCE_NAMES),
+    runsByStatus(database, cluster),
+    auditState(database, cluster),
+    auditMaterializedView(database, cluster),
+    auditPerMinute(database, cluster),
+    fieldStats(database, cluster),
+    pipelineFreshness(database, RESOURCE_NAMES, cluster),
   ];
 }
 
 /** DROP TABLE, because 18.16 has no DROP VIEW. */
-export function dropStatement(database: string, name: string): string {
-  return `DROP TABLE IF EXISTS ${qualifiedName(database, name)}`;
+export function dropStatement(database: string, name: string, cluster?: string): string {
+  return `DROP TABLE IF EXISTS ${qualifiedName(database, name)}${on(cluster)}`;
 }
 
 type Client = Pick<ClickHouseClient, 'command' | 'query'>;
@@ -333,7 +377,9 @@ export async function createDashboardViews(
   const ran: string[] = [];
   const failed: DashboardFailure[] = [];
   const failedNames = new Set<string>();
-  const objects = dashboardObjects(database);
+  const features = options.features ?? (await serverFeatures(client));
+  const cluster = features.cluster;
+  const objects = dashboardObjects(database, cluster);
   /** Everything downstream of a failed step, transitively, in creation order. */
   const dependentsOf = (name: string): string[] => {
     const out: string[] = [];
@@ -364,7 +410,6 @@ export async function createDashboardViews(
     }
   };
 
-  const features = options.features ?? (await serverFeatures(client));
   const tablesBefore = await existingTables(client, database);
   for (const resource of RESOURCE_NAMES) {
     const layout = deriveLayout(resource, valueSchema(resource), {
@@ -372,9 +417,11 @@ export async function createDashboardViews(
       features,
       ...(options.auditTtlDays ? { ttlDays: options.auditTtlDays } : {}),
     });
+    const tables = [layout.table.name, ...layout.children.map((c) => c.name)];
     const names = [
-      layout.table.name,
-      ...layout.children.map((c) => c.name),
+      ...tables,
+      // On a cluster the replicated tables too: nothing then runs ON CLUSTER when all is there.
+      ...(cluster === undefined ? [] : tables.map(localTableName)),
       ...layout.views.map((v) => v.name),
     ];
     if (names.every((n) => tablesBefore.has(n))) continue;
@@ -386,11 +433,11 @@ export async function createDashboardViews(
     const current = columns.get(object.name);
     const statements: string[] = [];
     if (object.kind === 'view' && current && !sameNames(current, object.columns)) {
-      statements.push(dropStatement(database, object.name));
+      statements.push(dropStatement(database, object.name, cluster));
     } else if (current || (object.kind === 'materialized view' && tablesBefore.has(object.name))) {
       continue;
     }
-    statements.push(object.create);
+    statements.push(...(object.before ?? []), object.create);
     await attempt(object.name, statements);
   }
   if (!tablesBefore.has(AUDIT_PER_MINUTE_STATE) && !failedNames.has(AUDIT_BACKFILL)) {

@@ -12,7 +12,7 @@ import {
   type ViewLayout,
   type Column,
 } from './layout.ts';
-import { qualifiedName, quoteIdentifier } from './sql.ts';
+import { qualifiedName, quoteIdentifier, quoteString } from './sql.ts';
 import { normalizeClickHouseType } from './types.ts';
 
 /** A row of system.columns (name, type, default_kind), the same on 18.16 and current releases. */
@@ -42,30 +42,87 @@ export class IncompatibleTableError extends Error {
   }
 }
 
-export function createDatabaseStatement(database: string): string {
-  return `CREATE DATABASE IF NOT EXISTS ${quoteIdentifier(database)}`;
+// On a cluster (CLICKHOUSE_CLUSTER), each table of a layout is two: `<table>_local`, a
+// Replicated*MergeTree on every server, and `<table>`, a Distributed table over them on every server.
+// The sinks insert into `<table>` and everything reads `<table>`, so row mapping, inserts and the views
+// keep their names. The sharding key is cityHash64 of the resource's key (for a child table: the parent
+// key it copies), so that every version of an entity and all items of a parent land on one shard:
+// FINAL (which the Distributed table runs per shard) then sees every version of a key together, and
+// a retried flush sends the same rows to the same shard, where the replicated engine drops the
+// repeated block. With one shard the key only decides nothing; it is there for when a shard is added.
+// Every statement is ON CLUSTER, so it runs on every server (for ALTERs of a Replicated table the
+// change itself also goes through ZooKeeper/Keeper). All of it parses on 18.16 and current releases.
+
+/** The replicated table behind the Distributed `<table>` on a cluster. */
+export function localTableName(table: string): string {
+  return `${table}_local`;
 }
 
-function columnDefinition(c: Column): string {
+function onCluster(cluster: string | undefined): string {
+  return cluster === undefined ? '' : ` ON CLUSTER ${quoteIdentifier(cluster)}`;
+}
+
+/** Where a replicated table keeps its state in ZooKeeper/Keeper: per shard, per database and table. */
+export function replicationPath(database: string, table: string): string {
+  return `/clickhouse/tables/{shard}/${database}/${table}`;
+}
+
+export function createDatabaseStatement(database: string, cluster?: string): string {
+  return `CREATE DATABASE IF NOT EXISTS ${quoteIdentifier(database)}${onCluster(cluster)}`;
+}
+
+function columnDefinition(c: Column, withCodec = true): string {
   const def = `${quoteIdentifier(c.name)} ${c.type}`;
-  const codec = c.codec ? ` ${c.codec}` : '';
+  const codec = c.codec && withCodec ? ` ${c.codec}` : '';
   if (c.source === 'alias') return `${def} ALIAS ${c.expression}`;
   if (c.source === 'materialized') return `${def} MATERIALIZED ${c.expression}${codec}`;
   return (c.expression ? `${def} DEFAULT ${c.expression}` : def) + codec;
 }
 
-export function createTableStatement(database: string, table: TableLayout): string {
+/**
+ * CREATE TABLE for one table of a layout. With a cluster: the replicated `<table>_local` (see
+ * distributedTableStatement for the table the sinks use); the ReplacingMergeTree arguments (version,
+ * is_deleted where the server has it) follow the ZooKeeper path and replica name.
+ */
+export function createTableStatement(database: string, table: TableLayout, cluster?: string): string {
   const columns = table.columns.map((c) => `  ${columnDefinition(c)}`).join(',\n');
   const orderBy = table.orderBy.map(quoteIdentifier).join(', ');
-  const engineArgs = [table.version, ...(table.isDeleted ? [table.isDeleted] : [])].map(quoteIdentifier);
+  const name = cluster === undefined ? table.name : localTableName(table.name);
+  const engineArgs = [
+    ...(cluster === undefined
+      ? []
+      : [quoteString(replicationPath(database, name)), quoteString('{replica}')]),
+    ...[table.version, ...(table.isDeleted ? [table.isDeleted] : [])].map(quoteIdentifier),
+  ];
+  const engine = cluster === undefined ? 'ReplacingMergeTree' : 'ReplicatedReplacingMergeTree';
   const settings = Object.entries(table.settings ?? {}).map(([k, v]) => `${k} = ${v}`);
   return (
-    `CREATE TABLE IF NOT EXISTS ${qualifiedName(database, table.name)} (\n${columns}\n)\n` +
-    `ENGINE = ReplacingMergeTree(${engineArgs.join(', ')})\n` +
+    `CREATE TABLE IF NOT EXISTS ${qualifiedName(database, name)}${onCluster(cluster)} (\n${columns}\n)\n` +
+    `ENGINE = ${engine}(${engineArgs.join(', ')})\n` +
     (table.partitionBy ? `PARTITION BY ${table.partitionBy}\n` : '') +
     `ORDER BY (${orderBy})` +
     (table.ttl ? `\nTTL ${table.ttl}` : '') +
     (settings.length ? `\nSETTINGS ${settings.join(', ')}` : '')
+  );
+}
+
+/**
+ * The Distributed `<table>` over `<table>_local` on every server of the cluster, sharded by the
+ * resource key (`shardKey`: the main table's ORDER BY, which child tables copy). Its columns are the
+ * local table's without codecs (a Distributed table stores nothing); MATERIALIZED and ALIAS columns keep
+ * their expressions, so reads see them and inserts leave them to the shards.
+ */
+export function distributedTableStatement(
+  database: string,
+  table: TableLayout,
+  cluster: string,
+  shardKey: readonly string[],
+): string {
+  const columns = table.columns.map((c) => `  ${columnDefinition(c, false)}`).join(',\n');
+  const args = [cluster, database, localTableName(table.name)].map(quoteString);
+  return (
+    `CREATE TABLE IF NOT EXISTS ${qualifiedName(database, table.name)}${onCluster(cluster)} (\n${columns}\n)\n` +
+    `ENGINE = Distributed(${args.join(', ')}, cityHash64(${shardKey.map(quoteIdentifier).join(', ')}))`
   );
 }
 
@@ -81,16 +138,21 @@ export function createViewStatement(layout: ResourceLayout, view: ViewLayout): s
   const select = view.columns.map(quoteIdentifier).join(', ');
   const from = `${qualifiedName(db, view.table)} FINAL`;
   const parent = layout.table;
+  const cluster = layout.features.cluster;
   let where: string;
   if (view.table === parent.name) {
     where = `${quoteIdentifier(DELETED_COLUMN)} = 0`;
   } else {
     const key = [...parent.orderBy, parent.version].map(quoteIdentifier).join(', ');
+    // On a cluster both tables are Distributed: a plain IN would make every shard run the subquery
+    // over the whole cluster again (refused as a double-distributed subquery by default); GLOBAL IN
+    // runs it once, cluster-wide, and ships the set of current parent versions to the shards.
+    const inOp = cluster === undefined ? 'IN' : 'GLOBAL IN';
     where =
-      `(${key}) IN (SELECT ${key} FROM ${qualifiedName(db, parent.name)} FINAL ` +
+      `(${key}) ${inOp} (SELECT ${key} FROM ${qualifiedName(db, parent.name)} FINAL ` +
       `WHERE ${quoteIdentifier(DELETED_COLUMN)} = 0)`;
   }
-  return `CREATE VIEW IF NOT EXISTS ${qualifiedName(db, view.name)} AS SELECT ${select} FROM ${from} WHERE ${where}`;
+  return `CREATE VIEW IF NOT EXISTS ${qualifiedName(db, view.name)}${onCluster(cluster)} AS SELECT ${select} FROM ${from} WHERE ${where}`;
 }
 
 /**
@@ -105,10 +167,11 @@ export function replaceViewStatements(layout: ResourceLayout, view: ViewLayout):
   const fresh: ViewLayout = { ...view, name: `${view.name}__new_${tag}` };
   const db = layout.database;
   const old = qualifiedName(db, `${view.name}__old_${tag}`);
+  const on = onCluster(layout.features.cluster);
   return [
     createViewStatement(layout, fresh),
-    `RENAME TABLE ${qualifiedName(db, view.name)} TO ${old}, ${qualifiedName(db, fresh.name)} TO ${qualifiedName(db, view.name)}`,
-    `DROP TABLE IF EXISTS ${old}`,
+    `RENAME TABLE ${qualifiedName(db, view.name)} TO ${old}, ${qualifiedName(db, fresh.name)} TO ${qualifiedName(db, view.name)}${on}`,
+    `DROP TABLE IF EXISTS ${old}${on}`,
   ];
 }
 
@@ -117,11 +180,21 @@ function computedKind(kind: string): string {
   return kind === 'ALIAS' || kind === 'MATERIALIZED' ? kind : '';
 }
 
+/** CREATE TABLE for one table of a layout: one statement, or on a cluster the local and the Distributed. */
+export function createTableStatements(layout: ResourceLayout, table: TableLayout): string[] {
+  const cluster = layout.features.cluster;
+  if (cluster === undefined) return [createTableStatement(layout.database, table)];
+  return [
+    createTableStatement(layout.database, table, cluster),
+    distributedTableStatement(layout.database, table, cluster, layout.table.orderBy),
+  ];
+}
+
 /** Everything needed for a fresh database: database, tables, views. All idempotent. */
 export function createStatements(layout: ResourceLayout): string[] {
   return [
-    createDatabaseStatement(layout.database),
-    ...[layout.table, ...layout.children].map((t) => createTableStatement(layout.database, t)),
+    createDatabaseStatement(layout.database, layout.features.cluster),
+    ...[layout.table, ...layout.children].flatMap((t) => createTableStatements(layout, t)),
     ...layout.views.map((v) => createViewStatement(layout, v)),
   ];
 }
@@ -136,7 +209,13 @@ export function planAlter(
   database: string,
   table: TableLayout,
   existing: readonly ExistingColumn[],
+  /**
+   * On a cluster: which of the two tables the existing columns are of (`_local` or the Distributed),
+   * and the ALTERs run ON CLUSTER; a Distributed table's new columns get no codec, as when created.
+   */
+  on?: { cluster: string; distributed: boolean },
 ): string[] {
+  const name = on && !on.distributed ? localTableName(table.name) : table.name;
   const byName = new Map(existing.map((c) => [c.name, c]));
   const derivedNames = new Set(table.columns.map((c) => c.name));
   for (const c of existing) {
@@ -148,7 +227,10 @@ export function planAlter(
   for (const c of table.columns) {
     const old = byName.get(c.name);
     if (!old) {
-      statements.push(`ALTER TABLE ${qualifiedName(database, table.name)} ADD COLUMN ${columnDefinition(c)}`);
+      statements.push(
+        `ALTER TABLE ${qualifiedName(database, name)}${onCluster(on?.cluster)} ADD COLUMN ` +
+          columnDefinition(c, !on?.distributed),
+      );
       continue;
     }
     const sameKind = computedKind(old.default_kind) === computedKind(c.source.toUpperCase());

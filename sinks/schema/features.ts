@@ -43,6 +43,12 @@ export interface ServerFeatures extends FeatureFlags {
   readonly version: Version;
   /** non_replicated_deduplication_window for tables (0: none). */
   readonly dedupWindow: number;
+  /**
+   * Not a property of the server but of the deployment: the cluster (CLICKHOUSE_CLUSTER) the sinks
+   * create their tables ON, with Replicated engines and a Distributed table each. It travels with the
+   * features because DDL and insert settings are derived from both; unset means one server.
+   */
+  readonly cluster?: string;
 }
 
 /** The one table: each feature and the first release that has everything it needs. */
@@ -74,6 +80,13 @@ export const DEDUP_WINDOW = 1_000;
 
 export function atLeast(version: Version, since: Version): boolean {
   return version[0] > since[0] || (version[0] === since[0] && version[1] >= since[1]);
+}
+
+/** The features for a cluster: a cluster's tables are replicated, and replicated tables need no
+ * non-replicated deduplication window (they keep replicated_deduplication_window's block hashes). */
+export function withCluster(features: ServerFeatures, cluster: string | undefined): ServerFeatures {
+  if (cluster === undefined) return features;
+  return { ...features, cluster, dedupWindow: 0 };
 }
 
 export function featuresFor(version: Version): ServerFeatures {
@@ -115,5 +128,9 @@ export function insertSettings(
   const settings: Record<string, string> = {};
   if (features.dedupTokens && token !== undefined) settings.insert_deduplication_token = token;
   if (features.asyncInsertSetting) settings.async_insert = '0';
+  // Inserts go through the Distributed table. By default it queues them on the initiator's disk and
+  // sends them later, so a committed Kafka offset could cover rows no replica holds yet; synchronous,
+  // the call returns once every shard's replica has the block (and its deduplication hash).
+  if (features.cluster !== undefined) settings.insert_distributed_sync = '1';
   return Object.keys(settings).length ? settings : undefined;
 }

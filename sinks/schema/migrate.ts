@@ -12,8 +12,9 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import {
   createDatabaseStatement,
-  createTableStatement,
+  createTableStatements,
   createViewStatement,
+  localTableName,
   planAlter,
   replaceViewStatements,
   type ExistingColumn,
@@ -58,6 +59,59 @@ async function tablesWithoutDedupWindow(client: Client, database: string): Promi
   return new Set(rows.filter((r) => !r.engine_full.includes(DEDUP_SETTING)).map((r) => r.name));
 }
 
+async function databaseExists(client: Client, database: string): Promise<boolean> {
+  const rs = await client.query({
+    query: `SELECT name FROM system.databases WHERE name = ${quoteString(database)}`,
+    format: 'JSONEachRow',
+  });
+  return (await rs.json()).length > 0;
+}
+
+/**
+ * The cluster path. Each table is `<table>_local` (replicated) plus the Distributed `<table>`; both
+ * are checked and altered, each against its own columns, so that a migration cut short between the two
+ * is finished by the next run. Nothing runs ON CLUSTER when it already exists here: an ON CLUSTER
+ * statement waits for every server, and a sink restarting while one replica is down must still start.
+ */
+async function applyClusterSchema(
+  client: Client,
+  layout: ResourceLayout,
+  cluster: string,
+  run: (query: string) => Promise<void>,
+): Promise<void> {
+  if (!(await databaseExists(client, layout.database)))
+    await run(createDatabaseStatement(layout.database, cluster));
+  let columns = await existingColumns(client, layout.database);
+  for (const t of [layout.table, ...layout.children]) {
+    const localCols = columns.get(localTableName(t.name));
+    const table = asCreated(t, localCols);
+    const plans = [
+      { existing: localCols, distributed: false },
+      { existing: columns.get(t.name), distributed: true },
+    ].map((p) => ({
+      ...p,
+      alters: p.existing
+        ? planAlter(layout.database, table, p.existing, { cluster, distributed: p.distributed })
+        : [],
+    }));
+    if (!localCols || !columns.has(t.name)) {
+      // CREATE … IF NOT EXISTS: the one that exists is left as it is.
+      for (const statement of createTableStatements(layout, table)) await run(statement);
+    }
+    for (const { distributed, alters } of plans) {
+      for (const alter of alters) {
+        try {
+          await run(alter);
+        } catch (err) {
+          columns = await existingColumns(client, layout.database);
+          const now = columns.get(distributed ? t.name : localTableName(t.name)) ?? [];
+          if (planAlter(layout.database, table, now, { cluster, distributed }).includes(alter)) throw err;
+        }
+      }
+    }
+  }
+}
+
 /**
  * Returns the statements it ran. Throws IncompatibleTableError (from planAlter) before changing
  * anything when a column was retyped or removed. Safe to run concurrently from several sinks: a column
@@ -69,6 +123,12 @@ export async function applySchema(client: Client, layout: ResourceLayout): Promi
     await client.command({ query });
     ran.push(query);
   };
+  const cluster = layout.features.cluster;
+  if (cluster !== undefined) {
+    await applyClusterSchema(client, layout, cluster, run);
+    await applyViews(client, layout, run);
+    return ran;
+  }
   await run(createDatabaseStatement(layout.database));
   const tables = [layout.table, ...layout.children];
 
@@ -80,7 +140,7 @@ export async function applySchema(client: Client, layout: ResourceLayout): Promi
   const existed = new Set(plans.filter((p) => columns.has(p.table.name)).map((p) => p.table.name));
   for (const { table, alters } of plans) {
     if (!existed.has(table.name)) {
-      await run(createTableStatement(layout.database, table));
+      for (const statement of createTableStatements(layout, table)) await run(statement);
       continue;
     }
     for (const alter of alters) {
@@ -105,7 +165,17 @@ export async function applySchema(client: Client, layout: ResourceLayout): Promi
     }
   }
 
-  columns = await existingColumns(client, layout.database);
+  await applyViews(client, layout, run);
+  return ran;
+}
+
+/** Creates missing views, and swaps in a view whose columns no longer match its table's. */
+async function applyViews(
+  client: Client,
+  layout: ResourceLayout,
+  run: (query: string) => Promise<void>,
+): Promise<void> {
+  const columns = await existingColumns(client, layout.database);
   for (const view of layout.views) {
     const current = columns.get(view.name)?.map((c) => c.name);
     if (current && sameNames(current, view.columns)) continue;
@@ -121,7 +191,6 @@ export async function applySchema(client: Client, layout: ResourceLayout): Promi
       if (!now || !sameNames(now, view.columns)) throw err;
     }
   }
-  return ran;
 }
 
 function sameNames(a: readonly string[], b: readonly string[]): boolean {
