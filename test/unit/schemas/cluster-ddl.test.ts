@@ -138,6 +138,7 @@ test('dashboard objects on a cluster: ON CLUSTER, and the audit aggregate replic
     for (const s of [...(o.before ?? []), o.create]) assert.match(s, / ON CLUSTER `ib_cluster`/, o.name);
   }
   const state = objects.find((o) => o.name === 'dash_audit_events_per_minute_state');
+  assert.ok(state);
   assert.ok(
     state?.before?.[0]?.includes(
       "ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/instabase/dash_audit_events_per_minute_state_local', '{replica}')",
@@ -149,6 +150,7 @@ test('dashboard objects on a cluster: ON CLUSTER, and the audit aggregate replic
     ),
   );
   const mv = objects.find((o) => o.name === 'dash_audit_events_per_minute_mv');
-  assert.ok(mv?.create.includes('TO `instabase`.`dash_audit_events_per_minute_state_local`'));
+  assert.ok(mv);
+  assert.ok(mv.create.includes('TO `instabase`.`dash_audit_events_per_minute_state_local`'));
   assert.ok(mv.create.includes('FROM `instabase`.`audit_logs_local`'));
 });
