@@ -14,6 +14,13 @@ import { tail } from './process.ts';
 import { runSecureStack } from './secure.ts';
 import { ensureStack, installStack, stackStatus, StackError, stopStack } from './stack.ts';
 import { brokerCount, ensureClusterStack, kafkaClusterStatus, stopKafkaCluster } from './kafka-cluster.ts';
+import {
+  clickHouseClusterStatus,
+  clickhouseClusterDir,
+  replicaCount,
+  startClickHouseCluster,
+  stopClickHouseCluster,
+} from './clickhouse-cluster.ts';
 
 const USAGE = `usage: npm run stack -- <command> [options]
 
@@ -33,6 +40,8 @@ options:
   --clickhouse-http-port N --clickhouse-tcp-port N      (or STACK_KAFKA_PORT etc., see stack/README.md)
   --brokers N           \`up\`: Kafka as an N-node KRaft cluster (or STACK_KAFKA_BROKERS; default 1, the
                         single node); node i on the Kafka/controller ports + 2i; \`status\` shows it
+  --clickhouse-replicas N  \`up\`: ClickHouse as one shard of N replicas (HTTP 8131+i, native 9031+i) with
+                        ZooKeeper on 2181, instead of the single server; prints CLICKHOUSE_CLUSTER too
   --timeout SECONDS     how long \`up\` waits for each service to be healthy (default 180)
   -n, --lines N         lines for \`logs\` (default 60)
   -f, --follow          keep following the log
@@ -68,6 +77,7 @@ async function main(argv: string[]): Promise<number> {
       ...portOptions,
       timeout: { type: 'string' },
       brokers: { type: 'string' },
+      'clickhouse-replicas': { type: 'string' },
       lines: { type: 'string', short: 'n' },
       follow: { type: 'boolean', short: 'f' },
       help: { type: 'boolean', short: 'h' },
@@ -99,10 +109,27 @@ async function main(argv: string[]): Promise<number> {
     case 'up': {
       const started = Date.now();
       const brokers = brokerCount(values.brokers);
-      const { started: startedNow, env } =
+      // With --clickhouse-replicas the replicas take the single ClickHouse server's place.
+      const replicas = replicaCount(values['clickhouse-replicas']);
+      const chCluster = replicas > 0 && (services ?? SERVICES).includes('clickhouse');
+      const rest = chCluster ? (services ?? [...SERVICES]).filter((s) => s !== 'clickhouse') : services;
+      const { started: startedNow, env: stackEnv } =
         brokers > 1
-          ? await ensureClusterStack(brokers, { services, config })
-          : await ensureStack({ services, config });
+          ? await ensureClusterStack(brokers, { services: rest, config })
+          : await ensureStack({ services: rest, config });
+      const env: Record<string, string> = { ...stackEnv };
+      if (chCluster) {
+        const cfg = loadStackConfig(config);
+        Object.assign(
+          env,
+          await startClickHouseCluster({
+            dir: clickhouseClusterDir(cfg),
+            replicas,
+            healthTimeoutMs: cfg.healthTimeoutMs,
+            progress: (l) => process.stderr.write(`[stack] ${l}\n`),
+          }),
+        );
+      }
       const took = ((Date.now() - started) / 1000).toFixed(1);
       process.stderr.write(
         `[stack] up in ${took}s${startedNow.length ? ` (started ${startedNow.join(', ')})` : ' (nothing to start)'}\n`,
@@ -121,6 +148,10 @@ async function main(argv: string[]): Promise<number> {
       const nodes = (services ?? SERVICES).includes('kafka')
         ? await stopKafkaCluster(loadStackConfig(config), (l) => process.stderr.write(`[stack] ${l}\n`))
         : [];
+      if ((services ?? SERVICES).includes('clickhouse'))
+        await stopClickHouseCluster(clickhouseClusterDir(loadStackConfig(config)), (l) =>
+          process.stderr.write(`[stack] ${l}\n`),
+        );
       if ([...results, ...nodes].every((r) => r.result === 'not running'))
         process.stderr.write('[stack] nothing was running\n');
       return 0;
@@ -145,9 +176,20 @@ async function main(argv: string[]): Promise<number> {
       }
       if (nodes.length)
         process.stdout.write(`KAFKA_BROKERS=${nodes.map((n) => `127.0.0.1:${n.node.port}`).join(',')}\n`);
+      const chNodes = await clickHouseClusterStatus(clickhouseClusterDir(cfg));
+      for (const n of chNodes) {
+        const who = n.pid ? `pid ${n.pid}` : 'not running';
+        process.stdout.write(
+          `${n.name.padEnd(11)} ${who.padEnd(12)} ${n.endpoint.padEnd(44)} ${n.healthy ? 'healthy' : n.pid ? 'UNHEALTHY' : 'down'}  log ${displayPath(n.logFile)}\n`,
+        );
+      }
       process.stdout.write(`data: ${cfg.dir}\n`);
       const all = nodes.length ? [...rows.filter((r) => r.service !== 'kafka'), ...nodes] : rows;
-      return all.every((r) => r.healthy) ? 0 : 3;
+      // With the replicas up, the single server is not expected to run.
+      const single = chNodes.length
+        ? all.filter((r) => !('service' in r) || r.service !== 'clickhouse')
+        : all;
+      return [...single, ...chNodes].every((r) => r.healthy) ? 0 : 3;
     }
     case 'logs': {
       const cfg = loadStackConfig(config);
