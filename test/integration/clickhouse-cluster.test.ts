@@ -1,0 +1,262 @@
+/**
+ * The sinks on a ClickHouse cluster (CLICKHOUSE_CLUSTER): one shard of two 18.16 replicas and a
+ * ZooKeeper, started by this file on ports of its own (stack/clickhouse-cluster.ts), beside the shared
+ * Kafka and registry. The producers poll the simulator once; the sinks fill the cluster through the
+ * Distributed tables; one replica is SIGKILLed while they write and restarted after; both replicas then
+ * hold the same rows, and `_current` through the Distributed tables is the simulator's ground truth.
+ * Last, the same insert sent twice (a flush retried after a lost acknowledgement) leaves one copy: the
+ * replicated engine drops a block whose hash it has seen, on 18.16 too, where there are no dedup tokens.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { ClickHouseClient } from '@clickhouse/client';
+import type { Config } from '../../core/config.ts';
+import { RESOURCE_NAMES, type ResourceName } from '../../core/resources.ts';
+import { resourceTopic } from '../../core/topics.ts';
+import { resourceMeta, valueSchema } from '../../schemas/index.ts';
+import { startSinks } from '../../sinks/daemon.ts';
+import { insertSettings, serverFeatures, withCluster } from '../../sinks/schema/features.ts';
+import { deriveLayout } from '../../sinks/schema/layout.ts';
+import { CLICKHOUSE_SERVER } from '../../stack/clickhouse.ts';
+import {
+  DEFAULT_CLUSTER_NAME,
+  ZOOKEEPER,
+  clusterLayout,
+  startClickHouseCluster,
+  startMember,
+  stopClickHouseCluster,
+  type ClusterOptions,
+} from '../../stack/clickhouse-cluster.ts';
+import { readPidFile } from '../../stack/process.ts';
+import type { Simulator } from '../../sim/index.ts';
+import { quietLogger, uniqueName, waitFor } from '../helpers/pipeline.ts';
+import {
+  SMALL_SCALE,
+  cleanUp,
+  expectedRows,
+  highWaterMarks,
+  pipelineConfig,
+  produceOnce,
+  scalar,
+  select,
+  startSim,
+  testClickHouse,
+  type ExpectedRows,
+} from '../helpers/sink-pipeline.ts';
+
+const q = (name: string) => '`' + name + '`';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'h9-stack-'));
+const cluster: ClusterOptions = {
+  dir,
+  replicas: 2,
+  ports: { zookeeper: 42181, httpBase: 48123, tcpBase: 49000, interserverBase: 49100 },
+  healthTimeoutMs: 90_000,
+};
+const [, replica1, replica2] = clusterLayout(cluster);
+
+/** Without the programs and no way to install them, the test cannot run here. */
+function unavailable(): string | undefined {
+  const missing = [ZOOKEEPER, CLICKHOUSE_SERVER].filter((r) => !r.present());
+  if (missing.length === 0) return undefined;
+  if (process.getuid?.() === 0 && process.env.STACK_AUTO_INSTALL !== '0') return undefined;
+  return `needs ${missing.flatMap((r) => r.apt).join(' ')} (apt-get install as root)`;
+}
+const skip = unavailable();
+
+/** The tables of every resource: main and child tables, by name. */
+function tablesOf(resource: ResourceName): string[] {
+  const l = deriveLayout(resource, valueSchema(resource), { database: 'x' });
+  return [l.table.name, ...l.children.map((c) => c.name)];
+}
+
+/** What a replica holds of a local table: row count and a sum over the Kafka positions of its rows. */
+async function fingerprint(ch: ClickHouseClient, db: string, table: string): Promise<string> {
+  const [row] = await select<{ n: string; s: string }>(
+    ch,
+    `SELECT count() AS n, sum(cityHash64(_partition, _offset)) AS s FROM ${q(db)}.${q(`${table}_local`)}`,
+  );
+  return `${row?.n}/${row?.s}`;
+}
+
+describe(
+  'sinks on a ClickHouse cluster: replicas converge, _current is the ground truth',
+  {
+    timeout: 420_000,
+    skip: skip ? `cannot start a local ClickHouse cluster: ${skip}` : false,
+  },
+  () => {
+    let sim: Simulator;
+    let config: Config;
+    let expected: ExpectedRows;
+    let ch1: ClickHouseClient;
+    let ch2: ClickHouseClient;
+    const prefix = uniqueName('itcl');
+
+    before(async () => {
+      const env = await startClickHouseCluster(cluster);
+      sim = await startSim('cluster-it', SMALL_SCALE, 0);
+      const base = pipelineConfig(prefix, sim, { sinks: { flushRows: 25, flushMs: 50 } });
+      // The shared stack's Kafka and registry, this file's ClickHouse cluster.
+      config = {
+        ...base,
+        clickhouse: { ...base.clickhouse, url: env.CLICKHOUSE_URL, cluster: env.CLICKHOUSE_CLUSTER },
+      };
+      ch1 = testClickHouse(config, replica1!.http);
+      ch2 = testClickHouse(config, replica2!.http);
+      await produceOnce(config, sim);
+      expected = expectedRows(sim, SMALL_SCALE);
+    });
+    after(async () => {
+      await ch1?.close();
+      await ch2?.close();
+      await sim?.close();
+      if (config) await cleanUp(config);
+      await stopClickHouseCluster(dir, () => undefined, cluster);
+      fs.rmSync(dir, { recursive: true, force: true });
+    });
+
+    test('a replica killed mid-stream catches up; both hold the same rows; _current is exact', async () => {
+      const db = config.clickhouse.database;
+      const first: ResourceName[] = RESOURCE_NAMES.filter((r) => r !== 'audit_logs');
+      const later: ResourceName[] = ['audit_logs'];
+      const sinksA = await startSinks(config, quietLogger, { resources: first });
+      let sinksB: Awaited<ReturnType<typeof startSinks>> | undefined;
+      try {
+        // Mid-stream: as soon as the first rows are in, replica 2 dies without a chance to flush anything.
+        await waitFor(
+          'the first rows on replica 1',
+          async () => {
+            const n = await scalar(ch1, `SELECT count() AS n FROM ${q(db)}.${q('batches_local')}`).catch(
+              () => 0,
+            );
+            return n > 0;
+          },
+          60_000,
+        );
+        const rec = readPidFile(replica2!.pidFile);
+        assert.ok(rec, 'replica 2 runs');
+        process.kill(-rec.pid, 'SIGKILL');
+        await waitFor(
+          'replica 2 to be gone',
+          async () => {
+            try {
+              process.kill(rec.pid, 0);
+              return false;
+            } catch {
+              return true;
+            }
+          },
+          10_000,
+        );
+        // And a resource written only while it is down, so the outage certainly misses inserts.
+        sinksB = await startSinks(config, quietLogger, { resources: later, groupId: `${prefix}-later` });
+        const marksA = await highWaterMarks(
+          config,
+          first.map((r) => resourceTopic(config, r)),
+        );
+        const marksB = await highWaterMarks(
+          config,
+          later.map((r) => resourceTopic(config, r)),
+        );
+        await waitFor(
+          'the sinks to catch up with replica 2 down',
+          async () => (await sinksA.runner.caughtUp(marksA)) && (await sinksB!.runner.caughtUp(marksB)),
+          180_000,
+        );
+        assert.equal(sinksA.runner.failure, undefined);
+        assert.equal(sinksB.runner.failure, undefined);
+        assert.equal(sinksA.runner.stats.deadLetters + sinksB.runner.stats.deadLetters, 0, 'no dead letters');
+      } finally {
+        await sinksA.stop();
+        await sinksB?.stop();
+      }
+
+      // Every audit row was inserted while replica 2 was down: what it has of them, it fetches after.
+      const auditOn1 = await scalar(ch1, `SELECT count() AS n FROM ${q(db)}.${q('audit_logs_local')}`);
+      assert.equal(auditOn1, expected.records.audit_logs, 'audit_logs on replica 1 during the outage');
+      await startMember(cluster, replica2!);
+      const tables = RESOURCE_NAMES.flatMap(tablesOf);
+      await waitFor(
+        'both replicas to hold the same rows',
+        async () => {
+          for (const t of tables) {
+            const [a, b] = await Promise.all([fingerprint(ch1, db, t), fingerprint(ch2, db, t)]);
+            if (a !== b) return false;
+          }
+          return true;
+        },
+        120_000,
+      );
+
+      for (const resource of RESOURCE_NAMES) {
+        const want = expected.records[resource];
+        assert.ok(want > 0, `${resource}: the simulator serves some records`);
+        const key = resourceMeta(resource).key.map(q).join(', ');
+        for (const [name, ch] of [
+          ['replica 1', ch1],
+          ['replica 2', ch2],
+        ] as const) {
+          // Through the Distributed tables, from either server.
+          const current = await scalar(ch, `SELECT count() AS n FROM ${q(db)}.${q(`${resource}_current`)}`);
+          assert.equal(current, want, `${resource}_current on ${name}`);
+          const keys = await scalar(
+            ch,
+            `SELECT uniqExact(${key}) AS n FROM ${q(db)}.${q(`${resource}_current`)}`,
+          );
+          assert.equal(keys, want, `${resource}: distinct keys on ${name}`);
+          // Each replica's own copy: every record once.
+          const local = await scalar(ch, `SELECT count() AS n FROM ${q(db)}.${q(`${resource}_local`)}`);
+          assert.equal(local, want, `${resource}_local on ${name}`);
+        }
+      }
+      const fields = await scalar(
+        ch2,
+        `SELECT count() AS n FROM ${q(db)}.${q('runs_results_fields_current')}`,
+      );
+      assert.equal(fields, expected.runsResultsFields, 'runs_results_fields_current');
+    });
+
+    test('the same insert twice (a retried flush) is stored once by the replicated engine', async () => {
+      const db = config.clickhouse.database;
+      const features = withCluster(await serverFeatures(ch1), DEFAULT_CLUSTER_NAME);
+      // Rows of a real table at positions no record has, so they are told apart from the sinks' rows.
+      const rows = await select<Record<string, unknown>>(
+        ch1,
+        `SELECT * FROM ${q(db)}.${q('batches')} ORDER BY _offset LIMIT 20`,
+      );
+      assert.ok(rows.length > 0);
+      const probe = rows.map((r) => ({ ...r, _partition: 999 }));
+      for (let i = 0; i < 2; i++) {
+        await ch1.insert({
+          table: `${q(db)}.${q('batches')}`,
+          values: probe,
+          format: 'JSONEachRow',
+          clickhouse_settings: insertSettings(features, undefined) as Record<string, string>,
+        });
+      }
+      for (const [name, ch] of [
+        ['replica 1', ch1],
+        ['replica 2', ch2],
+      ] as const) {
+        await waitFor(
+          `the probe rows on ${name}`,
+          async () =>
+            (await scalar(
+              ch,
+              `SELECT count() AS n FROM ${q(db)}.${q('batches_local')} WHERE _partition = 999`,
+            )) >= probe.length,
+          30_000,
+        );
+        const n = await scalar(
+          ch,
+          `SELECT count() AS n FROM ${q(db)}.${q('batches_local')} WHERE _partition = 999`,
+        );
+        assert.equal(n, probe.length, `${name}: one copy of the block`);
+      }
+    });
+  },
+);
