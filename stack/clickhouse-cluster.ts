@@ -291,6 +291,7 @@ export async function startClickHouseCluster(o: ClusterOptions): Promise<Cluster
     throw new Error(`replicas ${o.replicas} is not a count`);
   const members = clusterLayout(o);
   const started: ReplicaEndpoint[] = [];
+  fs.mkdirSync(path.join(o.dir, 'logs'), { recursive: true });
   await ensurePrerequisites([ZOOKEEPER, CLICKHOUSE_SERVER], {
     progress: o.progress ?? (() => undefined),
     logFile: path.join(o.dir, 'logs', 'apt.log'),

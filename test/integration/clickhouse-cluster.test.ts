@@ -49,7 +49,8 @@ import {
 
 const q = (name: string) => '`' + name + '`';
 
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'h9-stack-'));
+// Made by the cluster's first start (nothing is written when the file is skipped).
+const dir = path.join(os.tmpdir(), `ibs-ch-cluster-${process.pid}`);
 const cluster: ClusterOptions = {
   dir,
   replicas: 2,
