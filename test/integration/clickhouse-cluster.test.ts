@@ -219,6 +219,21 @@ describe(
         `SELECT count() AS n FROM ${q(db)}.${q('runs_results_fields_current')}`,
       );
       assert.equal(fields, expected.runsResultsFields, 'runs_results_fields_current');
+      // The dashboard views read the cluster too: the raw counts per resource, and the audit aggregate,
+      // filled on the server the inserts landed on and replicated to the other.
+      const freshness = await select<{ resource: string; rows: string }>(
+        ch2,
+        `SELECT resource, rows FROM ${q(db)}.${q('dash_pipeline_freshness')}`,
+      );
+      for (const resource of RESOURCE_NAMES) {
+        const row = freshness.find((r) => r.resource === resource);
+        assert.equal(Number(row?.rows), expected.records[resource], `dash_pipeline_freshness: ${resource}`);
+      }
+      const events = await scalar(
+        ch2,
+        `SELECT sum(events) AS n FROM ${q(db)}.${q('dash_audit_events_per_minute')}`,
+      );
+      assert.equal(events, expected.records.audit_logs, 'dash_audit_events_per_minute: every event once');
     });
 
     test('the same insert twice (a retried flush) is stored once by the replicated engine', async () => {
