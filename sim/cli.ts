@@ -41,6 +41,12 @@ const program = new Command('instabase-sim')
   .option('--batches <n>', 'batches at start', int('--batches'), DEFAULT_SCALE.batches)
   .option('--runs <n>', 'runs at start (spread over the last 20 hours)', int('--runs'), DEFAULT_SCALE.runs)
   .option(
+    '--files-per-batch <n>',
+    'average files per batch at its creation (0..2x each); every batch update adds one',
+    int('--files-per-batch'),
+    DEFAULT_SCALE.filesPerBatch,
+  )
+  .option(
     '--files-per-run <n>',
     'result files per completed run',
     int('--files-per-run'),
@@ -161,6 +167,7 @@ const sim = await startSimulator({
   startTime: o.startTime as number | undefined,
   scale: {
     batches: n('batches'),
+    filesPerBatch: n('filesPerBatch'),
     runs: n('runs'),
     filesPerRun: n('filesPerRun'),
     docsPerFile: n('docsPerFile'),

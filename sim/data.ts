@@ -4,6 +4,8 @@ import { hash, indexedUuid, pick, seedHash, u01, uuidIndex } from './rng.ts';
 
 export interface SimScale {
   batches: number;
+  /** Average files per batch at its creation (each has 0..2x this many); updates add one each. */
+  filesPerBatch: number;
   runs: number;
   filesPerRun: number;
   docsPerFile: number;
@@ -49,6 +51,7 @@ export interface SimDataOptions {
 
 export const DEFAULT_SCALE: SimScale = {
   batches: 250,
+  filesPerBatch: 3,
   runs: 120,
   filesPerRun: 5,
   docsPerFile: 2,
@@ -79,6 +82,7 @@ const TAG = {
   query: 16,
   audit: 17,
   path: 18,
+  batchFile: 19,
   bad: 99,
   badVariant: 98,
 } as const;
@@ -240,13 +244,23 @@ export class SimData {
     return this.opts.edgeValues && i === 2 ? PAST_2_53 : i + 1;
   }
 
+  /** A third of the batches get a file added every period ms (0: never): updated_at_ms moves with the clock. */
+  private batchUpdatePeriod(i: number): number {
+    return u01(this.seed, TAG.batch, i, 1) < 0.33
+      ? 300_000 + (hash(this.seed, TAG.batch, i, 2) % 3_300_000)
+      : 0;
+  }
+
+  /** How many times batch i has had a file added by `now`. */
+  private batchUpdates(i: number, now: number): number {
+    const created = this.batchCreated(i);
+    const period = this.batchUpdatePeriod(i);
+    return period > 0 && now > created ? Math.floor((now - created) / period) : 0;
+  }
+
   batch(i: number, now: number): Obj {
     const created = this.batchCreated(i);
-    // A third of the batches get files added now and then: updated_at_ms moves with the clock.
-    const period =
-      u01(this.seed, TAG.batch, i, 1) < 0.33 ? 300_000 + (hash(this.seed, TAG.batch, i, 2) % 3_300_000) : 0;
-    const updated =
-      period > 0 && now > created ? created + Math.floor((now - created) / period) * period : created;
+    const updated = created + this.batchUpdates(i, now) * this.batchUpdatePeriod(i);
     const rec: Obj = {
       id: this.batchId(i),
       name: `batch-${i + 1}`,
@@ -293,6 +307,90 @@ export class SimData {
       out.push(i);
     }
     return out.slice(from, from + limit);
+  }
+
+  /** The batch index of an id as a path segment, if that batch is listed at `now`. */
+  batchIndexOf(id: string, now: number): number | undefined {
+    if (!/^\d+$/.test(id)) return undefined;
+    const n = this.batchCount(now);
+    if (this.opts.edgeValues && id === String(PAST_2_53)) return n > 2 ? 2 : undefined;
+    const i = Number(id) - 1;
+    return Number.isSafeInteger(i) && i >= 0 && i < n && String(this.batchId(i)) === id ? i : undefined;
+  }
+
+  /** Files of batch i at `now`: those it was created with, plus one per update. */
+  batchFileCount(i: number, now: number): number {
+    const initial = hash(this.seed, TAG.batchFile, i) % (2 * this.opts.scale.filesPerBatch + 1);
+    // With edge values the first batch has at least the two edge files.
+    const base = this.opts.edgeValues && i === 0 ? Math.max(2, initial) : initial;
+    return base + this.batchUpdates(i, now);
+  }
+
+  /** The path of file f of batch i, as the files listing names it (with a leading '/'). */
+  batchFilePath(i: number, f: number): string {
+    return `/acme_org/${pick(WORKSPACES, this.seed, TAG.batch, i, 3)}/fs/Instabase Drive/batches/${i + 1}/file-${f}.pdf`;
+  }
+
+  /** File f of batch i: modified when the batch was created, or by the update that added it. */
+  private batchFileModifiedS(i: number, f: number, now: number): number {
+    const initial = this.batchFileCount(i, now) - this.batchUpdates(i, now);
+    const at = this.batchCreated(i) + Math.max(0, f - initial + 1) * this.batchUpdatePeriod(i);
+    return Math.floor(at / 1000);
+  }
+
+  private batchFileSize(i: number, f: number): number {
+    return 1 + (hash(this.seed, TAG.batchFile, i, f, 1) % 5_000_000);
+  }
+
+  /** A node of GET /v2/batches/{id}/files (components/schemas/listBatchFilesResponse). */
+  batchFile(i: number, f: number, now: number): Obj {
+    const canWrite = hash(this.seed, TAG.batchFile, i, f, 2) % 4 !== 0;
+    const rec: Obj = {
+      full_path: this.batchFilePath(i, f),
+      metadata: {
+        node_type: 'file',
+        size: this.batchFileSize(i, f),
+        modified_timestamp: this.batchFileModifiedS(i, f, now),
+      },
+      perms: { can_read: true, can_write: canWrite, can_delete: canWrite },
+      name: `file-${f}.pdf`,
+    };
+    if (this.opts.edgeValues && i === 0 && f === 0) {
+      // The largest int64 size, a time Avro's timestamp-millis cannot carry, an odd name.
+      rec.metadata = { node_type: 'file', size: INT64_MAX, modified_timestamp: -MAX_SAFE };
+      rec.name = ODD_STRING;
+    }
+    // No field is required: a node without full_path is keyed by its content.
+    if (this.opts.edgeValues && i === 0 && f === 1) delete rec.full_path;
+    if (this.isBadBatchFile(i, f)) {
+      if (this.badVariant(TAG.batchFile, i, f) === 0) (rec.metadata as Obj).size = '1 KB';
+      else rec.perms = { can_read: 'yes' };
+    }
+    return rec;
+  }
+
+  /** The edge-value nodes are served valid, so that what they test is not hidden behind a bad record. */
+  private isBadBatchFile(i: number, f: number): boolean {
+    return !(this.opts.edgeValues && i === 0 && f < 2) && this.isBad(TAG.batchFile, i, f);
+  }
+
+  /** The file of a batch a HEAD /v2/files/{path} names, if it exists at `now`. */
+  batchFileAt(path: string, now: number): { i: number; f: number } | undefined {
+    const m = /\/batches\/(\d+)\/file-(\d+)\.pdf$/.exec(path);
+    if (!m) return undefined;
+    const i = Number(m[1]) - 1;
+    const f = Number(m[2]);
+    if (i >= this.batchCount(now) || f >= this.batchFileCount(i, now)) return undefined;
+    return this.batchFilePath(i, f) === `/${path}` ? { i, f } : undefined;
+  }
+
+  /** HEAD headers of a batch file: a file, with its size and modification time. */
+  batchFileHeaders(i: number, f: number, now: number): Record<string, string> {
+    return {
+      'content-type': 'application/octet-stream',
+      'content-length': String(this.batchFileSize(i, f)),
+      'last-modified': new Date(this.batchFileModifiedS(i, f, now) * 1000).toISOString(),
+    };
   }
 
   // ---- runs ----------------------------------------------------------------------------------------
@@ -794,6 +892,18 @@ export class SimData {
       this.batchIndexes(now, filter),
       (i) => this.batchId(i),
       (i) => this.isBad(TAG.batch, i),
+    );
+  }
+
+  /** Keys are full_paths (`withoutId` counts the edge-value node served without one). */
+  expectedBatchFiles(batchId: string, now: number): ExpectedList<string> {
+    const i = this.batchIndexOf(batchId, now);
+    if (i === undefined) return { total: 0, keys: [], invalidKeys: [] };
+    const files = Array.from({ length: this.batchFileCount(i, now) }, (_, f) => f);
+    return this.split(
+      files,
+      (f) => (this.opts.edgeValues && i === 0 && f === 1 ? undefined : this.batchFilePath(i, f)),
+      (f) => this.isBadBatchFile(i, f),
     );
   }
 

@@ -52,6 +52,8 @@ export interface SimStats {
 
 export interface Expected {
   batches(filter?: { workspace?: string; username?: string }): ExpectedList<number | bigint>;
+  /** Full paths of a batch's files (`withoutId` counts the edge-value node served without one). */
+  batchFiles(batchId: string): ExpectedList<string>;
   /** Run ids (`withoutId` counts the edge-value run served without one). */
   runs(filter?: RunFilter): ExpectedList<string>;
   runResults(runId: string): ExpectedList<number>;
@@ -167,7 +169,11 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     if (method === 'HEAD' && seg[0] === 'v2' && seg[1] === 'files' && seg.length > 2) {
       const filePath = seg.slice(2).map(decodeSegment).join('/');
       const i = data.fileIndex(filePath);
-      const headers = i === undefined ? undefined : data.fileHeaders(i);
+      const batchFile = i === undefined ? data.batchFileAt(filePath, t) : undefined;
+      const headers =
+        i !== undefined
+          ? data.fileHeaders(i)
+          : batchFile && data.batchFileHeaders(batchFile.i, batchFile.f, t);
       return headers ? { kind: 'head', status: 200, headers } : { kind: 'head', status: 404, headers: {} };
     }
     if (method === 'GET' && seg[0] === 'v2') {
@@ -191,6 +197,11 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
             idx.map((i) => data.batch(i, t)),
           ),
         );
+      }
+      if (seg[1] === 'batches' && seg.length === 4 && seg[3] === 'files') {
+        const i = data.batchIndexOf(decodeSegment(seg[2] ?? ''), t);
+        if (i === undefined) throw new HttpError(404, 'Batch does not exist, or denied access');
+        return json(batchFilesPage(i, q, t));
       }
       if (seg[1] === 'apps' && seg[2] === 'runs') {
         if (seg.length === 3) {
@@ -262,6 +273,32 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     if (method === 'GET' || method === 'POST' || method === 'HEAD')
       throw new HttpError(404, `no route for ${method} ${path}`);
     throw new HttpError(405, `no route for ${method} ${path}`, { allow: allowedMethod(path) });
+  };
+
+  /**
+   * A page of a batch's files. The token is opaque to clients; here it is the position, in base64 JSON
+   * as the spec's example. Endless modes: 'repeat' ignores the token, 'empty' hands back empty pages and
+   * the token it was given, 'infinite' always has more.
+   */
+  const batchFilesPage = (i: number, q: URLSearchParams, t: number): Record<string, unknown> => {
+    const size = pageSize(intParam(q, 'page_size'));
+    const token = q.get('start_token');
+    let from = 0;
+    if (token !== null) {
+      const decoded = decodeToken(token);
+      if (decoded === undefined)
+        throw new HttpError(400, 'start_token is not a token this server handed out');
+      from = decoded;
+    }
+    if (endless === 'empty') return { nodes: [], has_more: true, next_page_token: token ?? encodeToken(0) };
+    if (endless === 'repeat') from = 0;
+    const total = endless === 'infinite' ? Infinity : data.batchFileCount(i, t);
+    const end = Math.min(total, from + Math.max(1, size));
+    const nodes: unknown[] = [];
+    for (let f = from; f < end; f++) nodes.push(data.batchFile(i, f, t));
+    const body: Record<string, unknown> = { ...list('nodes', nodes), has_more: end < total };
+    if (end < total) body.next_page_token = encodeToken(end);
+    return body;
   };
 
   /** A list body; with edge values an empty list is left out, as the spec allows (every list is optional). */
@@ -382,6 +419,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
       const str = (k: string) => q.get(k) ?? undefined;
       const result: Record<string, () => unknown> = {
         batches: () => e.batches({ workspace: str('workspace'), username: str('username') }),
+        batch_files: () => e.batchFiles(q.get('batch_id') ?? ''),
         // The same filters, parsed the same way, as GET /v2/apps/runs.
         runs: () => e.runs(runFilter(q)),
         runs_results: () => e.runResults(q.get('run_id') ?? ''),
@@ -463,6 +501,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     stats: () => structuredClone(stats),
     expected: {
       batches: (f) => data.expectedBatches(now(), f),
+      batchFiles: (id) => data.expectedBatchFiles(id, now()),
       runs: (f) => data.expectedRuns(now(), f),
       runResults: (id) => data.expectedRunResults(id, now()),
       conversations: () => data.expectedConversations(),
@@ -605,4 +644,20 @@ function range(from: number, n: number): number[] {
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function encodeToken(position: number): string {
+  return Buffer.from(JSON.stringify({ position })).toString('base64');
+}
+
+/** The position in a token this server handed out; undefined for anything else. */
+function decodeToken(token: string): number | undefined {
+  try {
+    const v = JSON.parse(Buffer.from(token, 'base64').toString('utf8')) as { position?: unknown };
+    return typeof v.position === 'number' && Number.isSafeInteger(v.position) && v.position >= 0
+      ? v.position
+      : undefined;
+  } catch {
+    return undefined;
+  }
 }
