@@ -28,8 +28,10 @@ export type RecordItem<R> = ValidRecord<R> | InvalidRecord;
 
 export interface PagePosition {
   kind: PaginatorKind;
-  /** offset, file_offset or start of the page; 0 for unpaged endpoints. */
+  /** offset, file_offset or start of the page; 0 for unpaged endpoints; records before it for token paging. */
   offset: number;
+  /** token paging: the token that asks for this page (none for the first). */
+  token?: string;
 }
 
 export interface Page<R> {
@@ -61,6 +63,8 @@ export interface WalkParams {
   body?: Readonly<Record<string, unknown>>;
   /** Resume from a checkpointed `next.offset`. */
   startOffset?: number;
+  /** token paging: resume from a checkpointed `next.token` (with `startOffset`, the records before it). */
+  startToken?: string;
   /** Override the declared page size. */
   pageSize?: number;
   /** Override the client's maxPagesPerWalk. */
@@ -76,6 +80,98 @@ export interface WalkSummary {
   endOffset: number;
 }
 
+/** Where a walk stands: records before the page, and for token paging the token that asks for it. */
+interface Cursor {
+  offset: number;
+  token?: string;
+}
+
+/** What a paginator decides after a page: the last page, no progress (with why), or the next cursor. */
+type NextPage = { last: true } | { last: false; next: Cursor } | { last: false; stuck: string };
+
+/**
+ * One paging scheme, as dlt's paginators are: how a cursor goes into the request, and what comes after
+ * a page. `walk` is the same loop for every kind.
+ */
+interface Paginator {
+  /** Where a walk starts; unpaged kinds always start at the beginning. */
+  start(params: WalkParams): Cursor;
+  /** Writes the cursor (and page size) into the query or body of the request. */
+  apply(
+    cursor: Cursor,
+    pageSize: number,
+    req: { query: QueryParams; body: Record<string, unknown> | undefined },
+  ): void;
+  /** After a page of `count` records whose envelope is `meta`. */
+  next(cursor: Cursor, count: number, meta: Record<string, unknown> | undefined): NextPage;
+}
+
+const afterOffsetPage = (cursor: Cursor, count: number, last: boolean): NextPage =>
+  last
+    ? { last: true }
+    : count === 0
+      ? { last: false, stuck: 'the server says there is more but sent an empty page' }
+      : { last: false, next: { offset: cursor.offset + count } };
+
+function paginatorOf(spec: ResourceSpec<unknown>): Paginator {
+  const p = spec.paginator;
+  switch (p.kind) {
+    case 'offset':
+      return {
+        start: (params) => ({ offset: params.startOffset ?? 0 }),
+        apply(cursor, pageSize, req) {
+          req.query[p.limitParam] = pageSize;
+          req.query[p.offsetParam] = cursor.offset;
+        },
+        // Only an empty page ends an offset walk. A short page does not: servers cap page sizes below the
+        // limit asked for, and taking their first page for the last would lose the rest silently.
+        next: (cursor, count) => afterOffsetPage(cursor, count, count === 0),
+      };
+    case 'body_offset':
+      return {
+        start: (params) => ({ offset: params.startOffset ?? 0 }),
+        apply(cursor, pageSize, req) {
+          req.body = { ...req.body, [p.startField]: cursor.offset, [p.sizeField]: pageSize };
+        },
+        next: (cursor, count) => afterOffsetPage(cursor, count, count === 0),
+      };
+    case 'has_more':
+      return {
+        start: (params) => ({ offset: params.startOffset ?? 0 }),
+        apply(cursor, _pageSize, req) {
+          req.query[p.offsetParam] = cursor.offset;
+        },
+        next: (cursor, count, meta) => afterOffsetPage(cursor, count, meta?.[p.hasMoreField] !== true),
+      };
+    case 'token':
+      return {
+        start: (params) => ({ offset: params.startOffset ?? 0, token: params.startToken }),
+        apply(cursor, pageSize, req) {
+          req.query[p.sizeParam] = pageSize;
+          if (cursor.token !== undefined) req.query[p.tokenParam] = cursor.token;
+        },
+        next(cursor, count, meta) {
+          if (meta?.[p.hasMoreField] !== true) return { last: true };
+          const token = meta[p.nextTokenField];
+          // The token is the progress: an empty page with a fresh token is a page of a sparse listing,
+          // while no token, or the one just sent, would ask for the same page again.
+          if (typeof token !== 'string' || token === '')
+            return { last: false, stuck: `the server says there is more but sent no ${p.nextTokenField}` };
+          if (token === cursor.token)
+            return { last: false, stuck: `the server sent back the ${p.tokenParam} it was given` };
+          return { last: false, next: { offset: cursor.offset + count, token } };
+        },
+      };
+    case 'single':
+    case 'none':
+      return {
+        start: () => ({ offset: 0 }),
+        apply() {},
+        next: () => ({ last: true }),
+      };
+  }
+}
+
 /**
  * Walks one endpoint to the end, one page per yield. A page is yielded only after it was read whole, so a
  * producer that publishes it and then checkpoints `page.next` never loses or repeats a page. Throws
@@ -87,79 +183,57 @@ export async function* walk<R>(
   params: WalkParams = {},
 ): AsyncGenerator<Page<R>, WalkSummary, void> {
   const p = spec.paginator;
+  const paginator = paginatorOf(spec as ResourceSpec<unknown>);
   const endpoint = `${spec.method} ${spec.path}`;
   const maxPages = params.maxPages ?? client.options.maxPagesPerWalk;
   const pathParams = params.pathParams ?? {};
   const pageSize = 'pageSize' in p ? (params.pageSize ?? p.pageSize) : 0;
   const seenPages = new Set<string>();
-  let offset = p.kind === 'single' || p.kind === 'none' ? 0 : (params.startOffset ?? 0);
-  const summary: WalkSummary = { pages: 0, records: 0, invalid: 0, endOffset: offset };
+  let cursor = paginator.start(params);
+  const summary: WalkSummary = { pages: 0, records: 0, invalid: 0, endOffset: cursor.offset };
 
   for (let pageIndex = 0; ; pageIndex++) {
     if (pageIndex >= maxPages) {
       throw new InstabasePagingError(
         { endpoint },
         'page_cap',
-        offset,
+        cursor.offset,
         pageIndex,
         `walk needs more than maxPagesPerWalk=${maxPages} pages`,
       );
     }
-    const query: QueryParams = { ...spec.defaultQuery, ...params.query };
-    let body: Record<string, unknown> | undefined;
-    if (p.kind === 'offset') {
-      query[p.limitParam] = pageSize;
-      query[p.offsetParam] = offset;
-    } else if (p.kind === 'has_more') {
-      query[p.offsetParam] = offset;
-    } else if (p.kind === 'body_offset') {
-      body = { ...spec.defaultBody, ...params.body, [p.startField]: offset, [p.sizeField]: pageSize };
-    } else if (spec.method === 'POST') {
-      body = { ...spec.defaultBody, ...params.body };
-    }
+    const req: { query: QueryParams; body: Record<string, unknown> | undefined } = {
+      query: { ...spec.defaultQuery, ...params.query },
+      body: spec.method === 'POST' ? { ...spec.defaultBody, ...params.body } : undefined,
+    };
+    paginator.apply(cursor, pageSize, req);
 
     const res = await client.request({
       method: spec.method,
       path: spec.path,
       pathParams,
       multiSegmentParams: spec.multiSegmentParams,
-      query,
-      body,
+      query: req.query,
+      body: req.body,
       acceptStatuses: spec.method === 'HEAD' ? [404] : undefined,
       signal: params.signal,
     });
 
     const { items, meta, rawRecords } =
-      spec.method === 'HEAD' ? headItems(spec, res, pathParams) : extractItems(spec, res, offset);
+      spec.method === 'HEAD' ? headItems(spec, res, pathParams) : extractItems(spec, res, cursor.offset);
     const count = items.length;
-
-    let last: boolean;
-    if (p.kind === 'offset' || p.kind === 'body_offset') {
-      // Only an empty page ends an offset walk. A short page does not: servers cap page sizes below the
-      // limit asked for, and taking their first page for the last would lose the rest silently.
-      last = count === 0;
-    } else if (p.kind === 'has_more') {
-      last = meta?.[p.hasMoreField] !== true;
-    } else {
-      last = true;
+    const after = paginator.next(cursor, count, meta);
+    const errCtx = { endpoint, requestPath: res.requestPath, status: res.status, body: res.text };
+    if ('stuck' in after) {
+      throw new InstabasePagingError(errCtx, 'no_progress', cursor.offset, pageIndex + 1, after.stuck);
     }
-
-    if (!last) {
-      if (count === 0) {
-        throw new InstabasePagingError(
-          { endpoint, requestPath: res.requestPath, status: res.status, body: res.text },
-          'no_progress',
-          offset,
-          pageIndex + 1,
-          'the server says there is more but sent an empty page',
-        );
-      }
+    if (!after.last && count > 0) {
       const fingerprint = createHash('sha1').update(stringifyJson(rawRecords)).digest('base64');
       if (seenPages.has(fingerprint)) {
         throw new InstabasePagingError(
-          { endpoint, requestPath: res.requestPath, status: res.status, body: res.text },
+          errCtx,
           'repeated_page',
-          offset,
+          cursor.offset,
           pageIndex + 1,
           'the server sent a page it already sent; it is ignoring the offset',
         );
@@ -167,8 +241,7 @@ export async function* walk<R>(
       seenPages.add(fingerprint);
     }
 
-    const position: PagePosition = { kind: p.kind, offset };
-    const nextOffset = offset + count;
+    const position: PagePosition = { kind: p.kind, offset: cursor.offset, ...tokenOf(cursor) };
     const valid: R[] = [];
     const invalid: InvalidRecord[] = [];
     for (const item of items) {
@@ -178,7 +251,7 @@ export async function* walk<R>(
     summary.pages++;
     summary.records += valid.length;
     summary.invalid += invalid.length;
-    summary.endOffset = p.kind === 'single' || p.kind === 'none' ? 0 : nextOffset;
+    summary.endOffset = p.kind === 'single' || p.kind === 'none' ? 0 : cursor.offset + count;
     yield {
       resource: spec.name,
       endpoint,
@@ -186,18 +259,22 @@ export async function* walk<R>(
       pathParams,
       pageIndex,
       position,
-      next: last ? undefined : { kind: p.kind, offset: nextOffset },
-      last,
+      next: after.last ? undefined : { kind: p.kind, offset: after.next.offset, ...tokenOf(after.next) },
+      last: after.last,
       items,
       records: valid,
       invalid,
       meta,
       attempts: res.attempts,
     };
-    if (last) return summary;
-    offset = nextOffset;
+    if (after.last) return summary;
+    cursor = after.next;
   }
 }
+
+/** The token of a cursor as an optional field (absent, not undefined, when there is none). */
+const tokenOf = (cursor: Cursor): { token?: string } =>
+  cursor.token === undefined ? {} : { token: cursor.token };
 
 /** Valid records of a walk, for callers that do not checkpoint. Invalid records go to onInvalid. */
 export async function* records<R>(

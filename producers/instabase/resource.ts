@@ -15,6 +15,18 @@ export type PaginatorSpec =
   | { kind: 'has_more'; offsetParam: string; hasMoreField: string }
   /** Offset and size travel in the JSON request body (POST /v1/auditlogs); ends on an empty page. */
   | { kind: 'body_offset'; startField: string; sizeField: string; pageSize: number }
+  /**
+   * The body says has_more and hands a token; the next request sends it back as tokenParam. The first
+   * request sends none. Positions still count records (offset), so record indexes stay positional.
+   */
+  | {
+      kind: 'token';
+      tokenParam: string;
+      nextTokenField: string;
+      hasMoreField: string;
+      sizeParam: string;
+      pageSize: number;
+    }
   /** One request, one object: the body (or the selected part) is the record. */
   | { kind: 'single' }
   /** One request, a list of any length, no paging parameters. */
