@@ -238,7 +238,7 @@ export const configSchema = z.strictObject({
         .array(resourceName)
         .default([...RESOURCE_NAMES])
         .describe(
-          'the resources to poll (a root brings its children: conversations → documents → metadata; runs → results)',
+          'the resources to poll (a root brings its children: conversations → documents → metadata; batches → files; runs → results)',
         ),
       intervalsMs: z
         .partialRecord(resourceName.meta({ title: 'resource' }), positiveInt)
@@ -249,6 +249,9 @@ export const configSchema = z.strictObject({
         .describe('poll interval of the resources not in `intervalsMs`'),
       concurrency: positiveInt.default(3).describe('polls and fan-out requests at once'),
       batchesPageSize: positiveInt.default(100).describe('page size of the batches listing'),
+      batchFilesPageSize: positiveInt
+        .default(100)
+        .describe("page size of a batch's files listing (`batch_files`, walked with `batches`)"),
       runsPageSize: positiveInt.default(100).describe('page size of the runs listing'),
       auditLogsPageSize: positiveInt.default(500).describe('page size of the audit logs listing'),
       runsLookbackMs: z
@@ -270,6 +273,12 @@ export const configSchema = z.strictObject({
         .default(5_000)
         .describe('audit windows end this far behind now, so entries still being written are not missed'),
       files: z.array(z.string().min(1)).default([]).describe('paths to HEAD for `files_metadata`'),
+      filesFromBatchFiles: z
+        .boolean()
+        .default(false)
+        .describe(
+          'also HEAD, for `files_metadata`, the `full_path` of every batch file published by `batch_files`',
+        ),
       queryIds: z
         .array(z.string().min(1))
         .default([])

@@ -1,9 +1,10 @@
-/** The nine resources, in the order of CONVENTIONS.md; their names are topics, subjects and tables. */
+/** The resources, in the order of CONVENTIONS.md; their names are topics, subjects and tables. */
 export const RESOURCE_NAMES = [
   'conversations',
   'conversation_documents',
   'conversation_document_metadata',
   'batches',
+  'batch_files',
   'runs',
   'runs_results',
   'queries_status',

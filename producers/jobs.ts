@@ -9,6 +9,7 @@ import { isRecord } from './engine/page-records.ts';
 import { stateKey } from './engine/state-keys.ts';
 import { pollTracked } from './engine/tracked.ts';
 import type { ApiRecord, EngineContext } from './engine/types.ts';
+import type { Page } from './instabase/paginators.ts';
 import { InstabaseError } from './instabase/errors.ts';
 import { TERMINAL_QUERY_STATUSES, TERMINAL_RUN_STATUSES } from './instabase/schemas.ts';
 import { DECLARATIONS as D } from './resources.ts';
@@ -18,7 +19,7 @@ import type { PollJob } from './scheduler.ts';
 /** Children poll with their root: the job of a root resource walks its whole tree. */
 export const JOB_RESOURCES: Record<string, ResourceName[]> = {
   conversations: ['conversations', 'conversation_documents', 'conversation_document_metadata'],
-  batches: ['batches'],
+  batches: ['batches', 'batch_files'],
   runs: ['runs', 'runs_results'],
   queries_status: ['queries_status'],
   files_metadata: ['files_metadata'],
@@ -137,6 +138,81 @@ async function pollConversations(ctx: EngineContext, concurrency: number): Promi
   if (errors.length) throw errors[0];
 }
 
+/** The integer ids of a page's records, valid or not: a batch that breaks the contract still has files. */
+function integerIds(page: Page<unknown>): Array<number | bigint> {
+  return page.items
+    .map((item) => (item.ok ? (item.record as ApiRecord).id : isRecord(item.raw) ? item.raw.id : undefined))
+    .filter(
+      (id): id is number | bigint =>
+        (typeof id === 'number' && Number.isInteger(id)) || typeof id === 'bigint',
+    );
+}
+
+/**
+ * The batch listing and, when `files` is given, each batch's files, walked before the page of batches
+ * is published (as a conversation's documents are). Files gone from a batch get tombstones after two
+ * complete walks without them; the files of a batch that is gone, at once.
+ */
+async function pollBatches(
+  ctx: EngineContext,
+  pageSize: number,
+  files: { pageSize: number; concurrency: number } | undefined,
+): Promise<void> {
+  const errors: unknown[] = [];
+  const { deleted } = await walkChanges(ctx, D.batches, {
+    tombstones: true,
+    params: { pageSize },
+    beforePage: files
+      ? (page) =>
+          forEachLimit(integerIds(page), files.concurrency, async (id) => {
+            try {
+              await walkChanges(ctx, D.batch_files, {
+                scope: String(id),
+                tombstones: true,
+                // Batches differ in size: the page budget follows the largest complete walk.
+                budget: 'max',
+                params: { pathParams: { batch_id: id }, pageSize: files.pageSize },
+              });
+            } catch (err) {
+              errors.push(err);
+            }
+          })
+      : undefined,
+  });
+  if (files) {
+    for (const key of deleted) {
+      const id = key.slice(stateKey('batches', undefined, '').length);
+      await publishTombstones(
+        ctx,
+        D.batch_files,
+        stateKey('batch_files', id, ''),
+        new Set(),
+        endpointOf(D.batch_files),
+        true,
+      );
+    }
+  }
+  // One batch's files failing did not stop the others; the poll still fails, so the next one asks again.
+  if (errors.length) throw errors[0];
+}
+
+/**
+ * The paths files_metadata HEADs: the configured list, and with `filesFromBatchFiles` every full_path
+ * batch_files has published and not tombstoned (its state, kept for tombstones, holds the fields).
+ * Batch files name a path with a leading '/', which the path template already has.
+ */
+export function filesMetadataPaths(ctx: EngineContext): string[] {
+  const p = ctx.config.producers;
+  const paths = new Set(p.files);
+  if (p.filesFromBatchFiles) {
+    for (const [, entity] of ctx.state.entries<EntityState>(stateKey('batch_files', undefined, ''))) {
+      const path = entity.f?.full_path;
+      if (typeof path === 'string' && path.replace(/^\/+/, '') !== '') paths.add(path.replace(/^\/+/, ''));
+    }
+  }
+  return [...paths];
+}
+
 export interface JobDeps {
   config: Config;
   runtime: ProducerRuntime;
@@ -175,13 +251,8 @@ export function buildJobs({ config, runtime, logger }: JobDeps): PollJob[] {
   if (enabled.has('conversations'))
     jobs.push(job('conversations', (ctx) => pollConversations(ctx, concurrency)));
   if (enabled.has('batches')) {
-    jobs.push(
-      job('batches', (ctx) =>
-        walkChanges(ctx, D.batches, { tombstones: true, params: { pageSize: p.batchesPageSize } }).then(
-          () => undefined,
-        ),
-      ),
-    );
+    const files = enabled.has('batch_files') ? { pageSize: p.batchFilesPageSize, concurrency } : undefined;
+    jobs.push(job('batches', (ctx) => pollBatches(ctx, p.batchesPageSize, files)));
   }
   if (enabled.has('runs')) {
     const terminal: readonly string[] = TERMINAL_RUN_STATUSES;
@@ -226,7 +297,7 @@ export function buildJobs({ config, runtime, logger }: JobDeps): PollJob[] {
   if (enabled.has('files_metadata')) {
     jobs.push(
       job('files_metadata', (ctx) =>
-        settleAll(p.files, concurrency, (path) =>
+        settleAll(filesMetadataPaths(ctx), concurrency, (path) =>
           walkChanges(ctx, D.files_metadata, { tombstones: false, params: { pathParams: { path } } }).then(
             () => undefined,
           ),

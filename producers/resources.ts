@@ -1,3 +1,4 @@
+import type { ResourceName } from '../core/resources.ts';
 import { entityKey } from '../schemas/index.ts';
 import { contentHash } from './content-hash.ts';
 import type { ApiRecord, ResourceDeclaration } from './engine/types.ts';
@@ -68,8 +69,35 @@ const param = (page: Page<unknown>, name: string): string => String(page.pathPar
 // The engines see records as plain objects; each spec's zod schema has already validated them.
 const spec = <R>(s: ResourceSpec<R>): ResourceSpec<unknown> => s as unknown as ResourceSpec<unknown>;
 
+/** The {batch_id} of a batch files page as the integer it is (a bigint past 2^53, as the batch's id). */
+function batchIdOf(page: Page<unknown>): number | bigint {
+  const id = page.pathParams.batch_id;
+  if (typeof id === 'number' || typeof id === 'bigint') return id;
+  const n = Number(id);
+  return Number.isSafeInteger(n) ? n : BigInt(String(id));
+}
+
+/** Unix seconds (`type: integer`) as ms, exact past 2^53; anything else is left for the mapper. */
+function secondsToMs(v: unknown): unknown {
+  if (typeof v === 'bigint') return v * 1000n;
+  if (typeof v !== 'number' || !Number.isInteger(v)) return v;
+  const ms = v * 1000;
+  return Number.isSafeInteger(ms) ? ms : BigInt(v) * 1000n;
+}
+
 /**
- * The nine resources as a table: endpoint, paginator and data selector come from the client's spec;
+ * A batch file is its full_path within its batch. The spec requires no field of a node, so one without
+ * a full_path is keyed, like an id-less document, by its batch and its content hash.
+ */
+function batchFileKey(r: ApiRecord, page: Page<unknown>): string {
+  const batchId = batchIdOf(page);
+  if (typeof r.full_path === 'string')
+    return entityKey('batch_files', { batch_id: batchId, full_path: r.full_path });
+  return JSON.stringify([String(batchId), contentHash(r)]);
+}
+
+/**
+ * The resources as a table: endpoint, paginator and data selector come from the client's spec;
  * the key, the shape (API object → Avro fields) and the page cap of one walk (./engine/page-budget.ts;
  * 10,000 pages of 100 batches or runs, 100,000 pages of audit entries per time window) are here. How each is followed incrementally is
  * chosen by its poll job (./jobs.ts).
@@ -113,6 +141,29 @@ export const DECLARATIONS = {
     spec: spec(endpoints.batches),
     maxPages: 10_000,
     key: (r) => entityKey('batches', r),
+  },
+  batch_files: {
+    name: 'batch_files',
+    spec: spec(endpoints.batchFiles),
+    maxPages: 10_000,
+    key: (r, page) => batchFileKey(r, page),
+    shape(r, page) {
+      const metadata = obj(r.metadata);
+      const perms = obj(r.perms);
+      const fields = {
+        batch_id: batchIdOf(page),
+        full_path: r.full_path,
+        name: r.name,
+        node_type: metadata.node_type,
+        size: metadata.size,
+        modified_timestamp: metadata.modified_timestamp,
+        modified_timestamp_ms: secondsToMs(metadata.modified_timestamp),
+        can_read: perms.can_read,
+        can_write: perms.can_write,
+        can_delete: perms.can_delete,
+      };
+      return [{ key: batchFileKey(r, page), fields, object: r }];
+    },
   },
   runs: {
     name: 'runs',
@@ -211,4 +262,4 @@ export const DECLARATIONS = {
       ];
     },
   },
-} satisfies Record<string, ResourceDeclaration>;
+} satisfies { [K in ResourceName]: ResourceDeclaration & { name: K } };

@@ -52,6 +52,7 @@ export const RESOURCE_META: Readonly<Record<ResourceName, ResourceMeta>> = {
     eventTime: '_fetched_at',
   },
   batches: { kind: 'entity', key: ['id'], eventTime: 'updated_at_ms' },
+  batch_files: { kind: 'entity', key: ['batch_id', 'full_path'], eventTime: 'modified_timestamp_ms' },
   runs: { kind: 'entity', key: ['id'], eventTime: 'start_timestamp' },
   runs_results: { kind: 'entity', key: ['run_id', 'file_index', 'document_index'], eventTime: '_fetched_at' },
   queries_status: { kind: 'entity', key: ['query_id'], eventTime: '_fetched_at' },

@@ -27,6 +27,11 @@ export interface ChangesOptions {
   /** Prefix of this walk's state keys below the resource, e.g. a conversation id for its documents. */
   scope?: string;
   params?: WalkParams;
+  /**
+   * How the page budget learns from complete walks (./page-budget.ts): `max` when the walks of a
+   * resource are per parent and differ in size (a batch's files).
+   */
+  budget?: 'last' | 'max';
   /** After a complete walk, publish a `_deleted` record for every entity in scope that was not seen. */
   tombstones: boolean;
   /** Keep what tombstones need but leave publishing them to the caller, who sees several walks of one scope. */
@@ -59,7 +64,7 @@ export async function walkChanges(
 ): Promise<{ seen: Set<string>; deleted: string[] }> {
   const seen = new Set<string>();
   const prefix = stateKey(decl.name, options.scope, '');
-  const budget = pageBudget(ctx, decl);
+  const budget = pageBudget(ctx, decl, options.budget);
   try {
     for await (const page of walk(ctx.client, decl.spec, {
       ...options.params,

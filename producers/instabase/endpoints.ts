@@ -1,4 +1,4 @@
-// The nine resources of CONVENTIONS.md, declared as data. Every path, parameter and shape here was checked
+// The resources of CONVENTIONS.md, declared as data. Every path, parameter and shape here was checked
 // against vendor/instabase-api (openapi.yaml; conversations and queries: openapi-2026-01-15.yaml).
 import { z } from 'zod';
 import type { ResourceName } from '../../core/resources.ts';
@@ -63,6 +63,29 @@ export const batches = {
   cursor: { field: 'updated_at_ms', unit: 'ms' },
   contract: { file: 'openapi.yaml', operationId: 'listBatches' },
 } as const satisfies ResourceSpec<s.BatchInfo>;
+
+/** A batch's files: paged by the token each page hands over while has_more is true. */
+export const batchFiles = {
+  name: 'batch_files',
+  method: 'GET',
+  path: '/v2/batches/{batch_id}/files',
+  paginator: {
+    kind: 'token',
+    tokenParam: 'start_token',
+    nextTokenField: 'next_page_token',
+    hasMoreField: 'has_more',
+    sizeParam: 'page_size',
+    pageSize: 100,
+  },
+  dataSelector: 'nodes',
+  dataOptional: true,
+  record: s.batchFileNode,
+  envelope: s.batchFilesEnvelope,
+  // The spec gives nodes no id and requires no field: full_path identifies a file within its batch.
+  primaryKey: ['full_path'],
+  parent: { resource: 'batches', pathParams: { batch_id: 'id' } },
+  contract: { file: 'openapi.yaml', operationId: 'listFiles' },
+} as const satisfies ResourceSpec<s.BatchFileNode>;
 
 /** Pass from_timestamp / to_timestamp (Unix seconds) in the query: the API defaults to the last 24 hours. */
 export const runs = {
@@ -152,6 +175,7 @@ export const resources = {
   conversation_documents: conversationDocuments,
   conversation_document_metadata: conversationDocumentMetadata,
   batches,
+  batch_files: batchFiles,
   runs,
   runs_results: runsResults,
   queries_status: queriesStatus,

@@ -284,40 +284,42 @@ export const fileMetadata = z.object({
   last_modified_ms: zInteger.nullable(),
 });
 
-// Response shapes the project does not poll; mirrored so every example in the spec files is checked.
-export const listBatchFilesResponse = z.looseObject({
-  nodes: opt(
-    z.array(
-      z.looseObject({
-        full_path: opt(z.string()),
-        metadata: opt(
-          z.looseObject({
-            node_type: opt(z.string()),
-            size: opt(zInteger),
-            modified_timestamp: opt(zInteger),
-          }),
-        ),
-        perms: opt(
-          z.looseObject({
-            can_read: opt(z.boolean()),
-            can_write: opt(z.boolean()),
-            can_delete: opt(z.boolean()),
-          }),
-        ),
-        name: opt(z.string()),
-      }),
-    ),
+/** One node of GET /v2/batches/{batch_id}/files (listBatchFilesResponse.nodes[]): nothing is required. */
+export const batchFileNode = z.looseObject({
+  full_path: opt(z.string()),
+  metadata: opt(
+    z.looseObject({
+      node_type: opt(z.string()),
+      size: opt(zInteger),
+      modified_timestamp: opt(zInteger),
+    }),
   ),
+  perms: opt(
+    z.looseObject({
+      can_read: opt(z.boolean()),
+      can_write: opt(z.boolean()),
+      can_delete: opt(z.boolean()),
+    }),
+  ),
+  name: opt(z.string()),
+});
+
+/** The rest of a batch files page: the paging fields. */
+export const batchFilesEnvelope = z.looseObject({
   next_page_token: opt(z.string()),
   has_more: opt(z.boolean()),
 });
 
+export const listBatchFilesResponse = batchFilesEnvelope.extend({ nodes: opt(z.array(batchFileNode)) });
+
+// Response shapes the project does not poll; mirrored so every example in the spec files is checked.
 export const multipartUploadSessionResponse = z.looseObject({
   session_id: z.string(),
   part_size: zInteger,
 });
 
 export type BatchInfo = z.infer<typeof batchInfo>;
+export type BatchFileNode = z.infer<typeof batchFileNode>;
 export type Run = z.infer<typeof run>;
 export type FileWithDocuments = z.infer<typeof fileWithDocuments>;
 export type ResultsEnvelope = z.infer<typeof resultsEnvelope>;

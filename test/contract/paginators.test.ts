@@ -7,6 +7,7 @@ import {
   InstabaseClient,
   InstabasePagingError,
   auditLogs,
+  batchFiles,
   batches,
   childPathParams,
   conversationDocumentMetadata,
@@ -111,7 +112,7 @@ function assertSame(name: string, got: Tally, valid: unknown[], invalid: unknown
   assert.deepEqual(sorted(got.invalid), sorted(invalid), `${name}: invalid records`);
 }
 
-/** Walks all nine resources and compares every one with the simulator's ground truth. */
+/** Walks all ten resources and compares every one with the simulator's ground truth. */
 async function walkEverything(sim: Simulator, client: InstabaseClient): Promise<Record<string, number>> {
   const counts: Record<string, number> = {};
   const e = sim.expected;
@@ -165,6 +166,23 @@ async function walkEverything(sim: Simulator, client: InstabaseClient): Promise<
   const bTruth = e.batches();
   assertSame('batches', b, bTruth.keys, bTruth.invalidKeys);
   note('batches', b);
+
+  // batches → batch_files, token-paged two files at a time so most batches take several pages. A batch
+  // that breaks the contract still has an id, and files.
+  const bf: Tally = { valid: [], invalid: [] };
+  const bfTruth: Tally = { valid: [], invalid: [] };
+  await each([...bTruth.keys, ...bTruth.invalidKeys], 4, async (id) => {
+    const pathParams = childPathParams(batchFiles, { id });
+    const pathOf = (raw: unknown) => `${id}/${String((raw as { full_path?: unknown }).full_path)}`;
+    await tally(client, batchFiles, { pathParams, pageSize: 2 }, pathOf, pathOf, bf);
+    const truth = e.batchFiles(String(id));
+    bfTruth.valid.push(...truth.keys.map((k) => `${id}/${k}`));
+    bfTruth.invalid.push(...truth.invalidKeys.map((k) => `${id}/${k}`));
+    // A node served without a full_path (edge values) is valid all the same.
+    bfTruth.valid.push(...Array.from({ length: truth.withoutId ?? 0 }, () => `${id}/undefined`));
+  });
+  assertSame('batch_files', bf, bfTruth.valid, bfTruth.invalid);
+  note('batch_files', bf);
 
   const nowS = Math.floor(sim.now() / 1000);
   const window = { from_timestamp: nowS - 30 * 3600, to_timestamp: nowS };
@@ -472,6 +490,15 @@ describe('an endless page loop is impossible', () => {
         'GET /v2/apps/runs/{run_id}/results',
       );
       await expectPaging(drain(auditLogs, client, { pageSize: 50 }), 'repeated_page', 'POST /v1/auditlogs');
+      // A server that ignores start_token hands back the token it was sent: caught before the page repeats.
+      const manyFiles = sim.expected
+        .batches()
+        .keys.find((id) => sim.expected.batchFiles(String(id)).total > 2)!;
+      await expectPaging(
+        drain(batchFiles, client, { pathParams: { batch_id: manyFiles }, pageSize: 1 }),
+        'no_progress',
+        'GET /v2/batches/{batch_id}/files',
+      );
       await client.close();
     });
   });
@@ -484,6 +511,12 @@ describe('an endless page loop is impossible', () => {
         drain(runsResults, client, { pathParams: { run_id: run } }),
         'no_progress',
         'GET /v2/apps/runs/{run_id}/results',
+      );
+      // Empty pages with has_more, and the start_token sent handed back: asking again would loop.
+      await expectPaging(
+        drain(batchFiles, client, { pathParams: { batch_id: 1 } }),
+        'no_progress',
+        'GET /v2/batches/{batch_id}/files',
       );
       await client.close();
     });
@@ -503,6 +536,11 @@ describe('an endless page loop is impossible', () => {
         drain(auditLogs, client, { pageSize: 10, maxPages: 7 }),
         'page_cap',
         'POST /v1/auditlogs',
+      );
+      await expectPaging(
+        drain(batchFiles, client, { pathParams: { batch_id: 1 }, pageSize: 10 }),
+        'page_cap',
+        'GET /v2/batches/{batch_id}/files',
       );
       await client.close();
     });

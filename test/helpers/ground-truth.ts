@@ -34,7 +34,13 @@ export async function expectedKeys(
     ResourceName,
     Set<string>
   >;
-  for (const id of (await expected<ExpectedList<number>>(sim, 'batches')).keys) out.batches.add(join(id));
+  const batches = await expected<ExpectedList<number>>(sim, 'batches');
+  for (const id of batches.keys) out.batches.add(join(id));
+  // A batch that breaks the contract still has its files walked: it has an id to ask with.
+  for (const id of [...batches.keys, ...batches.invalidKeys]) {
+    const files = await expected<ExpectedList<string>>(sim, 'batch_files', { batch_id: String(id) });
+    for (const path of files.keys) out.batch_files.add(join(id, path));
+  }
   const runs = await expected<ExpectedList<string>>(sim, 'runs');
   for (const id of runs.keys) out.runs.add(join(id));
   // A run's results are published only for valid runs that completed; the results route says which.
@@ -66,6 +72,7 @@ export async function expectedKeys(
 
 const KEY_SQL: Record<ResourceName, string> = {
   batches: 'toString(id)',
+  batch_files: "concat(toString(batch_id), '|', full_path)",
   runs: 'id',
   runs_results: "concat(run_id, '|', toString(file_index), '|', toString(document_index))",
   conversations: 'id',

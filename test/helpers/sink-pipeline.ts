@@ -105,6 +105,11 @@ export function expectedRows(sim: Simulator, scale: Partial<SimScale>): Expected
   return {
     records: {
       batches: e.batches().keys.length,
+      // Files are walked for every batch with an id, valid or not; a node without full_path is valid.
+      batch_files: [...e.batches().keys, ...e.batches().invalidKeys].reduce<number>((n, id) => {
+        const files = e.batchFiles(String(id));
+        return n + files.keys.length + (files.withoutId ?? 0);
+      }, 0),
       runs: e.runs().keys.length,
       runs_results: documents,
       conversations: e.conversations().keys.length,

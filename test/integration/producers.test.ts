@@ -88,8 +88,16 @@ describe('producers against the simulator', () => {
     const queries = e.queryIds().map((id) => e.query(id)!);
     const files = e.files();
     const audit = e.auditLogs({ end_time: String(sim.now()) });
+    // Every batch with an id has its files walked, valid or not.
+    const batchFiles = [...e.batches().keys, ...e.batches().invalidKeys].map((id) =>
+      e.batchFiles(String(id)),
+    );
     return {
       batches: { valid: e.batches().keys.length, invalid: e.batches().invalidKeys.length },
+      batch_files: {
+        valid: batchFiles.reduce((n, f) => n + f.keys.length + (f.withoutId ?? 0), 0),
+        invalid: batchFiles.reduce((n, f) => n + f.invalidKeys.length, 0),
+      },
       runs: { valid: runs.keys.length, invalid: runs.invalidKeys.length },
       runs_results: {
         valid: completeRuns.reduce((n, id) => n + e.runResults(id).keys.length * 2, 0),

@@ -71,7 +71,7 @@ test('the real table: defaults come from the schema, secrets are marked and neve
   assert.equal(rows.get('instabase.rps')?.defaultText, String(parsed.instabase.rps));
   assert.equal(rows.get('kafka.auditRetentionMs')?.defaultText, '2592000000 (30 days)');
   assert.equal(rows.get('sinks.flushBytes')?.defaultText, '33554432 (32 MiB)');
-  assert.equal(rows.get('producers.resources')?.defaultText, 'all 9');
+  assert.equal(rows.get('producers.resources')?.defaultText, 'all 10');
   assert.equal(rows.get('producers.files')?.defaultText, '`[]`');
   // Both options of the SASL union contribute their keys.
   for (const key of ['mechanism', 'username', 'password', 'token', 'tokenFile']) {

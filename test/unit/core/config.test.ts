@@ -19,7 +19,7 @@ test('defaults follow CONVENTIONS.md', () => {
   assert.equal(config.kafka.topicPrefix, 'instabase.');
   assert.equal(config.http.port, 3000);
   assert.equal(config.http.host, '127.0.0.1');
-  assert.equal(config.producers.resources.length, 9);
+  assert.equal(config.producers.resources.length, 10);
 });
 
 test('the environment wins over the config file, and both formats load', () => {

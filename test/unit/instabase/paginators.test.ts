@@ -4,6 +4,7 @@ import {
   InstabasePagingError,
   InstabaseSchemaError,
   auditLogs,
+  batchFiles,
   batches,
   conversations,
   filesMetadata,
@@ -227,6 +228,138 @@ describe('has_more paginator', () => {
         assert.equal(e.offset, 2);
         return true;
       },
+    );
+  });
+});
+
+describe('token paginator', () => {
+  const node = (n: number) => ({ full_path: `/b/1/f${n}.pdf`, metadata: { size: n }, name: `f${n}.pdf` });
+  const base = '/api/v2/batches/7/files?page_size=2';
+
+  it('sends no start_token first, then each next_page_token, while has_more; positions count records', async () => {
+    t = testClient();
+    t.pool
+      .intercept({ path: base })
+      .reply(200, { nodes: [node(0), node(1)], has_more: true, next_page_token: 'eyJwIjoxfQ==' });
+    t.pool
+      .intercept({ path: `${base}&start_token=eyJwIjoxfQ%3D%3D` })
+      .reply(200, { nodes: [node(2)], has_more: true, next_page_token: 't2' });
+    // has_more false ends the walk, whatever else the body says.
+    t.pool
+      .intercept({ path: `${base}&start_token=t2` })
+      .reply(200, { nodes: [], has_more: false, next_page_token: 't3' });
+    const { pages, summary } = await collect(
+      walk(t.client, batchFiles, { pathParams: { batch_id: 7 }, pageSize: 2 }),
+    );
+    assert.deepEqual(
+      pages.map((p) => [p.position, p.next, p.last, p.items.map((i) => i.index)]),
+      [
+        [{ kind: 'token', offset: 0 }, { kind: 'token', offset: 2, token: 'eyJwIjoxfQ==' }, false, [0, 1]],
+        [
+          { kind: 'token', offset: 2, token: 'eyJwIjoxfQ==' },
+          { kind: 'token', offset: 3, token: 't2' },
+          false,
+          [2],
+        ],
+        [{ kind: 'token', offset: 3, token: 't2' }, undefined, true, []],
+      ],
+    );
+    assert.equal(summary.records, 3);
+    assert.equal(pages[0]!.meta?.next_page_token, 'eyJwIjoxfQ==');
+  });
+
+  it('resumes from a checkpointed token', async () => {
+    t = testClient();
+    t.pool.intercept({ path: `${base}&start_token=t2` }).reply(200, { nodes: [node(2)] });
+    const { pages } = await collect(
+      walk(t.client, batchFiles, {
+        pathParams: { batch_id: 7 },
+        pageSize: 2,
+        startToken: 't2',
+        startOffset: 2,
+      }),
+    );
+    assert.deepEqual(
+      pages.map((p) => [p.position.token, p.items[0]?.index, p.last]),
+      [['t2', 2, true]],
+    );
+  });
+
+  it('walks an empty page that hands a fresh token, and reads a body without nodes as empty', async () => {
+    t = testClient();
+    t.pool.intercept({ path: base }).reply(200, { has_more: true, next_page_token: 't1' });
+    t.pool.intercept({ path: `${base}&start_token=t1` }).reply(200, { nodes: [node(0)], has_more: false });
+    const { summary } = await collect(
+      walk(t.client, batchFiles, { pathParams: { batch_id: 7 }, pageSize: 2 }),
+    );
+    assert.deepEqual([summary.pages, summary.records], [2, 1]);
+  });
+
+  for (const [name, body] of [
+    ['has_more without a token', { nodes: [node(0)], has_more: true }],
+    ['has_more with an empty token', { nodes: [node(0)], has_more: true, next_page_token: '' }],
+  ] as const) {
+    it(`refuses ${name}: no_progress`, async () => {
+      t = testClient();
+      t.pool.intercept({ path: base }).reply(200, body);
+      await assert.rejects(
+        collect(walk(t.client, batchFiles, { pathParams: { batch_id: 7 }, pageSize: 2 })),
+        (e: unknown) => e instanceof InstabasePagingError && e.reason === 'no_progress' && e.pages === 1,
+      );
+    });
+  }
+
+  it('refuses the token it sent handed back: no_progress', async () => {
+    t = testClient();
+    t.pool.intercept({ path: base }).reply(200, { nodes: [node(0)], has_more: true, next_page_token: 't1' });
+    t.pool
+      .intercept({ path: `${base}&start_token=t1` })
+      .reply(200, { nodes: [node(1)], has_more: true, next_page_token: 't1' });
+    await assert.rejects(
+      collect(walk(t.client, batchFiles, { pathParams: { batch_id: 7 }, pageSize: 2 })),
+      (e: unknown) => e instanceof InstabasePagingError && e.reason === 'no_progress' && e.offset === 1,
+    );
+  });
+
+  it('refuses fresh tokens with the same page again: repeated_page', async () => {
+    t = testClient();
+    let n = 0;
+    t.pool
+      .intercept({ path: (p) => p.startsWith(base) })
+      .reply(() => ({
+        statusCode: 200,
+        data: { nodes: [node(0)], has_more: true, next_page_token: `t${++n}` },
+      }))
+      .persist();
+    await assert.rejects(
+      collect(walk(t.client, batchFiles, { pathParams: { batch_id: 7 }, pageSize: 2 })),
+      (e: unknown) => e instanceof InstabasePagingError && e.reason === 'repeated_page',
+    );
+  });
+
+  it('validates nodes exactly as the spec: nothing required, typed when present', async () => {
+    t = testClient();
+    t.pool
+      .intercept({ path: base })
+      .reply(
+        200,
+        '{"nodes":[{},{"metadata":{"size":"1 KB"}},{"perms":{"can_read":"yes"}},{"full_path":"/x","metadata":{"size":9223372036854775807}}]}',
+      );
+    const { pages } = await collect(walk(t.client, batchFiles, { pathParams: { batch_id: 7 }, pageSize: 2 }));
+    const page = pages[0]!;
+    assert.deepEqual(
+      page.items.map((i) => i.ok),
+      [true, false, false, true],
+    );
+    assert.equal(page.records[1]!.metadata?.size, 9223372036854775807n);
+  });
+
+  it('rejects a next_page_token or has_more of the wrong type as a schema error', async () => {
+    t = testClient();
+    t.pool.intercept({ path: base }).reply(200, { nodes: [], has_more: 'yes' });
+    await assert.rejects(
+      collect(walk(t.client, batchFiles, { pathParams: { batch_id: 7 }, pageSize: 2 })),
+      (e: unknown) => e instanceof InstabaseSchemaError && e.issues[0]!.path.join('.') === 'has_more',
     );
   });
 });

@@ -47,6 +47,8 @@ test('every resource derives tables, child tables and views', () => {
   assert.deepEqual(names.flat().sort(), [
     'audit_logs',
     'audit_logs_current',
+    'batch_files',
+    'batch_files_current',
     'batches',
     'batches_current',
     'conversation_document_metadata',

@@ -99,6 +99,35 @@ export const SAMPLES: Readonly<Record<ResourceName, readonly Sample[]>> = {
       path_suffix: null,
     },
   ],
+  batch_files: [
+    {
+      ...envelope('GET /v2/batches/{batch_id}/files', 'bf1', { full_path: '/a/b.pdf' }),
+      batch_id: MAX,
+      full_path: '/acme_org/ws/fs/Instabase Drive/batches/1/b \u00e9.pdf',
+      name: 'b \u00e9.pdf',
+      node_type: 'file',
+      size: MAX,
+      modified_timestamp: 1647532800,
+      modified_timestamp_ms: 1647532800000,
+      can_read: true,
+      can_write: false,
+      can_delete: false,
+    },
+    {
+      // The spec requires no full_path: keyed by the content hash.
+      ...envelope('GET /v2/batches/{batch_id}/files', NO_ID_HASH, { name: 'anonymous.pdf' }),
+      batch_id: 1,
+      full_path: null,
+      name: 'anonymous.pdf',
+      node_type: null,
+      size: null,
+      modified_timestamp: MIN,
+      modified_timestamp_ms: null,
+      can_read: null,
+      can_write: null,
+      can_delete: null,
+    },
+  ],
   runs: [
     {
       ...envelope('GET /v2/apps/runs', 'r1', { id: 'run-1' }),

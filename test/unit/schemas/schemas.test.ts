@@ -23,6 +23,7 @@ const RECORD_NAMES = {
   conversation_documents: 'ConversationDocument',
   conversation_document_metadata: 'ConversationDocumentMetadata',
   batches: 'Batch',
+  batch_files: 'BatchFile',
   runs: 'Run',
   runs_results: 'RunResultDocument',
   queries_status: 'QueryStatus',
@@ -46,8 +47,8 @@ function records(schema: AvroSchema, out: AvroRecordSchema[] = []): AvroRecordSc
   return out;
 }
 
-test('the nine resources come from core and each has a schema that avsc parses', () => {
-  assert.equal(RESOURCES.length, 9);
+test('the ten resources come from core and each has a schema that avsc parses', () => {
+  assert.equal(RESOURCES.length, 10);
   for (const r of RESOURCES) {
     const t = avroType(r);
     assert.equal(t.typeName, 'record');
@@ -119,7 +120,7 @@ test('unions are only ["null", T] with a null default, so avsc decodes them to p
 });
 
 test('key fields exist and are strings or longs, nullable only where the spec requires no id', () => {
-  const optionalIds = new Set(['runs.id', 'conversation_documents.id']);
+  const optionalIds = new Set(['runs.id', 'conversation_documents.id', 'batch_files.full_path']);
   for (const r of RESOURCES) {
     for (const k of RESOURCE_META[r].key) {
       const f = valueSchema(r).fields.find((x) => x.name === k);
