@@ -157,7 +157,9 @@ maxClientCnxns=0
 }
 
 async function zookeeperHealthy(port: number): Promise<boolean> {
-  // `ruok` over the client port: a ZooKeeper that serves answers `imok`.
+  // `stat` over the client port. Not `ruok`: its `imok` only means the process runs; a ZooKeeper still
+  // loading its data answers it, then drops the handshake of a ClickHouse that starts (which, with
+  // replicated tables to attach, exits). `stat` names the Mode only once requests are served.
   const net = await import('node:net');
   return new Promise((resolve) => {
     const socket = net.connect({ host: HOST, port });
@@ -166,10 +168,10 @@ async function zookeeperHealthy(port: number): Promise<boolean> {
       socket.destroy();
       resolve(false);
     });
-    socket.on('connect', () => socket.write('ruok'));
+    socket.on('connect', () => socket.write('stat'));
     socket.on('data', (d) => (data += d.toString()));
     socket.on('error', () => resolve(false));
-    socket.on('close', () => resolve(data.trim() === 'imok'));
+    socket.on('close', () => resolve(/^Mode: /m.test(data)));
   });
 }
 

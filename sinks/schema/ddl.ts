@@ -117,13 +117,43 @@ export function distributedTableStatement(
   table: TableLayout,
   cluster: string,
   shardKey: readonly string[],
+  /** Another name for it (a replacement being swapped in); it still reads `<table.name>_local`. */
+  name = table.name,
 ): string {
   const columns = table.columns.map((c) => `  ${columnDefinition(c, false)}`).join(',\n');
   const args = [cluster, database, localTableName(table.name)].map(quoteString);
   return (
-    `CREATE TABLE IF NOT EXISTS ${qualifiedName(database, table.name)}${onCluster(cluster)} (\n${columns}\n)\n` +
+    `CREATE TABLE IF NOT EXISTS ${qualifiedName(database, name)}${onCluster(cluster)} (\n${columns}\n)\n` +
     `ENGINE = Distributed(${args.join(', ')}, cityHash64(${shardKey.map(quoteIdentifier).join(', ')}))`
   );
+}
+
+/**
+ * Brings a Distributed table to new columns. 18.16 refuses `ALTER … ON CLUSTER` of a table that is not
+ * replicated when the cluster's shards are (internal_replication), and a Distributed table holds no
+ * data: so a new one is created under a temporary name, swapped in with one RENAME and the old one
+ * dropped, everything ON CLUSTER, as views are replaced (replaceViewStatements), and with no moment
+ * in which inserts find no table. The temporary names follow from the column list, so a retry after a
+ * crash reuses them.
+ */
+export function replaceDistributedStatements(
+  database: string,
+  table: TableLayout,
+  cluster: string,
+  shardKey: readonly string[],
+): string[] {
+  const tag = createHash('sha1')
+    .update(table.columns.map((c) => c.name).join(','))
+    .digest('hex')
+    .slice(0, 8);
+  const fresh = qualifiedName(database, `${table.name}__new_${tag}`);
+  const old = qualifiedName(database, `${table.name}__old_${tag}`);
+  const on = onCluster(cluster);
+  return [
+    distributedTableStatement(database, table, cluster, shardKey, `${table.name}__new_${tag}`),
+    `RENAME TABLE ${qualifiedName(database, table.name)} TO ${old}, ${fresh} TO ${qualifiedName(database, table.name)}${on}`,
+    `DROP TABLE IF EXISTS ${old}${on}`,
+  ];
 }
 
 /**

@@ -16,6 +16,7 @@ import {
   createViewStatement,
   localTableName,
   planAlter,
+  replaceDistributedStatements,
   replaceViewStatements,
   type ExistingColumn,
 } from './ddl.ts';
@@ -69,8 +70,9 @@ async function databaseExists(client: Client, database: string): Promise<boolean
 
 /**
  * The cluster path. Each table is `<table>_local` (replicated) plus the Distributed `<table>`; both
- * are checked and altered, each against its own columns, so that a migration cut short between the two
- * is finished by the next run. Nothing runs ON CLUSTER when it already exists here: an ON CLUSTER
+ * are checked against their own columns, so that a migration cut short between the two is finished by
+ * the next run. The local table gets ALTER … ADD COLUMN ON CLUSTER (replicated through ZooKeeper); the
+ * Distributed one is replaced (replaceDistributedStatements says why). Nothing runs ON CLUSTER when it already exists here: an ON CLUSTER
  * statement waits for every server, and a sink restarting while one replica is down must still start.
  */
 async function applyClusterSchema(
@@ -99,6 +101,23 @@ async function applyClusterSchema(
       for (const statement of createTableStatements(layout, table)) await run(statement);
     }
     for (const { distributed, alters } of plans) {
+      if (distributed && alters.length) {
+        try {
+          for (const statement of replaceDistributedStatements(
+            layout.database,
+            table,
+            cluster,
+            layout.table.orderBy,
+          ))
+            await run(statement);
+        } catch (err) {
+          // Another sink may have swapped it in meanwhile.
+          columns = await existingColumns(client, layout.database);
+          const now = columns.get(t.name) ?? [];
+          if (planAlter(layout.database, table, now, { cluster, distributed }).length) throw err;
+        }
+        continue;
+      }
       for (const alter of alters) {
         try {
           await run(alter);

@@ -16,10 +16,11 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import type { Config } from '../../core/config.ts';
 import { RESOURCE_NAMES, type ResourceName } from '../../core/resources.ts';
 import { resourceTopic } from '../../core/topics.ts';
-import { resourceMeta, valueSchema } from '../../schemas/index.ts';
+import { resourceMeta, valueSchema, type AvroRecordSchema } from '../../schemas/index.ts';
 import { startSinks } from '../../sinks/daemon.ts';
 import { insertSettings, serverFeatures, withCluster } from '../../sinks/schema/features.ts';
 import { deriveLayout } from '../../sinks/schema/layout.ts';
+import { applySchema } from '../../sinks/schema/migrate.ts';
 import { CLICKHOUSE_SERVER } from '../../stack/clickhouse.ts';
 import {
   DEFAULT_CLUSTER_NAME,
@@ -273,6 +274,47 @@ describe(
         );
         assert.equal(n, probe.length, `${name}: one copy of the block`);
       }
+    });
+
+    test('a new field reaches both replicas: the replicated table, the Distributed table and _current', async () => {
+      const db = config.clickhouse.database;
+      const features = withCluster(await serverFeatures(ch1), DEFAULT_CLUSTER_NAME);
+      const schema = valueSchema('runs') as AvroRecordSchema;
+      const wider: AvroRecordSchema = {
+        ...schema,
+        fields: [...schema.fields, { name: 'cluster_note', type: ['null', 'string'], default: null }],
+      };
+      const ran = await applySchema(ch1, deriveLayout('runs', wider, { database: db, features }));
+      assert.ok(
+        ran.some((s) => s.startsWith(`ALTER TABLE ${q(db)}.${q('runs_local')} ON CLUSTER`)),
+        ran.join('\n'),
+      );
+      for (const [name, ch] of [
+        ['replica 1', ch1],
+        ['replica 2', ch2],
+      ] as const) {
+        const tables = await select<{ table: string }>(
+          ch,
+          `SELECT table FROM system.columns WHERE database = '${db}' AND name = 'cluster_note' ORDER BY table`,
+        );
+        assert.deepEqual(
+          tables.map((t) => t.table),
+          ['runs', 'runs_current', 'runs_local'],
+          name,
+        );
+        // The Distributed table still reads every row, through the new column too.
+        const n = await scalar(
+          ch,
+          `SELECT count() AS n FROM ${q(db)}.${q('runs_current')} WHERE cluster_note IS NULL`,
+        );
+        assert.equal(n, expected.records.runs, `runs_current on ${name}`);
+      }
+      // Nothing left over from the swaps.
+      const leftovers = await scalar(
+        ch2,
+        `SELECT count() AS n FROM system.tables WHERE database = '${db}' AND (position(name, '__new_') > 0 OR position(name, '__old_') > 0)`,
+      );
+      assert.equal(leftovers, 0);
     });
   },
 );

@@ -13,7 +13,12 @@ import {
   withCluster,
   type ServerFeatures,
 } from '../../../sinks/schema/features.ts';
-import { createStatements, planAlter, type ExistingColumn } from '../../../sinks/schema/ddl.ts';
+import {
+  createStatements,
+  planAlter,
+  replaceDistributedStatements,
+  type ExistingColumn,
+} from '../../../sinks/schema/ddl.ts';
 import { dashboardObjects } from '../../../sinks/views.ts';
 
 const DB = 'instabase';
@@ -153,4 +158,43 @@ test('dashboard objects on a cluster: ON CLUSTER, and the audit aggregate replic
   assert.ok(mv);
   assert.ok(mv.create.includes('TO `instabase`.`dash_audit_events_per_minute_state_local`'));
   assert.ok(mv.create.includes('FROM `instabase`.`audit_logs_local`'));
+});
+
+test('a Distributed table gets new columns by a swap ON CLUSTER (18.16 refuses its ALTER ON CLUSTER)', () => {
+  const layout = layoutOf('runs_results', withCluster(LEGACY_FEATURES, CLUSTER));
+  const [create, rename, drop] = replaceDistributedStatements(
+    DB,
+    layout.table,
+    CLUSTER,
+    layout.table.orderBy,
+  );
+  const tag = /runs_results__new_([0-9a-f]{8})/.exec(create ?? '')?.[1];
+  assert.ok(tag, create);
+  assert.ok(
+    create?.startsWith(
+      `CREATE TABLE IF NOT EXISTS \`instabase\`.\`runs_results__new_${tag}\` ON CLUSTER \`ib_cluster\` (`,
+    ),
+  );
+  // The replacement still reads the one replicated table, sharded as before.
+  assert.ok(
+    create?.endsWith(
+      `Distributed('ib_cluster', 'instabase', 'runs_results_local', cityHash64(\`run_id\`, \`file_index\`, \`document_index\`))`,
+    ),
+    create,
+  );
+  assert.equal(
+    rename,
+    `RENAME TABLE \`instabase\`.\`runs_results\` TO \`instabase\`.\`runs_results__old_${tag}\`, ` +
+      `\`instabase\`.\`runs_results__new_${tag}\` TO \`instabase\`.\`runs_results\` ON CLUSTER \`ib_cluster\``,
+  );
+  assert.equal(
+    drop,
+    `DROP TABLE IF EXISTS \`instabase\`.\`runs_results__old_${tag}\` ON CLUSTER \`ib_cluster\``,
+  );
+  // The same columns give the same names, so a retry after a crash reuses them.
+  assert.deepEqual(replaceDistributedStatements(DB, layout.table, CLUSTER, layout.table.orderBy), [
+    create,
+    rename,
+    drop,
+  ]);
 });
