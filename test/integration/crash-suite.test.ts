@@ -15,24 +15,18 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import type { Config } from '../../core/config.ts';
-import { RESOURCE_NAMES, type ResourceName } from '../../core/resources.ts';
-import { producerDlqTopic, resourceTopic, sinkDlqTopic } from '../../core/topics.ts';
+import { RESOURCE_NAMES } from '../../core/resources.ts';
+import { resourceTopic } from '../../core/topics.ts';
 import { startSimulator, type FaultOptions, type Simulator, type SimScale } from '../../sim/index.ts';
 import { DaemonProcess } from '../helpers/daemon-process.ts';
 import { compareKeys, currentKeys, expectedKeys, type KeyComparison } from '../helpers/ground-truth.ts';
 import { killPlan } from '../helpers/kill-plan.ts';
-import { quietLogger, readTopics, testConfig, uniqueName, waitFor } from '../helpers/pipeline.ts';
+import { deadLetterCounts, lagIsZero, rawCountSql, totalCurrentRows } from '../helpers/quiescence.ts';
+import { quietLogger, testConfig, uniqueName, waitFor } from '../helpers/pipeline.ts';
 import { PrivateStack, usesExternalServices } from '../helpers/private-stack.ts';
 import { committedCounts } from '../helpers/topic-counts.ts';
 import { freePort } from '../helpers/sink-clickhouse.ts';
-import {
-  cleanUp,
-  committedOffsets,
-  highWaterMarks,
-  plainKafka,
-  scalar,
-  testClickHouse,
-} from '../helpers/sink-pipeline.ts';
+import { cleanUp, scalar, testClickHouse } from '../helpers/sink-pipeline.ts';
 
 const YEAR_MS = 365 * 24 * 3600 * 1000;
 const SEED = Number(process.env.CRASH_SEED ?? Math.floor(Math.random() * 1_000_000));
@@ -331,47 +325,3 @@ function daemonEnv(config: Config, sim: Simulator): Record<string, string> {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-const rawCountSql = (database: string, table: string) =>
-  `SELECT count() AS n FROM \`${database}\`.\`${table}\``;
-
-async function totalCurrentRows(ch: ReturnType<typeof testClickHouse>, database: string): Promise<number> {
-  let n = 0;
-  for (const r of RESOURCE_NAMES) n += await scalar(ch, rawCountSql(database, `${r}_current`));
-  return n;
-}
-
-/** The sink group has committed every partition of the topics up to its high-water mark. */
-async function lagIsZero(config: Config, topics: string[]): Promise<boolean> {
-  try {
-    const marks = await highWaterMarks(config, topics);
-    for (const topic of topics) {
-      const committed = await committedOffsets(config, config.sinks.group, topic);
-      for (const [tp, high] of marks) {
-        if (!tp.startsWith(`${topic}:`) || high === 0) continue;
-        if (committed.get(Number(tp.slice(topic.length + 1))) !== high) return false;
-      }
-    }
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Committed messages per dead-letter topic that exists (aborted transactions leave offsets, not messages). */
-async function deadLetterCounts(config: Config): Promise<Record<string, number>> {
-  const admin = plainKafka(config).admin();
-  await admin.connect();
-  let existing: Set<string>;
-  try {
-    existing = new Set(await admin.listTopics());
-  } finally {
-    await admin.disconnect();
-  }
-  const topics = RESOURCE_NAMES.flatMap((r: ResourceName) => [
-    producerDlqTopic(config, r),
-    sinkDlqTopic(config, r),
-  ]).filter((t) => existing.has(t));
-  const read = await readTopics(config, topics);
-  return Object.fromEntries(topics.map((t) => [t, read.get(t)!.length]));
-}
