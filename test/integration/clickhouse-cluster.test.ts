@@ -55,7 +55,9 @@ const dir = path.join(os.tmpdir(), `ibs-ch-cluster-${process.pid}`);
 const cluster: ClusterOptions = {
   dir,
   replicas: 2,
-  ports: { zookeeper: 42181, httpBase: 48123, tcpBase: 49000, interserverBase: 49100 },
+  // Below Linux's ephemeral range (32768-60999), where any outgoing connection may hold a port for a
+  // while; replicas need consecutive ports, so free ports picked one at a time would not do.
+  ports: { zookeeper: 21181, httpBase: 21123, tcpBase: 21200, interserverBase: 21300 },
   healthTimeoutMs: 90_000,
 };
 const [, replica1, replica2] = clusterLayout(cluster);
