@@ -1,0 +1,18 @@
+// HEAD /v2/files/{path}: the file tree, and every file of every batch.
+import { decodeSegment } from '../http.ts';
+import type { Handler, SimResource } from '../serve.ts';
+
+const head: Handler = (ctx, { rest, now: t }) => {
+  const { data } = ctx;
+  const filePath = rest.map(decodeSegment).join('/');
+  const i = data.fileIndex(filePath);
+  const batchFile = i === undefined ? data.batchFileAt(filePath, t) : undefined;
+  const headers =
+    i !== undefined ? data.fileHeaders(i) : batchFile && data.batchFileHeaders(batchFile.i, batchFile.f, t);
+  return headers ? { kind: 'head', status: 200, headers } : { kind: 'head', status: 404, headers: {} };
+};
+
+export const filesMetadata: SimResource = {
+  routes: [{ method: 'HEAD', path: '/v2/files/**', handle: head }],
+  groundTruth: (e) => e.files(),
+};
