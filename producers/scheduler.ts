@@ -102,6 +102,8 @@ export class Scheduler {
         metrics.pollDuration.observe({ resource: job.name }, (Date.now() - started) / 1000);
         release();
       }
+      // Stopped while the poll ran, and it returned instead of throwing: the abort event has fired.
+      if (signal.aborted) break;
       const wait = Math.max(0, job.intervalMs - (Date.now() - started));
       await new Promise<void>((resolve) => {
         const timer = setTimeout(done, wait);
