@@ -1,5 +1,14 @@
-import type { Kafka, Message, Producer, TopicMessages } from 'kafkajs';
-import { CompressionTypes } from 'kafkajs';
+import type {
+  ICustomPartitioner,
+  Kafka,
+  Message,
+  PartitionerArgs,
+  PartitionMetadata,
+  Producer,
+  TopicMessages,
+  Transaction,
+} from 'kafkajs';
+import { CompressionTypes, Partitioners } from 'kafkajs';
 import type { Logger } from '../core/log.ts';
 import { errorChain, firstLine } from '../core/secrets.ts';
 
@@ -32,10 +41,10 @@ const MAX_MESSAGES_PER_TRANSACTION = 5_000;
 /**
  * How long after a commit the next transaction starts at the earliest. The commit returns once the
  * coordinator has logged it, but it writes the commit markers to every partition afterwards; a
- * transaction started meanwhile is answered CONCURRENT_TRANSACTIONS and retried by kafkajs. The markers
- * take about 10 ms here. Each walker waits for its page's commit before fetching the next, so this wait
- * is paid per page in a backfill: 50 ms cost 40 % of the producers bench's throughput, 10 ms nothing
- * measurable.
+ * transaction started meanwhile is answered CONCURRENT_TRANSACTIONS and retried by kafkajs (safely: see
+ * PartitionRouter). The markers take about 10 ms here. Each walker waits for its page's commit before
+ * fetching the next, so this wait is paid per page in a backfill: 50 ms cost 40 % of the producers
+ * bench's throughput, 10 ms nothing measurable.
  */
 const COMMIT_SETTLE_MS = 10;
 const MAX_BYTES_PER_TRANSACTION = 8 * 1024 * 1024;
@@ -56,6 +65,73 @@ export interface PublisherOptions {
    * committed. `send` commits a unit at once, outside the queue that is being held.
    */
   onReset?: (send: (unit: PublishUnit) => Promise<void>) => Promise<void>;
+}
+
+/**
+ * Splits a transaction's messages so that each `sendBatch` goes to exactly one partition, and so to
+ * exactly one broker (#16). kafkajs 2.2.4 sends one batch to all the leaders it spans at once
+ * (src/producer/sendMessages.js): each broker's request registers its partitions with the transaction
+ * coordinator (AddPartitionsToTxn) and takes the next sequence numbers of its partitions before it is
+ * sent. When one of them fails with a retriable error, `Promise.all` rejects at once and the retrier
+ * goes again while the other brokers' requests are still in flight; a request that has not answered
+ * yet counts as not sent, so it is sent a second time, under new sequence numbers, and the broker
+ * cannot recognise it as a retry. Both copies commit with the transaction. On a three-broker cluster
+ * the trigger is routine: the coordinator answers the second of two concurrent AddPartitionsToTxn of
+ * one transaction with CONCURRENT_TRANSACTIONS, and 3 to 18 % of the records were committed twice. On
+ * one broker there is only ever one request per send, and none of this happens. The cost: a round trip
+ * to the coordinator and one to the leader per partition a transaction touches, one after the other.
+ *
+ * With one partition per send, a failed send had only one request, which failed: kafkajs takes its
+ * sequence numbers back and the retry carries the same ones, so the broker drops whatever of it had
+ * landed, as the idempotent producer intends. The partition is chosen here by kafkajs's own default
+ * partitioner (murmur2 of the key, as before), from the partition metadata kafkajs itself last
+ * partitioned the topic with: the producer's partitioner records it. Until a topic has been seen, its
+ * first message goes out alone (one message is one partition), which teaches the router the topic.
+ */
+export class PartitionRouter {
+  private readonly metadata = new Map<string, PartitionMetadata[]>();
+  private readonly choose = Partitioners.DefaultPartitioner();
+
+  /** The producer's partitioner: kafkajs's default one, recording the metadata it is called with. */
+  readonly createPartitioner: ICustomPartitioner = () => {
+    const partitioner = Partitioners.DefaultPartitioner();
+    return (args: PartitionerArgs) => {
+      if (args.partitionMetadata.length > 0) this.metadata.set(args.topic, args.partitionMetadata);
+      return partitioner(args);
+    };
+  };
+
+  /**
+   * Sends every message of `topicMessages` in the transaction, one partition per `sendBatch`, one after
+   * the other, each partition's messages in their order.
+   */
+  async send(
+    transaction: Pick<Transaction, 'sendBatch'>,
+    topicMessages: TopicMessages[],
+    send: Omit<Parameters<Transaction['sendBatch']>[0], 'topicMessages'>,
+  ): Promise<void> {
+    for (const { topic, messages } of topicMessages) {
+      let rest = messages;
+      while (rest.length > 0) {
+        const partitionMetadata = this.metadata.get(topic);
+        if (!partitionMetadata) {
+          await transaction.sendBatch({ ...send, topicMessages: [{ topic, messages: rest.slice(0, 1) }] });
+          rest = rest.slice(1);
+          continue;
+        }
+        const byPartition = new Map<number, Message[]>();
+        for (const message of rest) {
+          const partition = this.choose({ topic, partitionMetadata, message });
+          const list = byPartition.get(partition) ?? [];
+          list.push({ ...message, partition });
+          byPartition.set(partition, list);
+        }
+        for (const partitionMessages of byPartition.values())
+          await transaction.sendBatch({ ...send, topicMessages: [{ topic, messages: partitionMessages }] });
+        rest = [];
+      }
+    }
+  }
 }
 
 const sleep = (ms: number, signal: AbortSignal) =>
@@ -91,6 +167,8 @@ export class TransactionalPublisher implements Publisher {
   private readonly closing = new AbortController();
   /** When the last transaction committed: the next one waits COMMIT_SETTLE_MS from it. */
   private lastCommitAt = 0;
+  /** Outlives the producers of reset(), so that what it learned about the topics is kept. */
+  private readonly router = new PartitionRouter();
 
   constructor(
     private readonly kafka: Kafka,
@@ -106,6 +184,7 @@ export class TransactionalPublisher implements Publisher {
       maxInFlightRequests: 1,
       transactionTimeout: 60_000,
       allowAutoTopicCreation: false,
+      createPartitioner: this.router.createPartitioner,
       // The broker answers CONCURRENT_TRANSACTIONS until the previous commit's markers are written,
       // usually a few ms; kafkajs' default 300 ms first retry would cap us at ~3 transactions a second.
       retry: { initialRetryTime: 10, maxRetryTime: 1_000, retries: 10 },
@@ -229,7 +308,8 @@ export class TransactionalPublisher implements Publisher {
     if (settle > 0) await sleep(settle, this.closing.signal);
     const transaction = await producer.transaction();
     try {
-      await transaction.sendBatch({ topicMessages, acks: -1, compression: CompressionTypes.None });
+      // One partition per send: a multi-broker sendBatch can commit records twice (see PartitionRouter).
+      await this.router.send(transaction, topicMessages, { acks: -1, compression: CompressionTypes.None });
       await transaction.commit();
       this.lastCommitAt = Date.now();
     } catch (err) {
