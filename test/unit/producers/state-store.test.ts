@@ -1,0 +1,150 @@
+/**
+ * The cursor state store (producers/state-store.ts) over an in-memory compacted topic: changes apply in
+ * order (null forgets a key), values past 2^53 survive the round trip, and `load` reads up to its own
+ * fresh marker, skips every marker, and swaps the state in only once the read is complete.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { Kafka } from 'kafkajs';
+import { createLogger } from '../../../core/log.ts';
+import type { PublishUnit } from '../../../producers/publisher.ts';
+import { StateStore } from '../../../producers/state-store.ts';
+
+const logger = createLogger('test', undefined, 'silent');
+
+interface Record_ {
+  key: string;
+  value: string | null;
+}
+
+/** A topic in memory; a consumer reads it from the start, as read_committed would (everything is committed). */
+class MemoryTopic {
+  readonly log: Record_[] = [];
+  readonly consumerConfigs: unknown[] = [];
+  readonly deletedGroups: string[][] = [];
+  disconnected = 0;
+
+  kafka(): Kafka {
+    return {
+      consumer: (config: unknown) => {
+        this.consumerConfigs.push(config);
+        let stopped = false;
+        return {
+          connect: async () => undefined,
+          subscribe: async () => undefined,
+          // Delivers one message per turn of the event loop until disconnected, as a fetch loop does.
+          run: async ({ eachMessage }: { eachMessage: (p: unknown) => Promise<void> }) => {
+            for (const r of [...this.log]) {
+              await new Promise((resolve) => setImmediate(resolve));
+              if (stopped) return;
+              await eachMessage({
+                message: {
+                  key: Buffer.from(r.key),
+                  value: r.value === null ? null : Buffer.from(r.value),
+                },
+              });
+            }
+          },
+          disconnect: async () => {
+            stopped = true;
+            this.disconnected += 1;
+          },
+        };
+      },
+      admin: () => ({
+        connect: async () => undefined,
+        deleteGroups: async (groups: string[]) => void this.deletedGroups.push(groups),
+        disconnect: async () => undefined,
+      }),
+    } as unknown as Kafka;
+  }
+
+  /** The publisher's side: a unit's messages land on the topic. */
+  send = async (unit: PublishUnit): Promise<void> => {
+    for (const t of unit.messages)
+      for (const m of t.messages)
+        this.log.push({ key: String(m.key), value: m.value === null ? null : String(m.value) });
+  };
+}
+
+describe('StateStore', () => {
+  it('applies changes in order; null forgets a key; entries are by prefix', () => {
+    const store = new StateStore('state', 'p1');
+    store.apply([
+      { key: 'runs/1', value: { h: 'a' } },
+      { key: 'runs/2', value: { h: 'b' } },
+      { key: 'runs_results/_cursor/1', value: { next: 2 } },
+      { key: 'runs/1', value: { h: 'c' } },
+      { key: 'runs/2', value: null },
+    ]);
+    assert.deepEqual(store.get('runs/1'), { h: 'c' });
+    assert.equal(store.get('runs/2'), undefined);
+    assert.deepEqual(store.entries('runs/'), [['runs/1', { h: 'c' }]]);
+    assert.deepEqual(store.entries('runs'), [
+      ['runs/1', { h: 'c' }],
+      ['runs_results/_cursor/1', { next: 2 }],
+    ]);
+  });
+
+  it('writes state losslessly (int64 past 2^53) and a forgotten key as a compaction tombstone', () => {
+    const store = new StateStore('state', 'p1');
+    assert.deepEqual(
+      store.toMessages([
+        { key: 'batches/9007199254740993', value: { f: { id: 9007199254740993n } } },
+        { key: 'batches/1', value: null },
+      ]),
+      [
+        { key: 'batches/9007199254740993', value: '{"f":{"id":9007199254740993}}' },
+        { key: 'batches/1', value: null },
+      ],
+    );
+  });
+
+  it('load reads up to its own marker: tombstones applied, markers skipped, int64 exact', async () => {
+    const topic = new MemoryTopic();
+    topic.log.push(
+      { key: 'runs/1', value: '{"h":"a"}' },
+      { key: 'runs/2', value: '{"h":"b"}' },
+      { key: '__marker__/p1', value: 'an-earlier-load' },
+      { key: '__marker__/p2', value: 'another-instance' },
+      { key: 'runs/1', value: null },
+      { key: 'batches/3', value: '{"f":{"id":9007199254740993}}' },
+    );
+    const store = new StateStore('state', 'p1');
+    store.apply([{ key: 'stale/key', value: { h: 'x' } }]);
+    await store.load(topic.kafka(), topic.send, logger);
+    assert.deepEqual(store.entries(''), [
+      ['runs/2', { h: 'b' }],
+      ['batches/3', { f: { id: 9007199254740993n } }],
+    ]);
+    const marker = topic.log.at(-1)!;
+    assert.equal(marker.key, '__marker__/p1', 'the marker was sent before reading');
+    assert.deepEqual(topic.consumerConfigs, [
+      {
+        groupId: `p1-state-loader-${marker.value}`,
+        readUncommitted: false,
+        allowAutoTopicCreation: false,
+      },
+    ]);
+    assert.deepEqual(
+      topic.deletedGroups,
+      [[`p1-state-loader-${marker.value}`]],
+      'the loader group is removed',
+    );
+    assert.equal(topic.disconnected, 1);
+  });
+
+  it('a read that does not reach the marker fails and leaves the state as it was', async () => {
+    const topic = new MemoryTopic();
+    topic.log.push({ key: 'runs/1', value: '{"h":"new"}' });
+    const store = new StateStore('state', 'p1');
+    store.apply([{ key: 'runs/1', value: { h: 'old' } }]);
+    // The marker never lands (its transaction was lost): the read times out.
+    await assert.rejects(
+      store.load(topic.kafka(), async () => undefined, logger, 50),
+      /state topic state was not read to its end within 50 ms/,
+    );
+    assert.deepEqual(store.entries(''), [['runs/1', { h: 'old' }]]);
+    assert.equal(topic.disconnected, 1, 'the consumer is closed after a failed read too');
+  });
+});
