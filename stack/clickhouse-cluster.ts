@@ -241,6 +241,22 @@ function prepare(o: ClusterOptions, e: ReplicaEndpoint, index: number) {
   return { command: server.command, args: [...server.prefixArgs, `--config-file=${e.marker}`], cwd: home };
 }
 
+/**
+ * A replica whose pid file outlived it was killed, not stopped (stopMember removes the file). A kill
+ * can leave a just-written part that never reached ZooKeeper; when such parts hold more than half of
+ * a table's rows (any kill of a replica holding a small table), the replica refuses to start ("the
+ * local set of parts … doesn't look like the set of parts in ZooKeeper"). ClickHouse's documented
+ * way out is the one-shot flag the server removes after starting: it detaches the unexpected parts
+ * (kept under detached/, not deleted) and fetches what the other replicas have. Nothing acknowledged
+ * is lost: an insert is acknowledged only after its part is registered in ZooKeeper.
+ */
+function restoreAfterUncleanStop(e: ReplicaEndpoint, progress: (line: string) => void): void {
+  const flags = path.join(path.dirname(e.marker), 'data', 'flags');
+  fs.mkdirSync(flags, { recursive: true });
+  fs.writeFileSync(path.join(flags, 'force_restore_data'), '');
+  progress(`${e.name} was not stopped cleanly: starting it with flags/force_restore_data`);
+}
+
 /** Starts one process of the cluster (or finds it running) and waits until it is healthy. */
 export async function startMember(o: ClusterOptions, e: ReplicaEndpoint): Promise<boolean> {
   const progress = o.progress ?? (() => undefined);
@@ -252,6 +268,7 @@ export async function startMember(o: ClusterOptions, e: ReplicaEndpoint): Promis
       return false;
     }
   }
+  if (existing && e.http) restoreAfterUncleanStop(e, progress);
   removePidFile(e.pidFile);
   const ports = e.http ? [e.tcp, Number(new URL(e.http).port)] : [e.tcp];
   for (const port of ports) {

@@ -86,6 +86,30 @@ async function fingerprint(ch: ClickHouseClient, db: string, table: string): Pro
   return `${row?.n}/${row?.s}`;
 }
 
+/**
+ * Copies every active part of a stopped replica's table twice, under block numbers past any insert's:
+ * parts the replica has on disk but ZooKeeper does not know, as a kill inside a write leaves them, and
+ * more rows of them than the table holds otherwise. Returns how many parts it wrote.
+ */
+function plantUnexpectedParts(tableDir: string): number {
+  const parts = fs
+    .readdirSync(tableDir)
+    .map((name) => ({ name, m: /^(.+)_(\d+)_(\d+)_(\d+)$/.exec(name) }))
+    .filter(
+      (p) => p.m && !p.name.startsWith('tmp') && fs.statSync(path.join(tableDir, p.name)).isDirectory(),
+    );
+  let block = 1_000_000_000;
+  for (let copy = 0; copy < 2; copy++) {
+    for (const p of parts) {
+      block++;
+      fs.cpSync(path.join(tableDir, p.name), path.join(tableDir, `${p.m![1]}_${block}_${block}_0`), {
+        recursive: true,
+      });
+    }
+  }
+  return parts.length * 2;
+}
+
 describe(
   'sinks on a ClickHouse cluster: replicas converge, _current is the ground truth',
   {
@@ -130,11 +154,12 @@ describe(
       const sinksA = await startSinks(config, quietLogger, { resources: first });
       let sinksB: Awaited<ReturnType<typeof startSinks>> | undefined;
       try {
-        // Mid-stream: as soon as the first rows are in, replica 2 dies without a chance to flush anything.
+        // Mid-stream: as soon as the first rows have reached replica 2, it dies without a chance to
+        // flush anything.
         await waitFor(
-          'the first rows on replica 1',
+          'the first rows on replica 2',
           async () => {
-            const n = await scalar(ch1, `SELECT count() AS n FROM ${q(db)}.${q('batches_local')}`).catch(
+            const n = await scalar(ch2, `SELECT count() AS n FROM ${q(db)}.${q('batches_local')}`).catch(
               () => 0,
             );
             return n > 0;
@@ -182,6 +207,13 @@ describe(
       // Every audit row was inserted while replica 2 was down: what it has of them, it fetches after.
       const auditOn1 = await scalar(ch1, `SELECT count() AS n FROM ${q(db)}.${q('audit_logs_local')}`);
       assert.equal(auditOn1, expected.records.audit_logs, 'audit_logs on replica 1 during the outage');
+      // A kill can leave parts ZooKeeper never saw; the replica then refuses to start unless the stack
+      // restores it. That happens only when the kill falls inside a write, so make it certain: two
+      // copies of every part of batches_local, under block numbers no insert has.
+      const planted = plantUnexpectedParts(
+        path.join(path.dirname(replica2!.marker), 'data', 'data', db, 'batches_local'),
+      );
+      assert.ok(planted > 0, 'replica 2 held parts of batches_local when it was killed');
       await startMember(cluster, replica2!);
       const tables = RESOURCE_NAMES.flatMap(tablesOf);
       await waitFor(
