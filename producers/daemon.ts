@@ -16,7 +16,7 @@ import {
   valueSubject,
 } from '../core/topics.ts';
 import { avroType, keySchema, valueSchema } from '../schemas/index.ts';
-import { trackIds } from './engine/tracked.ts';
+import { trackIds } from './follow/tracked.ts';
 import { InstabaseClient } from './instabase/client.ts';
 import { buildJobs, JOB_RESOURCES } from './jobs.ts';
 import { TransactionalPublisher, type Publisher } from './publisher.ts';

@@ -5,7 +5,7 @@ import { metricsRegistry } from '../core/metrics.ts';
 import { NULLED_FIELDS, parseAvroSchema } from '../schemas/index.ts';
 import { isWellFormed, mapToAvro, MappingError } from './avro-mapper.ts';
 import { contentHash } from './content-hash.ts';
-import type { Emit } from './engine/types.ts';
+import type { Emit } from './follow/types.ts';
 import { stringifyJson } from './instabase/json.ts';
 
 export interface RegisteredResource {

@@ -1,7 +1,7 @@
 import type { ResourceName } from '../core/resources.ts';
 import { entityKey } from '../schemas/index.ts';
 import { contentHash } from './content-hash.ts';
-import type { ApiRecord, ResourceDeclaration } from './engine/types.ts';
+import type { ApiRecord, ResourceDeclaration } from './follow/types.ts';
 import * as endpoints from './instabase/endpoints.ts';
 import type { Page } from './instabase/paginators.ts';
 import type { ResourceSpec } from './instabase/resource.ts';

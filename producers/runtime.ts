@@ -5,7 +5,7 @@ import { metrics } from '../core/metrics.ts';
 import { redact } from '../core/secrets.ts';
 import { producerDlqTopic, resourceTopic, stateTopic } from '../core/topics.ts';
 import { deadLetterMessage, type DeadLetter } from './dead-letter.ts';
-import type { EngineContext, Step } from './engine/types.ts';
+import type { EngineContext, Step } from './follow/types.ts';
 import type { InstabaseClient } from './instabase/client.ts';
 import { stringifyJson } from './instabase/json.ts';
 import type { InstabaseError } from './instabase/errors.ts';

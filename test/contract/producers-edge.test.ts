@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { RESOURCE_NAMES, type ResourceName } from '../../core/resources.ts';
-import { trackIds } from '../../producers/engine/tracked.ts';
+import { trackIds } from '../../producers/follow/tracked.ts';
 import { RecordEncoder, stringKeyType } from '../../producers/record-encoder.ts';
 import { DECLARATIONS } from '../../producers/resources.ts';
 import { avroType } from '../../schemas/index.ts';

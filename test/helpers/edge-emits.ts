@@ -7,7 +7,7 @@
  */
 import type { ResourceName } from '../../core/resources.ts';
 import { contentHash } from '../../producers/content-hash.ts';
-import type { Emit } from '../../producers/engine/types.ts';
+import type { Emit } from '../../producers/follow/types.ts';
 import { RESOURCES, RESOURCE_META, entityKey, valueSchema, type AvroSchema } from '../../schemas/index.ts';
 
 export const FIRST_MS = -62_135_596_800_000; // 0001-01-01T00:00:00.000Z

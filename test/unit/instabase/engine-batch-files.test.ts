@@ -3,8 +3,8 @@
 // feed files_metadata when asked to.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { EntityState } from '../../../producers/engine/changes.ts';
-import { stateKey } from '../../../producers/engine/state-keys.ts';
+import type { EntityState } from '../../../producers/follow/changes.ts';
+import { stateKey } from '../../../producers/follow/state-keys.ts';
 import { startSimulator, type Simulator, type SimulatorOptions } from '../../../sim/index.ts';
 import { emitted, harness } from './engine-harness.ts';
 

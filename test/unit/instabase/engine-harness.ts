@@ -5,7 +5,7 @@ import { configSchema, type Config, type ConfigInput } from '../../../core/confi
 import { createLogger, type Logger } from '../../../core/log.ts';
 import type { ResourceName } from '../../../core/resources.ts';
 import type { DeadLetter } from '../../../producers/dead-letter.ts';
-import type { EngineContext, Emit, Step } from '../../../producers/engine/types.ts';
+import type { EngineContext, Emit, Step } from '../../../producers/follow/types.ts';
 import { InstabaseClient, type InstabaseClientOptions } from '../../../producers/instabase/index.ts';
 import type { InstabaseError } from '../../../producers/instabase/errors.ts';
 import { buildJobs } from '../../../producers/jobs.ts';

@@ -8,7 +8,7 @@ import {
   PAGE_BUDGET_MIN_PAGES,
   pageHistoryKey,
   type PageHistory,
-} from '../../../producers/engine/page-budget.ts';
+} from '../../../producers/follow/page-budget.ts';
 import { InstabasePagingError } from '../../../producers/instabase/errors.ts';
 import { startSimulator, type Simulator, type SimulatorOptions } from '../../../sim/index.ts';
 import { emitted, harness } from './engine-harness.ts';

@@ -5,7 +5,7 @@ import { afterEach, describe, it } from 'node:test';
 import { parseJson, schemas as s, walk, filesMetadata } from '../../../producers/instabase/index.ts';
 import { parseHeaderDate, parseRfc3339 } from '../../../producers/instabase/rfc3339.ts';
 import { DECLARATIONS } from '../../../producers/resources.ts';
-import type { ResourceDeclaration } from '../../../producers/engine/types.ts';
+import type { ResourceDeclaration } from '../../../producers/follow/types.ts';
 import { contentHash } from '../../../producers/content-hash.ts';
 import type { Page } from '../../../producers/instabase/paginators.ts';
 import { testClient, type TestClient } from './helpers.ts';

@@ -1,12 +1,12 @@
 /**
- * The append-window strategy (producers/engine/append-window.ts) through in-memory ports: a window is
+ * The append-window strategy (producers/follow/append-window.ts) through in-memory ports: a window is
  * [watermark + 1, now - settle]; each page is committed with the offset of the next, so a poll that dies
  * inside a window resumes the same window at that offset, and the watermark moves to the window's end
  * only with its last page.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { walkAppendWindow, type AppendWindowOptions } from '../../../producers/engine/append-window.ts';
+import { walkAppendWindow, type AppendWindowOptions } from '../../../producers/follow/append-window.ts';
 import { declaration, emitted, MemoryApi, offsetSpec, port, type Item } from './follow-ports.ts';
 
 const audit = declaration('audit_logs', offsetSpec('audit_logs', '/audit', 'entries'));

@@ -1,11 +1,11 @@
 /**
- * The changes strategy (producers/engine/changes.ts) through in-memory ports: what is new or changed is
+ * The changes strategy (producers/follow/changes.ts) through in-memory ports: what is new or changed is
  * published once, a record that stops being listed is marked after one complete walk and tombstoned
  * after the second, and a walk that dies half way concludes nothing about disappearance.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { publishTombstones, walkChanges, type EntityState } from '../../../producers/engine/changes.ts';
+import { publishTombstones, walkChanges, type EntityState } from '../../../producers/follow/changes.ts';
 import { declaration, emitted, MemoryApi, offsetSpec, port, type Item } from './follow-ports.ts';
 
 const decl = declaration('batches', offsetSpec('batches', '/items', 'items'));

@@ -1,5 +1,5 @@
 /**
- * The entity-window strategy and its ready children (producers/engine/entity-window.ts) through in-memory
+ * The entity-window strategy and its ready children (producers/follow/entity-window.ts) through in-memory
  * ports: each poll lists [watermark - lookback, now] and moves the watermark only when it is done; open
  * entities that left the window are re-read by key until they are terminal; a parent's children walk
  * resumes at its checkpointed page, and restarts when the parent changed.
@@ -12,7 +12,7 @@ import {
   type ChildCursor,
   type EntityWindowOptions,
   type TrackedEntity,
-} from '../../../producers/engine/entity-window.ts';
+} from '../../../producers/follow/entity-window.ts';
 import type { RequestSpec } from '../../../producers/instabase/client.ts';
 import { declaration, emitted, MemoryApi, offsetSpec, port, type Item } from './follow-ports.ts';
 

@@ -1,5 +1,5 @@
 /**
- * In-memory ports for the follow strategies (producers/engine/*): an API that serves pages from arrays
+ * In-memory ports for the follow strategies (producers/follow/*): an API that serves pages from arrays
  * and records every request, a commit that applies each step's state as the publisher does once its
  * transaction commits (or refuses it, to stand for a crash), and small resource declarations that page
  * by offset. No HTTP and no Kafka: a test sets the records, runs a walk and reads what was committed.
@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { configSchema } from '../../../core/config.ts';
 import { createLogger } from '../../../core/log.ts';
 import type { ResourceName } from '../../../core/resources.ts';
-import type { EngineContext, ResourceDeclaration, Step } from '../../../producers/engine/types.ts';
+import type { EngineContext, ResourceDeclaration, Step } from '../../../producers/follow/types.ts';
 import type { ApiResponse, InstabaseClient, RequestSpec } from '../../../producers/instabase/client.ts';
 import type { ResourceSpec } from '../../../producers/instabase/resource.ts';
 import { StateStore } from '../../../producers/state-store.ts';

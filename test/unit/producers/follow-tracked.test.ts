@@ -1,10 +1,10 @@
 /**
- * Tracked ids (producers/engine/tracked.ts) through in-memory ports: an id is polled until it is
+ * Tracked ids (producers/follow/tracked.ts) through in-memory ports: an id is polled until it is
  * terminal, every change of its content is published once, and it is not polled after that.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { pollTracked, trackIds } from '../../../producers/engine/tracked.ts';
+import { pollTracked, trackIds } from '../../../producers/follow/tracked.ts';
 import type { ResourceSpec } from '../../../producers/instabase/resource.ts';
 import { declaration, emitted, MemoryApi, offsetSpec, port, type Item } from './follow-ports.ts';
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { avroType, parseAvroSchema, valueSchema } from '../../../schemas/index.ts';
 import { RecordEncoder, stringKeyType, valuesNulled } from '../../../producers/record-encoder.ts';
 import { MappingError } from '../../../producers/avro-mapper.ts';
-import type { Emit } from '../../../producers/engine/types.ts';
+import type { Emit } from '../../../producers/follow/types.ts';
 
 const encoder = new RecordEncoder(
   new Map([['batches', { valueId: 7, keyId: 8, type: avroType('batches'), keyType: stringKeyType() }]]),
