@@ -31,7 +31,7 @@ const PINO_LEVEL: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
  * - CONCURRENT_TRANSACTIONS is the broker still writing the previous commit's markers: the publisher
  *   waits for that after each commit, and kafkajs retries the rare late one within milliseconds. If its
  *   retries run out, the transaction fails and the publisher says so at warn. Such a retry is harmless
- *   only because the publisher sends one partition per sendBatch: a send spanning several brokers
+ *   only because the publisher sends to one broker per sendBatch: a send spanning several brokers
  *   was answered this way routinely (their AddPartitionsToTxn raced) and its retry committed records
  *   twice (#16, PartitionRouter in producers/publisher.ts).
  */

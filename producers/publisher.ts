@@ -68,69 +68,123 @@ export interface PublisherOptions {
 }
 
 /**
- * Splits a transaction's messages so that each `sendBatch` goes to exactly one partition, and so to
- * exactly one broker (#16). kafkajs 2.2.4 sends one batch to all the leaders it spans at once
- * (src/producer/sendMessages.js): each broker's request registers its partitions with the transaction
- * coordinator (AddPartitionsToTxn) and takes the next sequence numbers of its partitions before it is
- * sent. When one of them fails with a retriable error, `Promise.all` rejects at once and the retrier
- * goes again while the other brokers' requests are still in flight; a request that has not answered
- * yet counts as not sent, so it is sent a second time, under new sequence numbers, and the broker
- * cannot recognise it as a retry. Both copies commit with the transaction. On a three-broker cluster
- * the trigger is routine: the coordinator answers the second of two concurrent AddPartitionsToTxn of
- * one transaction with CONCURRENT_TRANSACTIONS, and 3 to 18 % of the records were committed twice. On
- * one broker there is only ever one request per send, and none of this happens. The cost: a round trip
- * to the coordinator and one to the leader per partition a transaction touches, one after the other.
+ * Splits a transaction's messages so that each `sendBatch` goes to exactly one broker (#16). kafkajs
+ * 2.2.4 sends one batch to all the leaders it spans at once (src/producer/sendMessages.js): each
+ * broker's request registers its partitions with the transaction coordinator (AddPartitionsToTxn) and
+ * takes the next sequence numbers of its partitions before it is sent. When one of them fails with a
+ * retriable error, `Promise.all` rejects at once and the retrier goes again while the other brokers'
+ * requests are still in flight; a request that has not answered yet counts as not sent, so it is sent a
+ * second time, under new sequence numbers, and the broker cannot recognise it as a retry. Both copies
+ * commit with the transaction. On a three-broker cluster the trigger is routine: the coordinator
+ * answers the second of two concurrent AddPartitionsToTxn of one transaction with
+ * CONCURRENT_TRANSACTIONS, and 3 to 18 % of the records were committed twice. On one broker there is
+ * only ever one request per send, and none of this happens.
  *
- * With one partition per send, a failed send had only one request, which failed: kafkajs takes its
+ * With one broker per send, a failed send had only one request, which failed: kafkajs takes its
  * sequence numbers back and the retry carries the same ones, so the broker drops whatever of it had
- * landed, as the idempotent producer intends. The partition is chosen here by kafkajs's own default
- * partitioner (murmur2 of the key, as before), from the partition metadata kafkajs itself last
- * partitioned the topic with: the producer's partitioner records it. Until a topic has been seen, its
- * first message goes out alone (one message is one partition), which teaches the router the topic.
+ * landed, as the idempotent producer intends. The partition of each message is chosen here by kafkajs's
+ * own default partitioner (murmur2 of the key, as before), and its broker is the partition's leader, both
+ * from the metadata kafkajs itself last partitioned the topic with: the producer's partitioner records
+ * it. That partitioner also checks, on every attempt of a send and before any request of it goes out,
+ * that each message's partition is still led by the broker the send was meant for; when leadership has
+ * moved (after a broker failed), the send stops there and its messages go out one partition per send,
+ * which is safe whoever leads. Until a topic has been seen, its first message goes out alone (one
+ * message is one partition), which teaches the router the topic. The cost over one `sendBatch`: a
+ * round trip to the coordinator and one to the leader per broker a transaction touches, one after the
+ * other.
  */
 export class PartitionRouter {
   private readonly metadata = new Map<string, PartitionMetadata[]>();
   private readonly choose = Partitioners.DefaultPartitioner();
+  /** The broker each message of the current send is meant for. */
+  private readonly meantFor = new WeakMap<Message, number>();
 
-  /** The producer's partitioner: kafkajs's default one, recording the metadata it is called with. */
+  /**
+   * The producer's partitioner: kafkajs's default one, recording the metadata it is called with and
+   * refusing a message whose partition is not led by the broker its send is meant for.
+   */
   readonly createPartitioner: ICustomPartitioner = () => {
     const partitioner = Partitioners.DefaultPartitioner();
     return (args: PartitionerArgs) => {
-      if (args.partitionMetadata.length > 0) this.metadata.set(args.topic, args.partitionMetadata);
+      const { topic, partitionMetadata, message } = args;
+      if (partitionMetadata.length > 0) this.metadata.set(topic, partitionMetadata);
+      const broker = this.meantFor.get(message);
+      if (broker !== undefined) {
+        const leader = partitionMetadata.find((p) => p.partitionId === message.partition)?.leader;
+        if (leader !== broker) throw new LeaderMoved(topic, message.partition, broker, leader);
+      }
       return partitioner(args);
     };
   };
 
   /**
-   * Sends every message of `topicMessages` in the transaction, one partition per `sendBatch`, one after
-   * the other, each partition's messages in their order.
+   * Sends every message of `topicMessages` in the transaction, one broker per `sendBatch`, one after the
+   * other, each partition's messages in their order.
    */
   async send(
     transaction: Pick<Transaction, 'sendBatch'>,
     topicMessages: TopicMessages[],
-    send: Omit<Parameters<Transaction['sendBatch']>[0], 'topicMessages'>,
+    options: Omit<Parameters<Transaction['sendBatch']>[0], 'topicMessages'>,
   ): Promise<void> {
+    const sendOne = (topic: string, messages: Message[]) =>
+      transaction.sendBatch({ ...options, topicMessages: [{ topic, messages }] });
+    const known: TopicMessages[] = [];
     for (const { topic, messages } of topicMessages) {
       let rest = messages;
-      while (rest.length > 0) {
-        const partitionMetadata = this.metadata.get(topic);
-        if (!partitionMetadata) {
-          await transaction.sendBatch({ ...send, topicMessages: [{ topic, messages: rest.slice(0, 1) }] });
-          rest = rest.slice(1);
-          continue;
-        }
-        const byPartition = new Map<number, Message[]>();
-        for (const message of rest) {
-          const partition = this.choose({ topic, partitionMetadata, message });
-          const list = byPartition.get(partition) ?? [];
-          list.push({ ...message, partition });
-          byPartition.set(partition, list);
-        }
-        for (const partitionMessages of byPartition.values())
-          await transaction.sendBatch({ ...send, topicMessages: [{ topic, messages: partitionMessages }] });
-        rest = [];
+      // Until kafkajs has partitioned the topic once, its partitions are not known here.
+      while (rest.length > 0 && !this.metadata.has(topic)) {
+        await sendOne(topic, rest.slice(0, 1));
+        rest = rest.slice(1);
+      }
+      if (rest.length > 0) known.push({ topic, messages: rest });
+    }
+    // broker -> topic -> partition -> messages
+    const routes = new Map<number, Map<string, Map<number, Message[]>>>();
+    for (const { topic, messages } of known) {
+      const partitionMetadata = this.metadata.get(topic)!;
+      for (const message of messages) {
+        const partition = this.choose({ topic, partitionMetadata, message });
+        const leader = partitionMetadata.find((p) => p.partitionId === partition)?.leader ?? -1;
+        const byTopic = routes.get(leader) ?? new Map<string, Map<number, Message[]>>();
+        routes.set(leader, byTopic);
+        const byPartition = byTopic.get(topic) ?? new Map<number, Message[]>();
+        byTopic.set(topic, byPartition);
+        const list = byPartition.get(partition) ?? [];
+        byPartition.set(partition, list);
+        list.push({ ...message, partition });
       }
     }
+    for (const [broker, byTopic] of routes) {
+      const batch = [...byTopic].map(([topic, byPartition]) => ({
+        topic,
+        messages: [...byPartition.values()].flat(),
+      }));
+      for (const { messages } of batch) for (const m of messages) this.meantFor.set(m, broker);
+      try {
+        await transaction.sendBatch({ ...options, topicMessages: batch });
+        continue;
+      } catch (err) {
+        if (!errorChain(err).some((e) => e instanceof LeaderMoved)) throw err;
+      }
+      // Leadership moved since the metadata was read: nothing of this send went out.
+      for (const [topic, byPartition] of byTopic)
+        for (const messages of byPartition.values())
+          await sendOne(
+            topic,
+            messages.map((m) => ({ ...m })),
+          );
+    }
+  }
+}
+
+/** Thrown by the router's partitioner to stop a send, before any request, whose broker is not the leader. */
+class LeaderMoved extends Error {
+  constructor(topic: string, partition: number | undefined, meant: number, leader: number | undefined) {
+    super(
+      `${topic}-${partition} is led by broker ${leader ?? 'none'}, not ${meant}, since the send was ` +
+        'planned: its messages go out one partition per send',
+    );
+    this.name = 'LeaderMoved';
   }
 }
 
@@ -308,7 +362,7 @@ export class TransactionalPublisher implements Publisher {
     if (settle > 0) await sleep(settle, this.closing.signal);
     const transaction = await producer.transaction();
     try {
-      // One partition per send: a multi-broker sendBatch can commit records twice (see PartitionRouter).
+      // One broker per send: a multi-broker sendBatch can commit records twice (see PartitionRouter).
       await this.router.send(transaction, topicMessages, { acks: -1, compression: CompressionTypes.None });
       await transaction.commit();
       this.lastCommitAt = Date.now();

@@ -142,6 +142,7 @@ describe(
           const publisherMs = Date.now() - started;
 
           // The same records through kafkajs's sendBatch as it is: one call per transaction.
+          const rawStarted = Date.now();
           const raw = kafka.producer({
             transactionalId: `${prefix}-raw`,
             idempotent: true,
@@ -161,14 +162,16 @@ describe(
           } finally {
             await raw.disconnect();
           }
+          const rawMs = Date.now() - rawStarted;
 
           const counts = await committedCounts(config, [ours, theirs]);
           const mine = counts.get(ours)!;
           const kafkajsAlone = counts.get(theirs)!;
           say(
             t,
-            `publisher: ${mine.messages} committed records for ${mine.keys} keys in ${TRANSACTIONS} transactions ` +
-              `(${seconds(publisherMs)}); kafkajs sendBatch alone, same load: ${kafkajsAlone.messages} for ${kafkajsAlone.keys}`,
+            `publisher: ${mine.messages} committed records for ${mine.keys} keys, ${TRANSACTIONS} units from ` +
+              `${STREAMS} streams in ${seconds(publisherMs)}; kafkajs sendBatch alone, one transaction per unit: ` +
+              `${kafkajsAlone.messages} for ${kafkajsAlone.keys} in ${seconds(rawMs)}`,
           );
           assert.equal(mine.keys, TRANSACTIONS * PER_TRANSACTION, 'every record published');
           assert.equal(mine.messages, mine.keys, 'one committed record per key');
@@ -410,7 +413,7 @@ describe(
     );
 
     // The simulator's clock is frozen, so each entity has one version: more committed records than keys on
-    // a topic means records were published more than once. Before the publisher sent one partition per
+    // a topic means records were published more than once. Before the publisher sent to one broker per
     // sendBatch, every three-broker run left some (e.g. audit_logs 63,312 records for 60,000 keys, with or
     // without the kill): kafkajs re-sent produce requests still in flight under new sequence numbers (#16).
     test('no committed re-emission on the topics', () => {
