@@ -1,36 +1,60 @@
 import type { Message } from 'kafkajs';
 import type { Row } from './schema/rows.ts';
 
-/** Size of the chunks that encoded rows are written into. */
+/** Size of the chunks that encoded rows are written into; a table's first chunk is smaller. */
 const CHUNK_BYTES = 256 * 1024;
+const FIRST_CHUNK_BYTES = 16 * 1024;
 
-/**
- * One table's rows as JSONEachRow lines (JSON.stringify's, as @clickhouse/client writes them), UTF-8
- * in fixed-size chunks, ready to be streamed into an insert.
- */
-export class EncodedRows {
+/** JSONEachRow lines, UTF-8, in chunks. */
+class LineChunks {
   private readonly full: Buffer[] = [];
   private chunk: Buffer = Buffer.alloc(0);
   private used = 0;
-  rows = 0;
 
-  add(row: Row): void {
-    const line = JSON.stringify(row);
+  add(line: string): void {
     // UTF-8 takes at most 3 bytes per UTF-16 unit, so the line fits where it is written.
     const room = line.length * 3 + 1;
     if (this.used + room > this.chunk.length) {
       if (this.used > 0) this.full.push(this.chunk.subarray(0, this.used));
-      this.chunk = Buffer.allocUnsafe(Math.max(CHUNK_BYTES, room));
+      const size = this.full.length === 0 && this.used === 0 ? FIRST_CHUNK_BYTES : CHUNK_BYTES;
+      this.chunk = Buffer.allocUnsafe(Math.max(size, room));
       this.used = 0;
     }
     this.used += this.chunk.write(line, this.used);
     this.chunk[this.used++] = 0x0a;
+  }
+
+  chunks(): Buffer[] {
+    return this.used > 0 ? [...this.full, this.chunk.subarray(0, this.used)] : [...this.full];
+  }
+}
+
+/**
+ * One table's rows as JSONEachRow lines (JSON.stringify's, as @clickhouse/client writes them), ready
+ * to be streamed into an insert. Lines are kept per Kafka partition and the body lists the partitions
+ * in order: within a partition rows arrive in offset order, so the same messages always give the same
+ * bytes however the partitions' fetches interleaved. That is what lets a replicated table (or a dedup
+ * token) recognise a retried flush after a restart as a block it already has.
+ */
+export class EncodedRows {
+  private readonly byPartition = new Map<number, LineChunks>();
+  rows = 0;
+
+  add(row: Row, partition: number): void {
+    let lines = this.byPartition.get(partition);
+    if (!lines) {
+      lines = new LineChunks();
+      this.byPartition.set(partition, lines);
+    }
+    lines.add(JSON.stringify(row));
     this.rows += 1;
   }
 
-  /** The lines so far, in order. */
+  /** The lines so far: partition by partition in ascending order, each in offset order. */
   body(): Buffer[] {
-    return this.used > 0 ? [...this.full, this.chunk.subarray(0, this.used)] : [...this.full];
+    return [...this.byPartition.keys()]
+      .sort((a, b) => a - b)
+      .flatMap((p) => this.byPartition.get(p)!.chunks());
   }
 }
 
@@ -63,9 +87,15 @@ export class BatchBuffer {
   readonly ingestedAt: number;
   private readonly outs = new Map<number, Row[][]>();
 
-  /** `createdAt`: when the buffer's first record arrived, in epoch ms; a timed flush counts from it. */
-  constructor(readonly createdAt: number = Date.now()) {
-    this.ingestedAt = Math.floor(createdAt / 1000);
+  /**
+   * `createdAt`: when the buffer's first record arrived, in epoch ms; a timed flush counts from it.
+   * `ingestedAt` is given when the buffer rebuilds one an earlier process announced (flush-intent.ts).
+   */
+  constructor(
+    readonly createdAt: number = Date.now(),
+    ingestedAt?: number,
+  ) {
+    this.ingestedAt = ingestedAt ?? Math.floor(createdAt / 1000);
   }
 
   /** The row arrays of `tables`, in that order, for a row mapper that writes to them directly. */
@@ -87,15 +117,16 @@ export class BatchBuffer {
   }
 
   /**
-   * Moves the rows appended since the last call into `encoded`. Should a row fail to encode, it is
-   * dropped with the rest of this call's rows of its table, and the error is thrown.
+   * Moves the rows appended since the last call, all of one message of `partition`, into `encoded`.
+   * Should a row fail to encode, it is dropped with the rest of this call's rows of its table, and the
+   * error is thrown.
    */
-  encode(): void {
+  encode(partition: number): void {
     for (const [table, list] of this.rows) {
       if (list.length === 0) continue;
       const encoded = this.encoded.get(table)!;
       try {
-        for (const row of list) encoded.add(row);
+        for (const row of list) encoded.add(row, partition);
       } finally {
         list.length = 0;
       }

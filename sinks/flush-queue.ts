@@ -6,6 +6,8 @@ export interface SealedBuffer {
   readonly id: number;
   readonly topic: string;
   readonly buffer: BatchBuffer;
+  /** The sink core's assignment generation the buffer was filled in. */
+  readonly generation: number;
 }
 
 export interface FlushQueueOptions {
@@ -17,6 +19,8 @@ export interface FlushQueueOptions {
   giveUp(attempt: number): boolean;
   /** The buffer is durable. */
   onWritten(sealed: SealedBuffer): void;
+  /** The buffer was dropped unwritten (dropWaiting, stop): its offsets stay uncommitted. */
+  onDropped(sealed: SealedBuffer): void;
   /** An attempt failed and will be retried after `delayMs`. */
   onRetry(sealed: SealedBuffer, attempt: number, delayMs: number, err: unknown): void;
   /** The first write after one or more failed attempts succeeded. */
@@ -115,9 +119,18 @@ export class FlushQueue {
     }
   }
 
+  /**
+   * Drops the buffers waiting behind the one being written (a new assignment: their records are read
+   * again); the one being written finishes.
+   */
+  dropWaiting(): void {
+    for (const sealed of this.items.splice(this.running ? 1 : 0)) this.o.onDropped(sealed);
+    this.notify();
+  }
+
   /** Drops everything still queued (a permanent failure): those buffers never become durable. */
   stop(): void {
     this.stopped = true;
-    this.items.splice(1);
+    for (const sealed of this.items.splice(1)) this.o.onDropped(sealed);
   }
 }

@@ -12,6 +12,8 @@ export interface TopicPartitionOffset {
   topic: string;
   partition: number;
   offset: string;
+  /** Offset metadata to commit with the position (a flush intent); none clears what was there. */
+  metadata?: string;
 }
 
 /** A run of offsets that ends at `end` (exclusive) and starts where the previous run ended. */

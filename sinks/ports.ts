@@ -7,6 +7,7 @@ import type { Message } from 'kafkajs';
 import type avro from 'avsc';
 import type { BatchBuffer } from './batch-buffer.ts';
 import type { Decoded } from './decoder.ts';
+import type { CommittedPosition } from './flush-intent.ts';
 import type { TopicPartitionOffset } from './offset-tracker.ts';
 
 export interface RecordCoordinates {
@@ -37,7 +38,10 @@ export interface SinkTarget {
 
 /** The consumer group member: commits and flow control. */
 export interface ConsumerPort {
+  /** Commits positions (with metadata where given: flush intents). */
   commit(offsets: TopicPartitionOffset[]): Promise<void>;
+  /** What the group has committed for every partition of `topic`, with the metadata. */
+  committed(topic: string): Promise<CommittedPosition[]>;
   pause(topics: readonly string[]): void;
   resume(topics: readonly string[]): void;
 }

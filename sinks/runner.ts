@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import type { ClickHouseClient } from '@clickhouse/client';
-import type { Consumer, ConsumerConfig, Kafka, Producer } from 'kafkajs';
+import type { Admin, Consumer, ConsumerConfig, Kafka, Producer } from 'kafkajs';
 import type { Logger } from '../core/log.ts';
 import { metrics } from '../core/metrics.ts';
 import { redact } from '../core/secrets.ts';
@@ -77,6 +77,8 @@ function isAuthError(err: unknown): boolean {
 export class SinkRunner {
   private consumer: Consumer | undefined;
   private dlqProducer: Producer | undefined;
+  /** Reads the group's committed offsets with their metadata (flush intents). */
+  private admin: Admin | undefined;
   private readonly core: SinkCore;
   private readonly topics: string[];
   private timer: NodeJS.Timeout | undefined;
@@ -93,6 +95,15 @@ export class SinkRunner {
         commit: async (offsets) => {
           if (!this.consumer) throw new Error('no consumer');
           await this.consumer.commitOffsets(offsets);
+        },
+        committed: async (topic) => {
+          if (!this.admin) throw new Error('no admin client');
+          const [entry] = await this.admin.fetchOffsets({ groupId: o.groupId, topics: [topic] });
+          return (entry?.partitions ?? []).map((p) => ({
+            partition: p.partition,
+            offset: Number(p.offset),
+            metadata: p.metadata,
+          }));
         },
         pause: (topics) => this.consumer?.pause(topics.map((topic) => ({ topic }))),
         resume: (topics) => this.consumer?.resume(topics.map((topic) => ({ topic }))),
@@ -133,6 +144,8 @@ export class SinkRunner {
       allowAutoTopicCreation: false,
     });
     await this.dlqProducer.connect();
+    this.admin = this.o.kafka.admin();
+    await this.admin.connect();
     await this.startConsumer();
     this.timer = setInterval(
       () => {
@@ -164,7 +177,13 @@ export class SinkRunner {
       maxBytes: 16 * 1024 * 1024,
     });
     this.consumer = consumer;
-    consumer.on(consumer.events.GROUP_JOIN, () => this.core.assigned());
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) =>
+      this.core.assigned(
+        new Map(
+          Object.entries(payload.memberAssignment).map(([topic, partitions]) => [topic, new Set(partitions)]),
+        ),
+      ),
+    );
     // kafkajs hands batches with records to eachBatch; a batch left with only transaction markers or
     // aborted records never reaches it, and is seen here (batchSize 0) so that its offsets can be
     // committed: otherwise a caught-up group would show lag forever.
@@ -246,5 +265,6 @@ export class SinkRunner {
       .catch((err) => this.o.logger.warn({ err }, 'final flush failed; its offsets stay uncommitted'));
     await this.consumer?.disconnect().catch(() => undefined);
     await this.dlqProducer?.disconnect().catch(() => undefined);
+    await this.admin?.disconnect().catch(() => undefined);
   }
 }

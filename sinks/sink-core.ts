@@ -7,8 +7,9 @@ import { BatchBuffer } from './batch-buffer.ts';
 import { isPermanentClickHouseError } from './clickhouse-errors.ts';
 import { DecodeError, type Decoded } from './decoder.ts';
 import { FatalSinkError, UnmappableSchemaError } from './errors.ts';
+import { RebuildingBuffer, encodeIntent, intentToRebuild } from './flush-intent.ts';
 import { FlushQueue, type SealedBuffer } from './flush-queue.ts';
-import { OffsetTracker } from './offset-tracker.ts';
+import { OffsetTracker, type TopicPartitionOffset } from './offset-tracker.ts';
 import { insertSettings, type ServerFeatures } from './schema/features.ts';
 import type {
   BatchSession,
@@ -55,6 +56,13 @@ interface OpenBuffer {
   buffer: BatchBuffer;
 }
 
+/** A flush intent committed before the buffer's insert (flush-intent.ts). */
+interface Announcement {
+  offsets: TopicPartitionOffset[];
+  /** Whether a commit carrying it has succeeded. */
+  sent: boolean;
+}
+
 /**
  * The sink's record path, one way: decode → map → buffer → write → commit. Each piece of state has one
  * owner: the open buffers belong to this class and are only touched synchronously (after the last
@@ -65,6 +73,14 @@ interface OpenBuffer {
 export class SinkCore {
   private readonly byTopic: Map<string, SinkTarget>;
   private readonly open = new Map<string, OpenBuffer>();
+  /** Per topic, the buffer a previous member announced and this one gathers again (flush-intent.ts). */
+  private readonly rebuilding = new Map<string, RebuildingBuffer>();
+  /** Per topic, the read of the group's committed offsets that decides whether to rebuild one. */
+  private readonly intentReads = new Map<string, Promise<void>>();
+  /** Per sealed buffer id, the intent committed (or being committed) before its insert. */
+  private readonly announced = new Map<number, Announcement>();
+  /** Per topic, the partitions this member was assigned; undefined until the group says. */
+  private assignment: ReadonlyMap<string, ReadonlySet<number>> | undefined;
   private readonly tracker = new OffsetTracker();
   private readonly queue: FlushQueue;
   private readonly prepared = new Set<string>();
@@ -89,6 +105,7 @@ export class SinkCore {
       isPermanent: isPermanentClickHouseError,
       giveUp: (attempt) => this.stopping && attempt >= 2,
       onWritten: (sealed) => this.written(sealed),
+      onDropped: (sealed) => this.announced.delete(sealed.id),
       onRetry: (sealed, attempt, delayMs, err) => {
         metrics.sinkFlushErrors.inc({ resource: this.byTopic.get(sealed.topic)!.resource });
         this.o.logger.warn(
@@ -138,18 +155,29 @@ export class SinkCore {
     return this.tracker.committedPositions();
   }
 
-  /** A new assignment: the consumer re-reads every assigned partition from its committed offset. */
-  assigned(): void {
+  /**
+   * A new assignment (per topic, the partitions now this member's; undefined while not known): the
+   * consumer re-reads every assigned partition from its committed offset.
+   */
+  assigned(assignment?: ReadonlyMap<string, ReadonlySet<number>>): void {
     this.generation += 1;
-    // Unsealed rows are dropped: their offsets are uncommitted, so they come back. Sealed buffers are
-    // still written; the table design absorbs the redelivery, and the tracker no longer knows them.
+    this.assignment = assignment;
+    // Unsealed and still-queued rows are dropped: their offsets are uncommitted, so they come back, and
+    // are read into the same buffers again where an intent says so. The buffer being written finishes;
+    // its intent lets whoever reads its partitions next rebuild it identically.
     this.open.clear();
+    this.rebuilding.clear();
+    this.intentReads.clear();
+    this.announced.clear();
+    this.queue.dropWaiting();
     this.tracker.reset();
   }
 
   /** A batch that held only transaction markers or aborted records. */
   passed(topic: string, partition: number, from: number, position: number): void {
-    if (this.byTopic.has(topic)) this.tracker.passed(topic, partition, from, position);
+    if (!this.byTopic.has(topic)) return;
+    this.tracker.passed(topic, partition, from, position);
+    this.reachedInRebuild(topic, partition, position);
   }
 
   async handleBatch(batch: IncomingBatch, session: BatchSession): Promise<void> {
@@ -159,6 +187,7 @@ export class SinkCore {
     const current = () =>
       session.isCurrent() && !this.fatal && !this.stopping && generation === this.generation;
     const { topic, partition } = batch;
+    await this.readIntent(topic);
     for (const message of batch.messages) {
       if (!current()) return;
       const offset = Number(message.offset);
@@ -178,13 +207,13 @@ export class SinkCore {
       if (!current()) return;
       // From here to the end of the iteration nothing awaits: the buffer taken is the one the record
       // goes into, is tracked with, and is sealed with.
-      const open = this.openBuffer(topic);
+      const open = this.bufferFor(topic, partition, offset);
       if (!this.tracker.add(topic, partition, offset, open.id)) continue;
       const { buffer } = open;
       if (decoded) {
         try {
           target.append(decoded.record, decoded.schemaId, coords, buffer);
-          buffer.encode();
+          buffer.encode(partition);
           buffer.records += 1;
         } catch (err) {
           failure = err as Error;
@@ -193,11 +222,13 @@ export class SinkCore {
       if (failure) buffer.addDeadLetter(this.deadLetter(target, message, coords, failure));
       buffer.cover(partition, offset, (message.value?.length ?? 0) * 2 + 64);
       session.resolve(message.offset);
-      if (buffer.records >= this.o.flushRows || buffer.bytes >= this.o.flushBytes) this.seal(topic);
+      if (open instanceof RebuildingBuffer) this.reachedInRebuild(topic, partition, offset + 1);
+      else if (buffer.records >= this.o.flushRows || buffer.bytes >= this.o.flushBytes) this.seal(topic);
       if (this.queue.length >= MAX_QUEUED && !(await this.waitForQueue(session, current))) return;
     }
     if (current() && batch.messages.length > 0) {
       this.tracker.passed(topic, partition, Number(batch.messages[0]!.offset), Number(batch.lastOffset) + 1);
+      this.reachedInRebuild(topic, partition, Number(batch.lastOffset) + 1);
     }
   }
 
@@ -248,6 +279,63 @@ export class SinkCore {
     }
   }
 
+  /**
+   * Once per topic and assignment, before its first record: whether the group's committed offsets
+   * announce a buffer to rebuild (flush-intent.ts). Failing to read them costs only the exactness of a
+   * retried block, so it is logged and reading goes on.
+   */
+  private readIntent(topic: string): Promise<void> {
+    let read = this.intentReads.get(topic);
+    if (!read) {
+      const generation = this.generation;
+      read = (async () => {
+        const assigned = this.assignment?.get(topic);
+        if (!assigned) return;
+        let committed;
+        try {
+          committed = await this.o.consumer.committed(topic);
+        } catch (err) {
+          this.o.logger.warn(
+            { topic, err: redact(String(err)) },
+            'could not read the committed offsets; a flush retried across the restart may be stored twice',
+          );
+          return;
+        }
+        if (generation !== this.generation) return;
+        const intent = intentToRebuild(committed, assigned);
+        if (!intent) return;
+        const buffer = new BatchBuffer(this.now(), intent.ingestedAt);
+        this.rebuilding.set(topic, new RebuildingBuffer(this.nextBufferId++, buffer, intent));
+        this.o.logger.info(
+          { topic, ranges: intent.ranges },
+          'rebuilding the flush a previous member announced but did not commit, so that it inserts the same block',
+        );
+      })();
+      this.intentReads.set(topic, read);
+    }
+    return read;
+  }
+
+  /** The buffer the record at `offset` goes into: the one being rebuilt when it takes it, else the open one. */
+  private bufferFor(topic: string, partition: number, offset: number): OpenBuffer | RebuildingBuffer {
+    const rebuild = this.rebuilding.get(topic);
+    if (rebuild?.takes(partition, offset)) return rebuild;
+    // A record past the announced range (the ones between were compacted away) completes the partition.
+    this.reachedInRebuild(topic, partition, offset);
+    return this.openBuffer(topic);
+  }
+
+  /** The partition has been read up to `position`; a rebuilt buffer that is complete is sealed. */
+  private reachedInRebuild(topic: string, partition: number, position: number): void {
+    const rebuild = this.rebuilding.get(topic);
+    if (!rebuild) return;
+    rebuild.reached(partition, position);
+    if (!rebuild.complete) return;
+    this.rebuilding.delete(topic);
+    if (!rebuild.buffer.isEmpty)
+      this.queue.push({ id: rebuild.id, topic, buffer: rebuild.buffer, generation: this.generation });
+  }
+
   private openBuffer(topic: string): OpenBuffer {
     let open = this.open.get(topic);
     if (!open) {
@@ -263,7 +351,7 @@ export class SinkCore {
     if (!open) return;
     this.open.delete(topic);
     if (open.buffer.isEmpty) return;
-    this.queue.push({ id: open.id, topic, buffer: open.buffer });
+    this.queue.push({ id: open.id, topic, buffer: open.buffer, generation: this.generation });
   }
 
   private sealAll(): void {
@@ -303,9 +391,31 @@ export class SinkCore {
     void this.commit();
   }
 
+  /**
+   * Commits the buffer's flush intent (flush-intent.ts) before its first insert: each partition it
+   * covers at the buffer's first offset, with metadata naming the buffer. Only where everything before
+   * the buffer is durable, so that the commit skips nothing; a failed commit leaves the buffer without
+   * an intent, which costs only the exactness of a retry after a crash.
+   */
+  private async announce(sealed: SealedBuffer): Promise<void> {
+    const { id, topic, buffer } = sealed;
+    if (this.announced.has(id) || sealed.generation !== this.generation) return;
+    const ranges = [...buffer.ranges.values()];
+    if (ranges.some((r) => this.tracker.durablePosition(topic, r.partition) !== r.first)) return;
+    const metadata = encodeIntent({ ingestedAt: buffer.ingestedAt, ranges });
+    if (!metadata) return;
+    this.announced.set(id, {
+      offsets: ranges.map((r) => ({ topic, partition: r.partition, offset: String(r.first), metadata })),
+      sent: false,
+    });
+    await this.commit();
+  }
+
   /** One attempt at making a sealed buffer durable: its rows, then its dead letters. */
-  private async write({ topic, buffer }: SealedBuffer): Promise<void> {
+  private async write(sealed: SealedBuffer): Promise<void> {
+    const { topic, buffer } = sealed;
     const target = this.byTopic.get(topic)!;
+    await this.announce(sealed);
     const started = process.hrtime.bigint();
     const coverage = buffer.coverage();
     for (const [table, encoded] of buffer.encoded) {
@@ -326,6 +436,7 @@ export class SinkCore {
 
   private written(sealed: SealedBuffer): void {
     const { buffer } = sealed;
+    this.announced.delete(sealed.id);
     this.tracker.markDurable(sealed.id, sealed.topic, buffer.ranges.keys());
     this.stats.rows += buffer.records;
     this.stats.flushes += 1;
@@ -346,6 +457,14 @@ export class SinkCore {
       do {
         this.commitAgain = false;
         const offsets = this.tracker.committable();
+        // Intents not yet committed ride along: at their buffer's first offset, which is where the
+        // tracker's durable position stands until the buffer lands (and written() drops the intent).
+        const intents = [...this.announced.values()].filter((a) => !a.sent);
+        for (const o of intents.flatMap((a) => a.offsets)) {
+          const i = offsets.findIndex((c) => c.topic === o.topic && c.partition === o.partition);
+          if (i < 0) offsets.push(o);
+          else if (offsets[i]!.offset === o.offset) offsets[i] = o;
+        }
         if (offsets.length === 0) return;
         const generation = this.generation;
         try {
@@ -362,7 +481,10 @@ export class SinkCore {
         }
         if (this.commitFailing) this.o.logger.info('offset commits work again');
         this.commitFailing = false;
-        if (generation === this.generation) this.tracker.committed(offsets);
+        if (generation === this.generation) {
+          this.tracker.committed(offsets);
+          for (const a of intents) a.sent = true;
+        }
       } while (this.commitAgain);
     })().finally(() => {
       this.committing = undefined;

@@ -7,7 +7,11 @@
  *   1. every committed offset's record is in the table (or, if undecodable, in the dead-letter topic);
  *   2. at quiescence, every consumed offset is there and every partition is committed to its end;
  *   3. no delivered record lands twice unless an insert carrying it failed in between (a buffer is
- *      never written twice by two flush paths).
+ *      never written twice by two flush paths);
+ *   4. the fake ClickHouse drops a block it has seen (a replicated table's block deduplication), and
+ *      the sink is killed and restarted at random: a record lands twice only if the insert that first
+ *      landed it was sent without its flush intent committed (flush-intent.ts). With the intent, the
+ *      rebuilt insert after a kill or rebalance is the same block, byte for byte, and is dropped.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -16,6 +20,7 @@ import type { Message } from 'kafkajs';
 import pino from 'pino';
 import type { BatchBuffer } from '../../../sinks/batch-buffer.ts';
 import { DecodeError, type Decoded } from '../../../sinks/decoder.ts';
+import { decodeIntent } from '../../../sinks/flush-intent.ts';
 import type { TopicPartitionOffset } from '../../../sinks/offset-tracker.ts';
 import type { IncomingMessage, RecordCoordinates, SinkTarget } from '../../../sinks/ports.ts';
 import { LEGACY_FEATURES } from '../../../sinks/schema/features.ts';
@@ -38,6 +43,7 @@ interface Scenario {
   commitFaults: number;
   registryFaults: number;
   rebalances: number;
+  crashes: number;
 }
 
 const entry = fc.oneof(
@@ -58,6 +64,7 @@ const scenario: fc.Arbitrary<Scenario> = fc.record({
   commitFaults: fc.integer({ min: 0, max: 4 }),
   registryFaults: fc.integer({ min: 0, max: 2 }),
   rebalances: fc.integer({ min: 0, max: 2 }),
+  crashes: fc.integer({ min: 0, max: 2 }),
 });
 
 const tp = (topic: string, partition: number) => `${topic}:${partition}`;
@@ -75,12 +82,17 @@ async function runScenario(sc: Scenario, s: fc.Scheduler): Promise<void> {
   let generation = 0;
   let rebalancing = false;
   const brokerCommitted = new Map<string, number>();
+  const brokerMetadata = new Map<string, string | null>();
   const paused = new Set<string>();
   const violations: string[] = [];
 
   // --- ClickHouse and the dead-letter topic
   /** Landed rows: "topic:partition:offset" → delivery ids of every copy. */
   const table = new Map<string, number[]>();
+  /** Per row key, whether each landed copy came in an insert sent under a committed flush intent. */
+  const landedUnderIntent = new Map<string, boolean[]>();
+  /** The blocks ClickHouse has stored (their rows' identity, in body order): a repeat is dropped. */
+  const blocks = new Set<string>();
   /** Delivery ids that were in an insert that failed (before or after landing). */
   const failedDeliveries = new Set<number>();
   const dlq = new Set<string>();
@@ -134,80 +146,141 @@ async function runScenario(sc: Scenario, s: fc.Scheduler): Promise<void> {
     },
     append(record: Record<string, unknown>, schemaId: number, c: RecordCoordinates, buffer: BatchBuffer) {
       assert.ok(preparedSchemas.has(`${topic}#${schemaId}`), 'append before prepare');
-      buffer.out(schemaId, [topic])[0]!.push({ ...c, delivery: record['delivery'] });
+      buffer.out(schemaId, [topic])[0]!.push({
+        ...c,
+        ingested: buffer.ingestedAt,
+        delivery: record['delivery'],
+      });
     },
   }));
 
-  const core = new SinkCore({
-    targets,
-    decoder,
-    flushRows: sc.flushRows,
-    flushBytes: Number.MAX_SAFE_INTEGER,
-    flushMs: sc.flushMs,
-    retryMaxMs: 10,
-    features: LEGACY_FEATURES,
-    logger,
-    now: () => clock,
-    sleep: async (ms) => {
-      await step('sleep');
-      clock += ms;
-    },
-    consumer: {
-      async commit(offsets) {
-        const gen = generation;
-        await step('commit');
-        if (gen !== generation || rebalancing) throw new Error('ILLEGAL_GENERATION');
-        if (faults.commit > 0 && random() < 0.5) {
-          faults.commit -= 1;
-          throw new Error('coordinator not available');
-        }
-        checkCommitted(offsets);
-        for (const o of offsets) brokerCommitted.set(tp(o.topic, o.partition), Number(o.offset));
+  // --- the sink process: killed and started again at random; a dead one's new calls go nowhere
+  let incarnation = 0;
+  // A killed process's calls never complete; those it had already sent still do.
+  const dead = () => new Promise<never>(() => undefined);
+  const makeCore = (me: number) =>
+    new SinkCore({
+      targets,
+      decoder,
+      flushRows: sc.flushRows,
+      flushBytes: Number.MAX_SAFE_INTEGER,
+      flushMs: sc.flushMs,
+      retryMaxMs: 10,
+      features: LEGACY_FEATURES,
+      logger,
+      now: () => clock,
+      sleep: async (ms) => {
+        await step('sleep');
+        clock += ms;
       },
-      pause: (topics) => topics.forEach((t) => paused.add(t)),
-      resume: (topics) => topics.forEach((t) => paused.delete(t)),
-    },
-    writer: {
-      async insert(_table, body) {
-        const rows = Buffer.concat(body)
-          .toString()
-          .split('\n')
-          .filter(Boolean)
-          .map(
-            (l) => JSON.parse(l) as { topic: string; partition: number; offset: number; delivery: number },
-          );
-        await step('insert');
-        const outcome = faults.insert > 0 ? random() : 1;
-        if (outcome < 0.6) {
-          faults.insert -= 1;
-          // Half of the failures land anyway (a timeout after the server took the insert).
-          for (const r of rows) failedDeliveries.add(r.delivery);
-          if (outcome < 0.3)
-            for (const r of rows)
-              table.set(`${r.topic}:${r.partition}:${r.offset}`, [
-                ...(table.get(`${r.topic}:${r.partition}:${r.offset}`) ?? []),
-                r.delivery,
-              ]);
-          throw new Error('ECONNRESET');
-        }
-        for (const r of rows) {
-          const k = `${r.topic}:${r.partition}:${r.offset}`;
-          table.set(k, [...(table.get(k) ?? []), r.delivery]);
-        }
+      consumer: {
+        async commit(offsets) {
+          if (me !== incarnation) return dead();
+          const gen = generation;
+          await step('commit');
+          if (gen !== generation || rebalancing) throw new Error('ILLEGAL_GENERATION');
+          if (faults.commit > 0 && random() < 0.5) {
+            faults.commit -= 1;
+            throw new Error('coordinator not available');
+          }
+          checkCommitted(offsets);
+          for (const o of offsets) {
+            brokerCommitted.set(tp(o.topic, o.partition), Number(o.offset));
+            brokerMetadata.set(tp(o.topic, o.partition), o.metadata ?? null);
+          }
+        },
+        async committed(topic) {
+          if (me !== incarnation) return dead();
+          await step('fetch-offsets');
+          return Array.from({ length: PARTITIONS }, (_, partition) => ({
+            partition,
+            offset: brokerCommitted.get(tp(topic, partition)) ?? -1,
+            metadata: brokerMetadata.get(tp(topic, partition)) ?? null,
+          }));
+        },
+        pause: (topics) => me === incarnation && topics.forEach((t) => paused.add(t)),
+        resume: (topics) => me === incarnation && topics.forEach((t) => paused.delete(t)),
       },
-    },
-    deadLetters: {
-      async send(_topic, messages: Message[]) {
-        await step('dlq');
-        for (const m of messages) {
-          const h = m.headers!;
-          dlq.add(
-            `${String(h['x-source-topic'])}:${String(h['x-source-partition'])}:${String(h['x-source-offset'])}`,
-          );
-        }
+      writer: {
+        async insert(_table, body) {
+          if (me !== incarnation) return dead();
+          const rows = Buffer.concat(body)
+            .toString()
+            .split('\n')
+            .filter(Boolean)
+            .map(
+              (l) =>
+                JSON.parse(l) as {
+                  topic: string;
+                  partition: number;
+                  offset: number;
+                  ingested: number;
+                  delivery: number;
+                },
+            );
+          await step('insert');
+          // Sent under its intent: for every partition of the block, the broker holds the block's
+          // announcement (flush-intent.ts) at the announced first offset, spanning the block's rows.
+          const span = new Map<number, { first: number; last: number; topic: string }>();
+          for (const r of rows) {
+            const x = span.get(r.partition);
+            span.set(r.partition, {
+              topic: r.topic,
+              first: Math.min(x?.first ?? Infinity, r.offset),
+              last: Math.max(x?.last ?? -1, r.offset),
+            });
+          }
+          const underIntent = [...span].every(([partition, { topic, first, last }]) => {
+            const intent = decodeIntent(brokerMetadata.get(tp(topic, partition)));
+            const range = intent?.ranges.find((r) => r.partition === partition);
+            return (
+              intent !== undefined &&
+              range !== undefined &&
+              intent.ingestedAt === rows[0]!.ingested &&
+              brokerCommitted.get(tp(topic, partition)) === range.first &&
+              range.first <= first &&
+              last <= range.last
+            );
+          });
+          const land = () => {
+            const block = rows.map((r) => `${r.topic}:${r.partition}:${r.offset}@${r.ingested}`).join(',');
+            if (blocks.has(block)) return;
+            blocks.add(block);
+            for (const r of rows) {
+              const k = `${r.topic}:${r.partition}:${r.offset}`;
+              table.set(k, [...(table.get(k) ?? []), r.delivery]);
+              landedUnderIntent.set(k, [...(landedUnderIntent.get(k) ?? []), underIntent]);
+            }
+          };
+          const outcome = faults.insert > 0 ? random() : 1;
+          if (outcome < 0.6) {
+            faults.insert -= 1;
+            // Half of the failures land anyway (a timeout after the server took the insert).
+            for (const r of rows) failedDeliveries.add(r.delivery);
+            if (outcome < 0.3) land();
+            throw new Error('ECONNRESET');
+          }
+          land();
+        },
       },
-    },
-  });
+      deadLetters: {
+        async send(_topic, messages: Message[]) {
+          if (me !== incarnation) return dead();
+          await step('dlq');
+          for (const m of messages) {
+            const h = m.headers!;
+            dlq.add(
+              `${String(h['x-source-topic'])}:${String(h['x-source-partition'])}:${String(h['x-source-offset'])}`,
+            );
+          }
+        },
+      },
+    });
+  const everything = new Map(
+    TOPICS.map((t) => [t, new Set(Array.from({ length: PARTITIONS }, (_, p) => p))]),
+  );
+  let core = makeCore(incarnation);
+  core.assigned(everything);
 
   // --- the consumer: fetch positions per partition, reset to the committed offsets on every assignment
   const position = new Map<string, number>();
@@ -218,6 +291,7 @@ async function runScenario(sc: Scenario, s: fc.Scheduler): Promise<void> {
   };
   assign();
   let rebalancesLeft = sc.rebalances;
+  let crashesLeft = sc.crashes;
   const remaining = () =>
     TOPICS.flatMap((topic) =>
       Array.from({ length: PARTITIONS }, (_, p) => ({ topic, p })).filter(
@@ -230,7 +304,18 @@ async function runScenario(sc: Scenario, s: fc.Scheduler): Promise<void> {
     await step('rebalance');
     generation += 1;
     rebalancing = false;
-    core.assigned();
+    core.assigned(everything);
+    assign();
+  };
+
+  // SIGKILL and a new process: the group drops the member, the new one starts from the commits.
+  const crash = () => {
+    incarnation += 1;
+    generation += 1;
+    // The new process's consumer has paused nothing.
+    paused.clear();
+    core = makeCore(incarnation);
+    core.assigned(everything);
     assign();
   };
 
@@ -240,6 +325,10 @@ async function runScenario(sc: Scenario, s: fc.Scheduler): Promise<void> {
       if (rebalancesLeft > 0 && random() < 0.05) {
         rebalancesLeft -= 1;
         void rebalance();
+      }
+      if (crashesLeft > 0 && !rebalancing && random() < 0.04) {
+        crashesLeft -= 1;
+        crash();
       }
       const open = remaining().filter(({ topic }) => !paused.has(topic));
       if (open.length === 0) {
@@ -336,6 +425,12 @@ async function runScenario(sc: Scenario, s: fc.Scheduler): Promise<void> {
         else assert.ok(table.has(k), `invariant 2: ${k} in the table`);
       });
     }
+  }
+  for (const [k, copies] of landedUnderIntent) {
+    if (copies.length > 1 && copies[0])
+      assert.fail(
+        `invariant 4: ${k} landed twice although the insert that first landed it was sent under its flush intent`,
+      );
   }
   for (const [k, deliveries] of table) {
     const seen = new Set<number>();
