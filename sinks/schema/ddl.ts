@@ -51,7 +51,9 @@ export class IncompatibleTableError extends Error {
 // a retried flush sends the same rows to the same shard, where the replicated engine drops the
 // repeated block. With one shard the key only decides nothing; it is there for when a shard is added.
 // Every statement is ON CLUSTER, so it runs on every server (for ALTERs of a Replicated table the
-// change itself also goes through ZooKeeper/Keeper). All of it parses on 18.16 and current releases.
+// change itself also goes through ZooKeeper/Keeper). The statements are the same on every release: they
+// run on an 18.16 cluster (test/integration/clickhouse-cluster.test.ts), and on 26.9, which has no Keeper
+// here, they parse and what needs no Keeper runs (test/integration/cluster-ddl-current.test.ts).
 
 /** The replicated table behind the Distributed `<table>` on a cluster. */
 export function localTableName(table: string): string {

@@ -34,12 +34,27 @@ export interface ChdbClickHouse {
   stop(): Promise<void>;
 }
 
-export async function startChdbClickHouse(timeoutMs = 60_000): Promise<ChdbClickHouse> {
+export interface ChdbOptions {
+  /**
+   * A ClickHouse config (XML text) the engine starts with: e.g. remote_servers and macros, so that
+   * Distributed tables and `{shard}`/`{replica}` have something to resolve.
+   */
+  readonly config?: string;
+}
+
+export async function startChdbClickHouse(
+  timeoutMs = 60_000,
+  options: ChdbOptions = {},
+): Promise<ChdbClickHouse> {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'ibs-chdb-'));
   const port = await freePort();
-  const child: ChildProcess = spawn(CHDB_PYTHON, [SERVER, '--port', String(port), '--path', home], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
+  const args = [SERVER, '--port', String(port), '--path', path.join(home, 'data')];
+  if (options.config !== undefined) {
+    const file = path.join(home, 'config.xml');
+    fs.writeFileSync(file, options.config);
+    args.push('--config', file);
+  }
+  const child: ChildProcess = spawn(CHDB_PYTHON, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-4_000);

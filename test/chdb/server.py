@@ -14,8 +14,10 @@ binary of that release on these machines. This front speaks enough of ClickHouse
   errors, X-ClickHouse-Exception-Code and a body `Code: N. DB::Exception: … (NAME) (version …)`.
 
 One chDB session serves every request, one request at a time (a lock), so the session-wide SET and USE
-of one request never leak into another. Usage: server.py --port N --path DIR. It prints
-`listening <port>` once it accepts connections, and exits when stdin closes (its parent is gone).
+of one request never leak into another. Usage: server.py --port N --path DIR [--config FILE], FILE
+being a ClickHouse config (XML) the engine starts with (e.g. remote_servers and macros, for Distributed
+tables). It prints `listening <port>` once it accepts connections, and exits when stdin closes (its
+parent is gone).
 """
 
 import argparse
@@ -82,8 +84,9 @@ def sql_identifier(name):
 class Engine:
     """The chDB session and the lock that makes each request's SET/USE private to it."""
 
-    def __init__(self, path):
-        self.session = chdb_session.Session(path)
+    def __init__(self, path, config=None):
+        # Connection-string parameters are the engine's start-up arguments (clickhouse-local's).
+        self.session = chdb_session.Session(f"{path}?config-file={config}" if config else path)
         self.lock = threading.Lock()
         self.version = self._run("SELECT version()", "TabSeparated").bytes().decode().strip()
 
@@ -215,8 +218,9 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--path", required=True, help="chDB data directory")
+    parser.add_argument("--config", help="a ClickHouse config file (XML) to start the engine with")
     args = parser.parse_args()
-    Handler.engine = Engine(args.path)
+    Handler.engine = Engine(args.path, args.config)
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
