@@ -3,6 +3,7 @@ import { finished } from 'node:stream/promises';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Admin, Consumer, ConsumerConfig, Kafka, Producer } from 'kafkajs';
 import type { Logger } from '../core/log.ts';
+import { failpoint } from '../core/failpoints.ts';
 import { metrics } from '../core/metrics.ts';
 import { redact } from '../core/secrets.ts';
 import type { WireDecoder } from './decoder.ts';
@@ -108,7 +109,13 @@ export class SinkRunner {
         pause: (topics) => this.consumer?.pause(topics.map((topic) => ({ topic }))),
         resume: (topics) => this.consumer?.resume(topics.map((topic) => ({ topic }))),
       },
-      writer: { insert: (table, body, settings) => insertEncoded(o.clickhouse, table, body, settings) },
+      writer: {
+        insert: async (table, body, settings) => {
+          await insertEncoded(o.clickhouse, table, body, settings);
+          // The insert has landed and its offsets are not committed yet.
+          failpoint('sink.after-insert');
+        },
+      },
       deadLetters: {
         send: async (topic, messages) => {
           await this.dlqProducer!.send({ topic, messages, acks: -1 });

@@ -8,16 +8,20 @@
  * replicated engine drops a block whose hash it has seen, on 18.16 too, where there are no dedup tokens.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Config } from '../../core/config.ts';
+import { createKafka } from '../../core/kafka.ts';
 import { RESOURCE_NAMES, type ResourceName } from '../../core/resources.ts';
 import { resourceTopic } from '../../core/topics.ts';
 import { resourceMeta, valueSchema, type AvroRecordSchema } from '../../schemas/index.ts';
 import { startSinks } from '../../sinks/daemon.ts';
+import { decodeIntent } from '../../sinks/flush-intent.ts';
 import { insertSettings, serverFeatures, withCluster } from '../../sinks/schema/features.ts';
 import { deriveLayout } from '../../sinks/schema/layout.ts';
 import { applySchema } from '../../sinks/schema/migrate.ts';
@@ -34,6 +38,7 @@ import {
 import { readPidFile } from '../../stack/process.ts';
 import type { Simulator } from '../../sim/index.ts';
 import { quietLogger, uniqueName, waitFor } from '../helpers/pipeline.ts';
+import { freePort } from '../helpers/sink-clickhouse.ts';
 import {
   SMALL_SCALE,
   cleanUp,
@@ -49,6 +54,7 @@ import {
 } from '../helpers/sink-pipeline.ts';
 
 const q = (name: string) => '`' + name + '`';
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 // Made by the cluster's first start (nothing is written when the file is skipped).
 const dir = path.join(os.tmpdir(), `ibs-ch-cluster-${process.pid}`);
@@ -307,6 +313,117 @@ describe(
           `SELECT count() AS n FROM ${q(db)}.${q('batches_local')} WHERE _partition = 999`,
         );
         assert.equal(n, probe.length, `${name}: one copy of the block`);
+      }
+    });
+
+    test('a sink SIGKILLed between its insert and its offset commit: the rebuilt flush is the same block, dropped by the replicated engine; no row twice', async () => {
+      // A database and group of its own, so that the rows the other tests loaded do not count.
+      const database = `${config.clickhouse.database}_kill`;
+      const group = `${config.sinks.group}-kill`;
+      const killed: Config = {
+        ...config,
+        clickhouse: { ...config.clickhouse, database },
+        sinks: { ...config.sinks, group },
+      };
+      const topic = resourceTopic(config, 'audit_logs');
+      const duplicatedBlocks = async () =>
+        (await scalar(
+          ch1,
+          `SELECT sum(value) AS n FROM system.events WHERE event = 'DuplicatedInsertedBlocks'`,
+        )) +
+        (await scalar(
+          ch2,
+          `SELECT sum(value) AS n FROM system.events WHERE event = 'DuplicatedInsertedBlocks'`,
+        ));
+      const before = await duplicatedBlocks();
+      const work = fs.mkdtempSync(path.join(os.tmpdir(), 'ibs-cluster-kill-'));
+      try {
+        const configFile = path.join(work, 'config.json');
+        fs.writeFileSync(
+          configFile,
+          JSON.stringify({ sinks: { flushRows: 25, flushMs: 50, retryMaxMs: 2_000 } }),
+        );
+        // The process kills itself right after its fourth insert has landed, before it commits.
+        const child = spawn(
+          process.execPath,
+          ['--import', 'tsx', 'cli/main.ts', '--config', configFile, 'sinks', '--resources', 'audit_logs'],
+          {
+            cwd: ROOT,
+            stdio: ['ignore', 'ignore', fs.openSync(path.join(work, 'sink.log'), 'a')],
+            env: {
+              PATH: process.env.PATH ?? '',
+              HOME: process.env.HOME ?? os.tmpdir(),
+              LOG_LEVEL: 'warn',
+              HTTP_PORT: String(await freePort()),
+              IBS_FAILPOINTS: 'sink.after-insert=4',
+              KAFKA_BROKERS: config.kafka.brokers.join(','),
+              TOPIC_PREFIX: config.kafka.topicPrefix,
+              SCHEMA_REGISTRY_URL: config.registry.url,
+              CLICKHOUSE_URL: config.clickhouse.url,
+              CLICKHOUSE_DATABASE: database,
+              CLICKHOUSE_CLUSTER: config.clickhouse.cluster!,
+              SINK_GROUP: group,
+            },
+          },
+        );
+        const signal = await new Promise<NodeJS.Signals | null>((resolve) =>
+          child.once('exit', (_code, sig) => resolve(sig)),
+        );
+        assert.equal(
+          signal,
+          'SIGKILL',
+          `the sink died at its failpoint (log: ${path.join(work, 'sink.log')})`,
+        );
+        // The kill fell between the insert and the commit: the group holds the flush's intent.
+        const admin = createKafka(config, quietLogger, 'test').admin();
+        await admin.connect();
+        const [offsets] = await admin.fetchOffsets({ groupId: group, topics: [topic] });
+        await admin.disconnect();
+        const intents = (offsets?.partitions ?? []).filter((p) => decodeIntent(p.metadata));
+        assert.ok(intents.length > 0, `an intent is committed: ${JSON.stringify(offsets?.partitions)}`);
+        const landed = await scalar(ch1, `SELECT count() AS n FROM ${q(database)}.${q('audit_logs')}`);
+        assert.ok(landed > 0, 'the killed sink had inserted rows');
+
+        // No merges from here on: ReplacingMergeTree would fold a duplicate away and hide it.
+        for (const ch of [ch1, ch2])
+          await ch.command({ query: `SYSTEM STOP MERGES ${q(database)}.${q('audit_logs_local')}` });
+        // Started again (in this process this time), it reads the intent, rebuilds the same flush and
+        // sends it again: the replicated engine recognises the block and drops it.
+        const sinks = await startSinks(killed, quietLogger, { resources: ['audit_logs'] });
+        try {
+          const marks = await highWaterMarks(killed, [topic]);
+          await waitFor('the restarted sink to catch up', () => sinks.runner.caughtUp(marks), 120_000);
+          assert.equal(sinks.runner.failure, undefined);
+        } finally {
+          await sinks.stop();
+        }
+        const want = expected.records.audit_logs;
+        for (const [name, ch] of [
+          ['replica 1', ch1],
+          ['replica 2', ch2],
+        ] as const) {
+          await waitFor(
+            `every audit row on ${name}`,
+            async () =>
+              (await scalar(ch, `SELECT count() AS n FROM ${q(database)}.${q('audit_logs_local')}`)) >= want,
+            60_000,
+          );
+          const [row] = await select<{ n: string; distinct: string }>(
+            ch,
+            `SELECT count() AS n, uniqExact(_partition, _offset) AS distinct FROM ${q(database)}.${q('audit_logs_local')}`,
+          );
+          assert.deepEqual(
+            { rows: Number(row?.n), distinct: Number(row?.distinct) },
+            { rows: want, distinct: want },
+            `${name}: every record once, none twice`,
+          );
+        }
+        assert.ok((await duplicatedBlocks()) > before, 'the replicated engine dropped the retried block');
+      } finally {
+        await ch1.command({
+          query: `DROP DATABASE IF EXISTS ${q(database)} ON CLUSTER ${q(config.clickhouse.cluster!)}`,
+        });
+        fs.rmSync(work, { recursive: true, force: true });
       }
     });
 
