@@ -234,7 +234,7 @@ export function buildJobs({ config, runtime, logger }: JobDeps): PollJob[] {
         await run(ctx);
       } catch (err) {
         // A response that stayed malformed through every retry is bad input, and so is paging that would
-        // not end (./engine/page-budget.ts): it is dead-lettered, and the poll fails so that its cursor
+        // not end (./follow/page-budget.ts): it is dead-lettered, and the poll fails so that its cursor
         // stays put and the next poll asks again.
         if (
           err instanceof InstabaseError &&

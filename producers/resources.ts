@@ -98,7 +98,7 @@ function batchFileKey(r: ApiRecord, page: Page<unknown>): string {
 
 /**
  * The resources as a table: endpoint, paginator and data selector come from the client's spec;
- * the key, the shape (API object → Avro fields) and the page cap of one walk (./engine/page-budget.ts;
+ * the key, the shape (API object → Avro fields) and the page cap of one walk (./follow/page-budget.ts;
  * 10,000 pages of 100 batches or runs, 100,000 pages of audit entries per time window) are here. How each is followed incrementally is
  * chosen by its poll job (./jobs.ts).
  */

@@ -15,12 +15,12 @@ export interface StateChange {
 /**
  * Cursor state (watermarks, per-parent cursors, last-seen hashes) kept in a compacted Kafka topic, as
  * Kafka Connect keeps source offsets. Changes are written in the same transaction as the records they
- * cover and applied in memory only once that transaction commits. The keys (./engine/state-keys.ts):
+ * cover and applied in memory only once that transaction commits. The keys (./follow/state-keys.ts):
  *
  * - `<resource>/<id>`, `<resource>/<scope>/<id>`: an entity's last published hash (scope: a parent id);
  * - `<resource>/_window`: a time-windowed resource's watermark;
  * - `<child>/_cursor/<parent id>`: where a parent's children walk resumes;
- * - `_pages/<resource>`: the paging guard's page counts (./engine/page-budget.ts);
+ * - `_pages/<resource>`: the paging guard's page counts (./follow/page-budget.ts);
  * - `__marker__/<instance id>`: the markers `load` writes and reads up to; they are not state and are
  *   never loaded into memory.
  */
