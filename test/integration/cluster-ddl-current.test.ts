@@ -30,7 +30,6 @@ import {
   RESOURCES,
   avroType,
   entityKey,
-  parseAvroSchema,
   valueSchema,
   type AvroRecordSchema,
   type ResourceName,
@@ -42,7 +41,6 @@ import {
   planAlter,
   replaceDistributedStatements,
   replaceViewStatements,
-  type ExistingColumn,
 } from '../../sinks/schema/ddl.ts';
 import {
   insertSettings,
@@ -50,9 +48,8 @@ import {
   withCluster,
   type ServerFeatures,
 } from '../../sinks/schema/features.ts';
-import { deriveLayout, type ResourceLayout, type TableLayout } from '../../sinks/schema/layout.ts';
+import { deriveLayout, type ResourceLayout } from '../../sinks/schema/layout.ts';
 import { applySchema } from '../../sinks/schema/migrate.ts';
-import { createRowMapper } from '../../sinks/schema/rows.ts';
 import { quoteString } from '../../sinks/schema/sql.ts';
 import {
   AUDIT_PER_MINUTE,
@@ -67,6 +64,7 @@ import { testConfig, uniqueName } from '../helpers/pipeline.ts';
 import { freePort } from '../helpers/sink-clickhouse.ts';
 import { withStoredKey } from '../helpers/stored-key.ts';
 import { SAMPLES } from '../unit/schemas/samples.ts';
+import { existingColumns, jsonLines, mapRecords } from '../helpers/layout-rows.ts';
 
 const unavailable = chdbUnavailable();
 const CLUSTER = 'ibs_cluster';
@@ -118,22 +116,6 @@ function withNewFields(resource: ResourceName): AvroRecordSchema {
   };
 }
 
-/** The columns of a table as system.columns lists them once it was created from `table`. */
-function asExisting(table: TableLayout): ExistingColumn[] {
-  return table.columns.map((c) => ({
-    name: c.name,
-    type: c.type,
-    default_kind:
-      c.source === 'alias'
-        ? 'ALIAS'
-        : c.source === 'materialized'
-          ? 'MATERIALIZED'
-          : c.expression
-            ? 'DEFAULT'
-            : '',
-  }));
-}
-
 /**
  * Every statement the sinks generate for a cluster, for every resource: what applySchema and
  * createDashboardViews run on a fresh database, after a new field (ADD COLUMN on the local table, the
@@ -150,7 +132,7 @@ function clusterStatements(database: string, features: ServerFeatures): string[]
     for (const table of [v2.table, ...v2.children]) {
       const before = [v1.table, ...v1.children].find((t) => t.name === table.name)!;
       // The local table is altered; the Distributed one is replaced (replaceDistributedStatements).
-      out.push(...planAlter(database, table, asExisting(before), { cluster, distributed: false }));
+      out.push(...planAlter(database, table, existingColumns(before), { cluster, distributed: false }));
       out.push(...replaceDistributedStatements(database, table, cluster, v2.table.orderBy));
     }
     for (const view of v2.views) out.push(...replaceViewStatements(v2, view));
@@ -248,23 +230,22 @@ describe(
       records: readonly unknown[],
       schema?: AvroRecordSchema,
     ): Promise<void> {
-      const type = schema ? parseAvroSchema(schema) : avroType(layout.resource);
-      const mapper = createRowMapper(layout);
-      const out = mapper.buffers();
-      for (const r of records) {
-        mapper.map(
-          type.fromBuffer(type.toBuffer(r)),
-          { topic: `t.${layout.resource}`, partition: 0, offset: String(nextOffset++) },
-          1764140000,
-          out,
-        );
-      }
-      for (let i = 0; i < mapper.tables.length; i++) {
-        const rows = out[i]!;
+      const mapped = mapRecords(layout, records, {
+        topic: `t.${layout.resource}`,
+        offset: nextOffset,
+        ingestedAt: 1764140000,
+        ...(schema ? { schema } : {}),
+      });
+      nextOffset += records.length;
+      for (const [i, { name, rows }] of mapped.tables.entries()) {
         if (!rows.length) continue;
-        const body = rows.map((row) => Buffer.from(JSON.stringify(row) + '\n'));
-        const table = `\`${layout.database}\`.\`${mapper.tables[i]!}\``;
-        await insertEncoded(ch, table, body, insertSettings(features, `cluster-${nextOffset}-${i}`));
+        const table = `\`${layout.database}\`.\`${name}\``;
+        await insertEncoded(
+          ch,
+          table,
+          jsonLines(rows),
+          insertSettings(features, `cluster-${nextOffset}-${i}`),
+        );
       }
     }
 

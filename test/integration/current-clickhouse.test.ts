@@ -20,7 +20,6 @@ import {
   RESOURCES,
   avroType,
   entityKey,
-  parseAvroSchema,
   valueSchema,
   type AvroRecordSchema,
   type ResourceName,
@@ -41,7 +40,6 @@ import {
   type TableLayout,
 } from '../../sinks/schema/layout.ts';
 import { applySchema } from '../../sinks/schema/migrate.ts';
-import { createRowMapper } from '../../sinks/schema/rows.ts';
 import { Convert } from '../../sinks/schema/types.ts';
 import { TableTarget } from '../../sinks/target.ts';
 import {
@@ -70,6 +68,7 @@ import { ensureTopics, pipelineTopicSpecs, resourceTopic } from '../../core/topi
 import { startSinks, type RunningSinks } from '../../sinks/daemon.ts';
 import { SAMPLES } from '../unit/schemas/samples.ts';
 import { withStoredKey } from '../helpers/stored-key.ts';
+import { jsonLines, mapRecords } from '../helpers/layout-rows.ts';
 
 const unavailable = chdbUnavailable();
 const INGESTED_AT = 1764140000;
@@ -120,25 +119,19 @@ describe(
       records: readonly unknown[],
       options: { schema?: AvroRecordSchema; token?: string; offset?: number } = {},
     ): Promise<void> {
-      const type = options.schema ? parseAvroSchema(options.schema) : avroType(layout.resource);
-      const mapper = createRowMapper(layout);
-      const out = mapper.buffers();
-      for (const r of records) {
-        const offset = options.offset ?? nextOffset++;
-        mapper.map(
-          type.fromBuffer(type.toBuffer(r)),
-          { topic: `t.${layout.resource}`, partition: 0, offset: String(offset) },
-          INGESTED_AT,
-          out,
-        );
-      }
-      for (let i = 0; i < mapper.tables.length; i++) {
-        const rows = out[i]!;
+      const mapped = mapRecords(layout, records, {
+        topic: `t.${layout.resource}`,
+        offset: options.offset ?? nextOffset,
+        sameOffset: options.offset !== undefined,
+        ingestedAt: INGESTED_AT,
+        ...(options.schema ? { schema: options.schema } : {}),
+      });
+      if (options.offset === undefined) nextOffset += records.length;
+      for (const { name, rows } of mapped.tables) {
         if (!rows.length) continue;
-        const body = rows.map((row) => Buffer.from(JSON.stringify(row) + '\n'));
-        const table = `\`${layout.database}\`.\`${mapper.tables[i]!}\``;
-        const token = options.token === undefined ? undefined : `${options.token}|${mapper.tables[i]!}`;
-        await insertEncoded(ch, table, body, insertSettings(features, token));
+        const table = `\`${layout.database}\`.\`${name}\``;
+        const token = options.token === undefined ? undefined : `${options.token}|${name}`;
+        await insertEncoded(ch, table, jsonLines(rows), insertSettings(features, token));
       }
     }
 

@@ -9,7 +9,6 @@ import {
   RESOURCES,
   avroType,
   entityKey,
-  parseAvroSchema,
   valueSchema,
   type AvroRecordSchema,
   type ResourceName,
@@ -22,13 +21,14 @@ import {
 } from '../../sinks/schema/layout.ts';
 import { applySchema } from '../../sinks/schema/migrate.ts';
 import { IncompatibleTableError, replaceViewStatements } from '../../sinks/schema/ddl.ts';
-import { createRowMapper, type Row } from '../../sinks/schema/rows.ts';
+import { createRowMapper } from '../../sinks/schema/rows.ts';
 import { Convert } from '../../sinks/schema/types.ts';
 import { serverFeatures } from '../../sinks/schema/features.ts';
 import { TableTarget } from '../../sinks/target.ts';
 import { createLogger } from '../../core/log.ts';
 import { SAMPLES } from '../unit/schemas/samples.ts';
 import { withStoredKey } from '../helpers/stored-key.ts';
+import { mapRecords } from '../helpers/layout-rows.ts';
 
 const url = process.env.CLICKHOUSE_URL ?? 'http://127.0.0.1:8123';
 const database = `ddl_test_${randomBytes(4).toString('hex')}`;
@@ -69,21 +69,16 @@ async function insert(
   records: readonly unknown[],
   schema?: AvroRecordSchema,
 ): Promise<void> {
-  const type = schema ? parseAvroSchema(schema) : avroType(layout.resource);
-  const mapper = createRowMapper(layout);
-  const out = mapper.buffers();
-  for (const r of records) {
-    mapper.map(
-      type.fromBuffer(type.toBuffer(r)),
-      { topic: `instabase.${layout.resource}`, partition: 0, offset: String(nextOffset++) },
-      INGESTED_AT,
-      out,
-    );
-  }
-  for (let i = 0; i < mapper.tables.length; i++) {
-    const values = out[i] as Row[];
-    if (values.length)
-      await client.insert({ table: `${database}.${mapper.tables[i]}`, values, format: 'JSONEachRow' });
+  const mapped = mapRecords(layout, records, {
+    topic: `instabase.${layout.resource}`,
+    offset: nextOffset,
+    ingestedAt: INGESTED_AT,
+    ...(schema ? { schema } : {}),
+  });
+  nextOffset += records.length;
+  for (const { name, rows } of mapped.tables) {
+    if (rows.length)
+      await client.insert({ table: `${database}.${name}`, values: rows, format: 'JSONEachRow' });
   }
 }
 

@@ -7,7 +7,7 @@ import {
   type AvroRecordSchema,
   type AvroSchema,
 } from '../../../schemas/index.ts';
-import { deriveLayout, withAliasEventTimes, type TableLayout } from '../../../sinks/schema/layout.ts';
+import { deriveLayout, withAliasEventTimes } from '../../../sinks/schema/layout.ts';
 import { LEGACY_FEATURES, featuresFor } from '../../../sinks/schema/features.ts';
 import {
   IncompatibleTableError,
@@ -16,24 +16,11 @@ import {
   type ExistingColumn,
 } from '../../../sinks/schema/ddl.ts';
 import { UnsupportedSchemaError } from '../../../sinks/schema/types.ts';
+import { existingColumns } from '../../helpers/layout-rows.ts';
 
 const DB = 'instabase';
 
-/** What system.columns would report for a table created from this layout. */
-function existing(table: TableLayout): ExistingColumn[] {
-  return table.columns.map((c) => ({
-    name: c.name,
-    type: c.type,
-    default_kind:
-      c.source === 'alias'
-        ? 'ALIAS'
-        : c.source === 'materialized'
-          ? 'MATERIALIZED'
-          : c.expression
-            ? 'DEFAULT'
-            : '',
-  }));
-}
+const existing = existingColumns;
 
 function withFields(schema: AvroRecordSchema, ...fields: AvroRecordSchema['fields']): AvroRecordSchema {
   return { ...schema, fields: [...schema.fields, ...fields] };
