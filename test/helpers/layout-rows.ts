@@ -2,7 +2,8 @@
  * What the DDL and insert tests share: records taken through Avro and the sinks' row mapper exactly as
  * a sink receives and maps them, and what system.columns reports for a table a layout created.
  */
-import { avroType, parseAvroSchema, type AvroRecordSchema } from '../../schemas/index.ts';
+import type { ResourceName } from '../../core/resources.ts';
+import { avroType, parseAvroSchema, valueSchema, type AvroRecordSchema } from '../../schemas/index.ts';
 import type { ExistingColumn } from '../../sinks/schema/ddl.ts';
 import type { ResourceLayout, TableLayout } from '../../sinks/schema/layout.ts';
 import { createRowMapper, type Row } from '../../sinks/schema/rows.ts';
@@ -55,4 +56,21 @@ export function existingColumns(table: TableLayout): ExistingColumn[] {
             ? 'DEFAULT'
             : '',
   }));
+}
+
+export /** A schema of a resource with two more fields, one of them a timestamp (so a `_dt` column too). */
+function withNewFields(resource: ResourceName): AvroRecordSchema {
+  const v1 = valueSchema(resource);
+  return {
+    ...v1,
+    fields: [
+      ...v1.fields,
+      { name: 'owner_email', type: ['null', 'string'], default: null },
+      {
+        name: 'archived_at_ms',
+        type: ['null', { type: 'long', logicalType: 'timestamp-millis' }],
+        default: null,
+      },
+    ],
+  };
 }

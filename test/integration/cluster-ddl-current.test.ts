@@ -64,7 +64,7 @@ import { testConfig, uniqueName } from '../helpers/pipeline.ts';
 import { freePort } from '../helpers/sink-clickhouse.ts';
 import { withStoredKey } from '../helpers/stored-key.ts';
 import { SAMPLES } from '../unit/schemas/samples.ts';
-import { existingColumns, jsonLines, mapRecords } from '../helpers/layout-rows.ts';
+import { existingColumns, jsonLines, mapRecords, withNewFields } from '../helpers/layout-rows.ts';
 
 const unavailable = chdbUnavailable();
 const CLUSTER = 'ibs_cluster';
@@ -97,23 +97,6 @@ const REPLICATED = /ENGINE = Replicated(\w*MergeTree)\('[^']*', '\{replica\}'(?:
 /** A cluster statement as a server without Keeper can run it (see the header, 3). */
 function withoutKeeper(statement: string): string {
   return statement.replaceAll(ON_CLUSTER, '').replace(REPLICATED, 'ENGINE = $1(');
-}
-
-/** A schema of a resource with two more fields, one of them a timestamp (so a `_dt` column too). */
-function withNewFields(resource: ResourceName): AvroRecordSchema {
-  const v1 = valueSchema(resource);
-  return {
-    ...v1,
-    fields: [
-      ...v1.fields,
-      { name: 'owner_email', type: ['null', 'string'], default: null },
-      {
-        name: 'archived_at_ms',
-        type: ['null', { type: 'long', logicalType: 'timestamp-millis' }],
-        default: null,
-      },
-    ],
-  };
 }
 
 /**
