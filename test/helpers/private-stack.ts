@@ -38,18 +38,27 @@ export class PrivateStack {
     private readonly env: NodeJS.ProcessEnv,
     readonly endpoints: StackEnv,
     private readonly progress: (line: string) => void,
+    readonly services: readonly ServiceName[],
   ) {}
 
   /**
-   * Starts all three services on free ports. The jars come from the default stack's lib directory
-   * (linked, not copied) when it has them, so nothing is downloaded twice.
+   * Starts the services (all three unless told; a ClickHouse cluster run brings its own ClickHouse) on
+   * free ports. The jars come from the default stack's lib directory (linked, not copied) when it has
+   * them, so nothing is downloaded twice. Without ClickHouse, `endpoints.CLICKHOUSE_URL` names a port
+   * nothing of this stack listens on: the caller supplies its own.
    */
-  static async start(progress: (line: string) => void): Promise<PrivateStack> {
+  static async start(
+    progress: (line: string) => void,
+    services: readonly ServiceName[] = ['kafka', 'registry', 'clickhouse'],
+  ): Promise<PrivateStack> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ibs-crash-stack-'));
     const base = withoutEndpoints(process.env);
     const shared = (await stackStatus({ env: base })).find((s) => s.logFile)?.logFile;
     const sharedLib = shared ? path.join(path.dirname(path.dirname(shared)), 'lib') : undefined;
     if (sharedLib && fs.existsSync(sharedLib)) fs.symlinkSync(sharedLib, path.join(dir, 'lib'));
+    // Kafka's first start appends its storage format's output to logs/kafka.log without making logs/;
+    // with ClickHouse among the services something else makes it first, without it nothing does.
+    fs.mkdirSync(path.join(dir, 'logs'), { recursive: true });
     const env: NodeJS.ProcessEnv = {
       ...base,
       STACK_DIR: dir,
@@ -61,10 +70,10 @@ export class PrivateStack {
       STACK_CLICKHOUSE_TCP_PORT: String(await freePort()),
     };
     try {
-      const { env: endpoints } = await ensureStack({ env, progress });
-      return new PrivateStack(dir, env, endpoints, progress);
+      const { env: endpoints } = await ensureStack({ env, progress, services: [...services] });
+      return new PrivateStack(dir, env, endpoints, progress, services);
     } catch (err) {
-      await stopStack(undefined, { env, progress }).catch(() => undefined);
+      await stopStack(services, { env, progress }).catch(() => undefined);
       fs.rmSync(dir, { recursive: true, force: true });
       throw err;
     }
@@ -78,12 +87,7 @@ export class PrivateStack {
   async kill(service: ServiceName): Promise<number> {
     const pid = await this.pid(service);
     if (pid === undefined) throw new Error(`${service} of the private stack is not running`);
-    try {
-      process.kill(-pid, 'SIGKILL');
-    } catch {
-      process.kill(pid, 'SIGKILL');
-    }
-    for (let i = 0; i < 100 && isAlive(pid); i++) await new Promise((r) => setTimeout(r, 50));
+    await killGroup(pid);
     return pid;
   }
 
@@ -93,9 +97,19 @@ export class PrivateStack {
   }
 
   async stop(): Promise<void> {
-    await stopStack(undefined, { env: this.env, progress: this.progress });
+    await stopStack(this.services, { env: this.env, progress: this.progress });
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/** SIGKILL of a server's process group (or of the process, when it leads none); waits up to 10 s until it is gone. */
+export async function killGroup(pid: number): Promise<void> {
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    process.kill(pid, 'SIGKILL');
+  }
+  for (let i = 0; i < 200 && isAlive(pid); i++) await new Promise((r) => setTimeout(r, 50));
 }
 
 function isAlive(pid: number): boolean {
