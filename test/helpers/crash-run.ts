@@ -1,0 +1,334 @@
+/**
+ * One run of the ground-truth crash suite, shared by the single-server suite (crash-suite.test.ts) and
+ * the cluster one (crash-suite-cluster.test.ts): producers and sinks as separate processes move a
+ * backlog of 100,000+ audit entries and every other resource from the simulator through Kafka into
+ * ClickHouse while a seeded plan of SIGKILLs hits the producers, the sinks, the broker and ClickHouse.
+ * After quiescence every `<resource>_current` must hold exactly the simulator's expected keys (none
+ * missing, none extra, none twice) on every server it is read from, and every dead-letter topic must be
+ * empty. What the broker and ClickHouse are, and how one of them is killed and restarted, is the
+ * caller's (`CrashServices`).
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { TestContext } from 'node:test';
+import type { ClickHouseClient } from '@clickhouse/client';
+import type { Config } from '../../core/config.ts';
+import { RESOURCE_NAMES } from '../../core/resources.ts';
+import { resourceTopic } from '../../core/topics.ts';
+import { startSimulator, type FaultOptions, type Simulator, type SimScale } from '../../sim/index.ts';
+import { DaemonProcess } from './daemon-process.ts';
+import { compareKeys, currentKeys, expectedKeys, type KeyComparison } from './ground-truth.ts';
+import { killPlan } from './kill-plan.ts';
+import { deadLetterCounts, lagIsZero, rawCountSql, totalCurrentRows } from './quiescence.ts';
+import { quietLogger, testConfig, uniqueName, waitFor } from './pipeline.ts';
+import { committedCounts } from './topic-counts.ts';
+import { freePort } from './sink-clickhouse.ts';
+import { cleanUp, scalar, testClickHouse } from './sink-pipeline.ts';
+
+const YEAR_MS = 365 * 24 * 3600 * 1000;
+
+/** CRASH_SEED=<n> repeats a run's kill plan; the seed is printed either way. */
+export const CRASH_SEED = Number(process.env.CRASH_SEED ?? Math.floor(Math.random() * 1_000_000));
+
+export const CRASH_SCALE: Partial<SimScale> = {
+  auditLogs: 100_000,
+  batches: 1_500,
+  runs: 150,
+  filesPerRun: 3,
+  docsPerFile: 2,
+  fieldsPerDoc: 3,
+  conversations: 12,
+  docsPerConversation: 3,
+  queries: 10,
+  files: 40,
+};
+
+export const CRASH_FAULTS: Partial<FaultOptions> = {
+  rate429: 0.03,
+  retryAfterS: 1,
+  rate500: 0.03,
+  rate503: 0.03,
+  rateTruncate: 0.03,
+  rateReset: 0.03,
+  maxConsecutive: 2,
+};
+
+export type CrashTarget = 'producers' | 'sinks' | 'kafka' | 'clickhouse';
+export type ServiceTarget = Exclude<CrashTarget, 'producers' | 'sinks'>;
+
+export interface Endpoints {
+  KAFKA_BROKERS: string;
+  SCHEMA_REGISTRY_URL: string;
+  CLICKHOUSE_URL: string;
+}
+
+/** The broker and ClickHouse a run writes through, and how the kill plan hits them. */
+export interface CrashServices {
+  endpoints: Endpoints;
+  /** CLICKHOUSE_CLUSTER for the daemons when ClickHouse is a cluster. */
+  clickhouseCluster?: string;
+  /** False when the services are given from outside: then only producers and sinks are killed. */
+  ours: boolean;
+  /** SIGKILLs the target (its `nth` kill in this run, from 0); returns what was hit, for the log. */
+  kill(target: ServiceTarget, nth: number): Promise<string>;
+  /** Starts what `kill` hit again and waits until it serves. */
+  restart(target: ServiceTarget, nth: number): Promise<void>;
+}
+
+/** A server `_current` is read from at the end, with a client on it. */
+export interface Reader {
+  name: string;
+  ch: ClickHouseClient;
+}
+
+export interface QuiescenceContext {
+  config: Config;
+  database: string;
+  say: (line: string) => void;
+}
+
+export interface CrashRunSpec {
+  /** The log lines' tag, e.g. `crash-suite`. */
+  tag: string;
+  /** The base of the run's topic prefix, database and log directory. */
+  name: string;
+  seed: number;
+  scale?: Partial<SimScale>;
+  faults?: Partial<FaultOptions>;
+  flush: { flushRows: number; flushMs: number };
+  /** Kills per target when the services are ours (`external` says how many otherwise). */
+  perTarget: Record<CrashTarget, number>;
+  external?: Record<CrashTarget, number>;
+  services: CrashServices;
+  /**
+   * The servers whose `_current` views are compared key for key, by URL (default: CLICKHOUSE_URL only).
+   */
+  readers?: Array<{ name: string; url: string }>;
+  /**
+   * After quiescence and before the key comparison: the caller's own waits and figures. It returns the
+   * failures it found; they fail the run after every figure is printed.
+   */
+  atQuiescence?: (ctx: QuiescenceContext) => Promise<string[]>;
+}
+
+export async function crashRun(t: TestContext, spec: CrashRunSpec): Promise<void> {
+  const { seed, flush, services } = spec;
+  const scale = spec.scale ?? CRASH_SCALE;
+  const say = (line: string) => {
+    t.diagnostic(line);
+    process.stderr.write(`[${spec.tag}] ${line}\n`);
+  };
+  const runStarted = Date.now();
+  say(
+    `seed ${seed} (CRASH_SEED=${seed} repeats this run's kills); sinks.flushRows ${flush.flushRows}, flushMs ${flush.flushMs}`,
+  );
+  if (!services.ours) say('external services: the broker and ClickHouse are not killed, only our processes');
+  // A frozen clock a minute ahead of the data: every run has its final status and every audit entry
+  // is older than any window the producers ask for, so the ground truth does not move.
+  const sim = await startSimulator({
+    port: 0,
+    seed: `crash-${seed}`,
+    startTime: Date.now() - 60_000,
+    scale,
+    logger: quietLogger,
+    ...(spec.faults ? { faults: spec.faults } : {}),
+  });
+  const prefix = uniqueName(spec.name);
+  const endpoints: Record<string, string> = { ...services.endpoints };
+  if (services.clickhouseCluster) endpoints.CLICKHOUSE_CLUSTER = services.clickhouseCluster;
+  const config = testConfig(prefix, {}, endpoints);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `ibs-${spec.name}-`));
+  const settings = {
+    instabase: { rps: 1_000, concurrency: 8, retryBaseMs: 20, retryMaxMs: 1_000, maxRetries: 8 },
+    producers: {
+      files: sim.expected.files().map((f) => f.path),
+      queryIds: sim.expected.queryIds(),
+      initialLookbackMs: 5 * YEAR_MS,
+      defaultIntervalMs: 2_000,
+      auditLogsSettleMs: 0,
+      auditLogsPageSize: 1_000,
+      concurrency: 4,
+    },
+    sinks: { ...flush, retryMaxMs: 2_000, shutdownTimeoutMs: 10_000 },
+  };
+  const env = daemonEnv(config, sim);
+  const daemon = async (name: 'producers' | 'sinks') =>
+    new DaemonProcess({ name, command: [name], env, config: settings, dir, httpPort: await freePort() });
+  const producers = await daemon('producers');
+  const sinks = await daemon('sinks');
+  const ch = testClickHouse(config);
+  const readers: Reader[] = (spec.readers ?? [{ name: 'ClickHouse', url: config.clickhouse.url }]).map(
+    (r) => ({ name: r.name, ch: testClickHouse(config, r.url) }),
+  );
+  const database = config.clickhouse.database;
+  let passed = false;
+  try {
+    producers.start();
+    sinks.start();
+    // The kills start once rows flow, so they land in the middle of the backlog.
+    await waitFor(
+      'the first audit rows in ClickHouse',
+      async () => (await scalar(ch, rawCountSql(database, 'audit_logs')).catch(() => 0)) > 0,
+      180_000,
+    );
+
+    const perTarget = services.ours
+      ? spec.perTarget
+      : (spec.external ?? { producers: 4, sinks: 4, kafka: 0, clickhouse: 0 });
+    // Short gaps, so that the kills fall while the backlog (about a minute here) is still flowing.
+    const plan = killPlan(seed, perTarget, [800, 2_500], [300, 2_000]);
+    const killsStarted = Date.now();
+    const nth: Record<CrashTarget, number> = { producers: 0, sinks: 0, kafka: 0, clickhouse: 0 };
+    for (const [i, kill] of plan.entries()) {
+      await sleep(kill.afterMs);
+      const audit = await scalar(ch, rawCountSql(database, 'audit_logs')).catch(() => -1);
+      const down = Date.now();
+      const n = nth[kill.target]++;
+      let what: string = kill.target;
+      if (kill.target === 'producers') await producers.kill();
+      else if (kill.target === 'sinks') await sinks.kill();
+      else what = await services.kill(kill.target, n);
+      await sleep(kill.downMs);
+      if (kill.target === 'producers') producers.start();
+      else if (kill.target === 'sinks') sinks.start();
+      else await services.restart(kill.target, n);
+      say(
+        `kill ${i + 1}/${plan.length}: ${what} (audit rows then: ${audit}), back after ${seconds(Date.now() - down)}`,
+      );
+    }
+    const restored = Date.now();
+    say(`${plan.length} kills in ${seconds(restored - killsStarted)}`);
+
+    await waitFor(
+      'every producer job to succeed after the last kill',
+      async () => {
+        const health = await producers.health();
+        const jobs = Object.values(
+          (health?.components as Array<{ jobs?: Record<string, { lastSuccessAt: number | null }> }>)?.[0]
+            ?.jobs ?? {},
+        );
+        return jobs.length > 0 && jobs.every((j) => (j.lastSuccessAt ?? 0) > restored);
+      },
+      300_000,
+    );
+    const producersCaughtUp = Date.now();
+    const topics = RESOURCE_NAMES.map((r) => resourceTopic(config, r));
+    await waitFor('consumer lag 0 on every resource topic', () => lagIsZero(config, topics), 300_000);
+    let last = -1;
+    await waitFor(
+      'counts to stay the same over two checks with lag 0',
+      async () => {
+        const now = await totalCurrentRows(ch, database).catch(() => -2);
+        const stable = now >= 0 && now === last && (await lagIsZero(config, topics));
+        last = now;
+        if (!stable) await sleep(1_500);
+        return stable;
+      },
+      120_000,
+    );
+    const quiet = Date.now();
+    say(
+      `quiescence: producers caught up ${seconds(producersCaughtUp - restored)} after the last kill, ` +
+        `lag 0 and stable counts ${seconds(quiet - producersCaughtUp)} later`,
+    );
+    const problems = (await spec.atQuiescence?.({ config, database, say })) ?? [];
+
+    const want = await expectedKeys(sim, scale.docsPerFile ?? 2);
+    const results: Array<KeyComparison & { reader: string }> = [];
+    for (const reader of readers) {
+      for (const resource of RESOURCE_NAMES) {
+        const result = compareKeys(
+          resource,
+          want[resource],
+          await currentKeys(reader.ch, database, resource),
+        );
+        results.push({ ...result, reader: reader.name });
+        say(
+          `${readers.length > 1 ? `${reader.name}: ` : ''}${resource}: ${result.expected} expected, ` +
+            `${result.rows} rows; ${result.missing.length} missing, ` +
+            `${result.extra.length} extra, ${result.duplicates.length} duplicated` +
+            (result.missing.length ? ` (e.g. ${result.missing.slice(0, 3).join(', ')})` : ''),
+        );
+      }
+    }
+    // The simulator's clock is frozen, so every entity has one version: a topic holding more committed
+    // records than keys means the producers published something twice.
+    const counts = await committedCounts(config, topics);
+    for (const [topic, c] of counts) say(`${topic}: ${c.messages} committed records for ${c.keys} keys`);
+    const deadLetters = await deadLetterCounts(config);
+    say(`dead letters: ${JSON.stringify(deadLetters)}`);
+    const exits = [...producers.unexpectedExits, ...sinks.unexpectedExits];
+    for (const e of exits) say(`unexpected exit of ${e.name} (${e.code ?? e.signal}): ${e.problems}`);
+    if (spec.faults) say(`faults injected by the simulator: ${JSON.stringify(sim.stats().faults)}`);
+    say(`run took ${seconds(Date.now() - runStarted)}`);
+
+    assert.ok(plan.length >= 8, 'at least 8 kills');
+    assert.deepEqual(problems, [], 'the checks at quiescence');
+    for (const r of results) {
+      assert.deepEqual(
+        { missing: r.missing.length, extra: r.extra.length, duplicates: r.duplicates.length },
+        { missing: 0, extra: 0, duplicates: 0 },
+        `${r.resource}_current on ${r.reader}: keys exactly as the simulator's ` +
+          `(missing e.g. ${r.missing.slice(0, 5).join(', ')}; ` +
+          `extra e.g. ${r.extra.slice(0, 5).join(', ')}; duplicated e.g. ${r.duplicates.slice(0, 5).join(', ')})`,
+      );
+      assert.ok(r.expected > 0, `${r.resource}: the simulator serves some`);
+    }
+    assert.deepEqual(
+      [...counts]
+        .filter(([, c]) => c.messages !== c.keys)
+        .map(([topic, c]) => `${topic}: ${c.messages}/${c.keys}`),
+      [],
+      'no committed re-emission: one record per key on every resource topic',
+    );
+    assert.deepEqual(
+      Object.entries(deadLetters).filter(([, n]) => n > 0),
+      [],
+      'every dead-letter topic is empty',
+    );
+    assert.deepEqual(
+      exits.map((e) => `${e.name}: ${e.code ?? e.signal}`),
+      [],
+      'no process exited on its own (outages must make processes wait, not die)',
+    );
+    passed = true;
+  } finally {
+    await Promise.all([producers.stop(), sinks.stop()]);
+    await ch.close();
+    for (const r of readers) await r.ch.close();
+    await sim.close();
+    if (passed || !process.env.CRASH_KEEP) {
+      if (!services.ours) await cleanUp(config);
+      fs.rmSync(dir, { recursive: true, force: true });
+    } else {
+      say(`logs kept in ${dir}`);
+    }
+  }
+}
+
+function daemonEnv(config: Config, sim: Simulator): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? '',
+    HOME: process.env.HOME ?? os.tmpdir(),
+    NODE_ENV: 'test',
+    LOG_LEVEL: process.env.CRASH_LOG_LEVEL ?? 'info',
+    KAFKA_BROKERS: config.kafka.brokers.join(','),
+    KAFKA_CLIENT_ID: config.kafka.clientId,
+    TOPIC_PREFIX: config.kafka.topicPrefix,
+    SCHEMA_REGISTRY_URL: config.registry.url,
+    CLICKHOUSE_URL: config.clickhouse.url,
+    CLICKHOUSE_USER: config.clickhouse.user,
+    CLICKHOUSE_PASSWORD: config.clickhouse.password,
+    CLICKHOUSE_DATABASE: config.clickhouse.database,
+    ...(config.clickhouse.cluster ? { CLICKHOUSE_CLUSTER: config.clickhouse.cluster } : {}),
+    SINK_GROUP: config.sinks.group,
+    INSTABASE_API_URL: sim.url,
+    INSTABASE_API_TOKEN: sim.token,
+  };
+}
+
+export const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
