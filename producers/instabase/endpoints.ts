@@ -1,7 +1,6 @@
 // The resources of CONVENTIONS.md, declared as data. Every path, parameter and shape here was checked
 // against vendor/instabase-api (openapi.yaml; conversations and queries: openapi-2026-01-15.yaml).
 import { z } from 'zod';
-import type { ResourceName } from '../../core/resources.ts';
 import type { ResourceSpec } from './resource.ts';
 import * as s from './schemas.ts';
 
@@ -16,7 +15,6 @@ export const conversations = {
   dataOptional: true,
   record: s.conversationSummary,
   envelope: openObject,
-  primaryKey: ['id'],
   contract: { file: 'openapi-2026-01-15.yaml', operationId: 'listConversations' },
 } as const satisfies ResourceSpec<s.ConversationSummary>;
 
@@ -30,7 +28,6 @@ export const conversationDocuments = {
   dataOptional: true,
   record: s.documentDetails,
   envelope: s.conversationEnvelope,
-  primaryKey: ['id'],
   parent: { resource: 'conversations', pathParams: { conversation_id: 'id' } },
   contract: { file: 'openapi-2026-01-15.yaml', operationId: 'getConversation' },
 } as const satisfies ResourceSpec<s.DocumentDetails>;
@@ -42,7 +39,6 @@ export const conversationDocumentMetadata = {
   paginator: { kind: 'single' },
   dataSelector: '',
   record: s.documentMetadataResponse,
-  primaryKey: ['id'],
   parent: {
     resource: 'conversation_documents',
     pathParams: { conversation_id: '^conversation_id', document_id: 'id' },
@@ -59,8 +55,6 @@ export const batches = {
   dataOptional: true,
   record: s.batchInfo,
   envelope: openObject,
-  primaryKey: ['id'],
-  cursor: { field: 'updated_at_ms', unit: 'ms' },
   contract: { file: 'openapi.yaml', operationId: 'listBatches' },
 } as const satisfies ResourceSpec<s.BatchInfo>;
 
@@ -81,8 +75,6 @@ export const batchFiles = {
   dataOptional: true,
   record: s.batchFileNode,
   envelope: s.batchFilesEnvelope,
-  // The spec gives nodes no id and requires no field: full_path identifies a file within its batch.
-  primaryKey: ['full_path'],
   parent: { resource: 'batches', pathParams: { batch_id: 'id' } },
   contract: { file: 'openapi.yaml', operationId: 'listFiles' },
 } as const satisfies ResourceSpec<s.BatchFileNode>;
@@ -97,8 +89,6 @@ export const runs = {
   dataOptional: true,
   record: s.run,
   envelope: openObject,
-  primaryKey: ['id'],
-  cursor: { field: 'start_timestamp', unit: 'ns' },
   contract: { file: 'openapi.yaml', operationId: 'listRuns' },
 } as const satisfies ResourceSpec<s.Run>;
 
@@ -111,9 +101,6 @@ export const runsResults = {
   dataOptional: true,
   record: s.fileWithDocuments,
   envelope: s.resultsEnvelope,
-  // The API gives files no id; a file is identified by its run and its position in the results.
-  primaryKey: [],
-  cursor: { field: 'file_offset', unit: 'offset' },
   parent: { resource: 'runs', pathParams: { run_id: 'id' } },
   // Confidence and validation feed the field-accuracy dashboards; source info brings the source
   // coordinates, page layouts and post-processed paths. Without the flags they come back empty.
@@ -133,7 +120,6 @@ export const queriesStatus = {
   paginator: { kind: 'single' },
   dataSelector: '',
   record: s.queryStatusResponse,
-  primaryKey: ['query_id'],
   terminal: { field: 'status', values: s.TERMINAL_QUERY_STATUSES },
   contract: { file: 'openapi-2026-01-15.yaml', operationId: 'getQueryStatus' },
 } as const satisfies ResourceSpec<s.QueryStatusResponse>;
@@ -147,7 +133,6 @@ export const filesMetadata = {
   paginator: { kind: 'single' },
   dataSelector: '',
   record: s.fileMetadata,
-  primaryKey: ['path'],
   contract: { file: 'openapi.yaml', operationId: 'getFileMetadata' },
 } as const satisfies ResourceSpec<s.FileMetadata>;
 
@@ -162,23 +147,5 @@ export const auditLogs = {
   absentListStatus: { field: 'status', values: ['OK'] },
   record: s.auditLogEntry,
   envelope: z.looseObject({ status: z.string().optional(), data: z.looseObject({}).optional() }),
-  // Audit entries carry no id: producers key them by a hash of the entry.
-  primaryKey: [],
-  cursor: { field: 'timestamp_millis', unit: 'ms_string' },
   contract: { file: 'openapi.yaml', operationId: 'getAuditLogs' },
 } as const satisfies ResourceSpec<s.AuditLogEntry>;
-
-/** Every resource's spec under its name; a resource missing from core/resources.ts's list, or a spec
- * filed under another resource's name, does not compile. */
-export const resources = {
-  conversations,
-  conversation_documents: conversationDocuments,
-  conversation_document_metadata: conversationDocumentMetadata,
-  batches,
-  batch_files: batchFiles,
-  runs,
-  runs_results: runsResults,
-  queries_status: queriesStatus,
-  files_metadata: filesMetadata,
-  audit_logs: auditLogs,
-} as const satisfies { readonly [K in ResourceName]: { readonly name: K } };

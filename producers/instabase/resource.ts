@@ -1,7 +1,9 @@
-// The shape of a resource declaration: what to request, how it pages, where its records sit in the body,
-// and how they are keyed. Declared as data (in the spirit of dlt's rest_api config) so one generic walker
-// serves every endpoint and the producers can read keys, cursors and parents from the same table.
+// The shape of an endpoint: what to request, how it pages, where its records sit in the body, and which
+// resource's records fill its path. Declared as data (in the spirit of dlt's rest_api config) so one
+// generic walker serves every endpoint; how the producers key and follow each resource is declared on
+// top of it (../resources.ts).
 import type { z } from 'zod';
+import type { ResourceName } from '../../core/resources.ts';
 import type { QueryParams } from './client.ts';
 import type { HttpMethod } from './http.ts';
 
@@ -65,15 +67,11 @@ export interface ResourceSpec<R = unknown> {
   record: z.ZodType<R>;
   /** Validates the rest of the body (the selected records are removed first). */
   envelope?: z.ZodType;
-  /** Record fields that identify a record, for Kafka keys and dedup; empty when the API gives none. */
-  primaryKey: readonly string[];
-  /** Field a producer can use as an incremental cursor, with its unit. */
-  cursor?: { field: string; unit: 'ms' | 'ns' | 's' | 'ms_string' | 'offset' };
   /**
    * For per-parent endpoints: the parent resource and where each path parameter comes from. A value
    * 'id' reads the parent record's field; '^conversation_id' reads the parent's own path parameter.
    */
-  parent?: { resource: string; pathParams: Readonly<Record<string, string>> };
+  parent?: { resource: ResourceName; pathParams: Readonly<Record<string, string>> };
   /** Query or body defaults sent on every request. */
   defaultQuery?: QueryParams;
   defaultBody?: Readonly<Record<string, unknown>>;

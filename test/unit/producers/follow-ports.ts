@@ -119,7 +119,6 @@ export function offsetSpec(name: string, path: string, key: string, pageSize = 2
     dataSelector: key,
     dataOptional: true,
     record: item,
-    primaryKey: ['id'],
     contract: { file: 'openapi.yaml', operationId: name },
   };
 }
