@@ -1,6 +1,7 @@
 import type { Admin, ITopicConfig, Kafka } from 'kafkajs';
 import type { Config } from './config.ts';
 import type { Logger } from './log.ts';
+import { resourceMeta } from '../schemas/index.ts';
 import type { ResourceName } from './resources.ts';
 
 /** Topic names, as fixed by CONVENTIONS.md. */
@@ -107,9 +108,6 @@ export async function ensureTopics(
   await waitUntilLed(admin, specs, timeoutMs);
 }
 
-/** Append-only resources keep a time-bounded log; every other resource is an entity, compacted by key. */
-const APPEND_ONLY: ReadonlySet<ResourceName> = new Set(['audit_logs']);
-
 /**
  * Every topic the pipeline uses for these resources, with its settings; producers and sinks both
  * create what is missing, so either may start first.
@@ -122,12 +120,14 @@ export function pipelineTopicSpecs(config: Config, resources: readonly ResourceN
       topic: resourceTopic(config, resource),
       numPartitions: partitions,
       replicationFactor,
-      configEntries: APPEND_ONLY.has(resource)
-        ? [
-            { name: 'cleanup.policy', value: 'delete' },
-            { name: 'retention.ms', value: String(auditRetentionMs) },
-          ]
-        : [{ name: 'cleanup.policy', value: 'compact' }],
+      // Append-only resources keep a time-bounded log; entities are compacted by key (RESOURCE_META's kind).
+      configEntries:
+        resourceMeta(resource).kind === 'append'
+          ? [
+              { name: 'cleanup.policy', value: 'delete' },
+              { name: 'retention.ms', value: String(auditRetentionMs) },
+            ]
+          : [{ name: 'cleanup.policy', value: 'compact' }],
     });
     specs.push(dlqTopicSpec(config, producerDlqTopic(config, resource)));
   }
