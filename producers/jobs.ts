@@ -9,208 +9,242 @@ import { isRecord } from './follow/page-records.ts';
 import { stateKey } from './follow/state-keys.ts';
 import { pollTracked } from './follow/tracked.ts';
 import type { ApiRecord, EngineContext } from './follow/types.ts';
-import type { Page } from './instabase/paginators.ts';
 import { InstabaseError } from './instabase/errors.ts';
-import { TERMINAL_QUERY_STATUSES, TERMINAL_RUN_STATUSES } from './instabase/schemas.ts';
-import { DECLARATIONS as D } from './resources.ts';
+import type { Page, WalkParams } from './instabase/paginators.ts';
+import { childPathParams } from './instabase/resource.ts';
+import { childrenOf, ROOTS, type Declaration, type Follow } from './resources.ts';
 import type { ProducerRuntime } from './runtime.ts';
 import type { PollJob } from './scheduler.ts';
 
-/** Children poll with their root: the job of a root resource walks its whole tree. */
-export const JOB_RESOURCES: Record<string, ResourceName[]> = {
-  conversations: ['conversations', 'conversation_documents', 'conversation_document_metadata'],
-  batches: ['batches', 'batch_files'],
-  runs: ['runs', 'runs_results'],
-  queries_status: ['queries_status'],
-  files_metadata: ['files_metadata'],
-  audit_logs: ['audit_logs'],
-};
+export { JOB_RESOURCES } from './resources.ts';
 
-const endpointOf = (d: { spec: { method: string; path: string } }) => `${d.spec.method} ${d.spec.path}`;
+type PathParams = NonNullable<WalkParams['pathParams']>;
+type Id = string | number | bigint;
+type Of<K extends Follow['kind']> = Extract<Follow, { kind: K }>;
+
+/** What every strategy of one poll needs: its context and the settings of the producers. */
+interface Poll {
+  ctx: EngineContext;
+  knobs: Config['producers'];
+  enabled: ReadonlySet<ResourceName>;
+}
+
+const endpointOf = (d: Declaration) => `${d.spec.method} ${d.spec.path}`;
+
+/** A child is walked with its parent unless it is optional and not listed in producers.resources. */
+const walked = (poll: Poll, child: Declaration): boolean => !child.optional || poll.enabled.has(child.name);
+
+/** The children of `parent` followed by walking their changes, as this poll walks them. */
+const changesChildren = (poll: Poll, parent: ResourceName): Declaration[] =>
+  childrenOf(parent).filter((c) => c.follow.kind === 'changes' && walked(poll, c));
+
+/** The page size a changes walk asks for, when its resource names a knob for it. */
+const pageSizeOf = (poll: Poll, d: Declaration): { pageSize?: number } =>
+  d.follow.kind === 'changes' && d.follow.pageSize ? { pageSize: poll.knobs[d.follow.pageSize] } : {};
 
 /**
- * A conversation's documents and their metadata, with tombstones for metadata gone; returns the
- * conversation's `state`, which only its detail carries (undefined if the detail was not read).
+ * A child's path parameters: those its endpoint takes from the parent's own path ('^name') come from
+ * there, the others are the parent record's id as the child's declaration resolves it.
  */
-async function walkConversationTree(
-  ctx: EngineContext,
-  conversationId: string,
-  concurrency: number,
-): Promise<string | undefined> {
-  const documents: ApiRecord[] = [];
-  let state: string | undefined;
-  await walkChanges(ctx, D.conversation_documents, {
-    scope: conversationId,
-    tombstones: true,
-    params: { pathParams: { conversation_id: conversationId } },
-    onRecord: (r) => void documents.push(r),
-    onPage: (page) => {
-      if (typeof page.meta?.state === 'string') state = page.meta.state;
-    },
-  });
+function pathParamsOf(child: Declaration, id: Id, parentPathParams: PathParams = {}): PathParams {
+  const sources = Object.values(child.spec.parent?.pathParams ?? {}).filter((s) => !s.startsWith('^'));
+  return childPathParams(child.spec, Object.fromEntries(sources.map((s) => [s, id])), parentPathParams);
+}
+
+/** The ids a child is walked for, from a list of parent records (valid or not), in their order. */
+function childIds(child: Declaration, records: ApiRecord[]): Id[] {
+  const id = child.parentId;
+  if (!id) throw new Error(`${child.name}: a child walked per parent record needs parentId`);
+  return records.map(id).filter((v): v is Id => v !== undefined);
+}
+
+/** The records of a page, valid or not: children of a record that breaks the contract are still due. */
+const pageRecords = (page: Page<unknown>): ApiRecord[] =>
+  page.items
+    .map((item) => (item.ok ? (item.record as ApiRecord) : isRecord(item.raw) ? item.raw : undefined))
+    .filter((r): r is ApiRecord => r !== undefined);
+
+/**
+ * A grandchild's walks under one record of the root: one per record of the child, tombstones concluded
+ * only once every one of them was read (several walks share the root record's scope).
+ */
+async function walkScattered(
+  poll: Poll,
+  resource: Declaration,
+  scope: string,
+  parents: ApiRecord[],
+  parentPathParams: PathParams,
+): Promise<void> {
+  const { ctx } = poll;
   const seen = new Set<string>();
   let complete = true;
-  // A document without an integer id (the spec requires none) has no metadata endpoint to ask.
-  await settleAll(
-    documents.filter((d) => typeof d.id === 'number' || typeof d.id === 'bigint'),
-    concurrency,
-    async (document) => {
-      const walked = await walkChanges(ctx, D.conversation_document_metadata, {
-        scope: conversationId,
-        tombstones: true,
-        deferTombstones: true,
-        params: { pathParams: { conversation_id: conversationId, document_id: String(document.id) } },
-      }).catch((err: unknown) => {
-        complete = false;
-        throw err;
-      });
-      for (const key of walked.seen) seen.add(key);
-    },
-  );
-  // Metadata is only concluded gone once every document of the conversation was read.
-  if (complete) {
-    await publishTombstones(
-      ctx,
-      D.conversation_document_metadata,
-      stateKey('conversation_document_metadata', conversationId, ''),
-      seen,
-      endpointOf(D.conversation_document_metadata),
-    );
-  }
-  return state;
-}
-
-/**
- * The conversation list, each conversation's documents and their metadata. The list does not carry a
- * conversation's `state`; its detail (the documents endpoint) does, so each page of the list is walked
- * into first and its conversations are published with the state of their detail (or the last state
- * published, when the detail could not be read this time, so that a failure does not make a version).
- */
-async function pollConversations(ctx: EngineContext, concurrency: number): Promise<void> {
-  const states = new Map<string, string>();
-  const errors: unknown[] = [];
-  const { deleted } = await walkChanges(ctx, D.conversations, {
-    tombstones: true,
-    beforePage: async (page) => {
-      // Conversations that break the contract are walked too (their valid documents are not lost), as
-      // long as they have an id to put in the path.
-      const ids = page.items
-        .map((item) =>
-          item.ok ? (item.record as ApiRecord).id : isRecord(item.raw) ? item.raw.id : undefined,
-        )
-        .filter((id): id is string => typeof id === 'string' && id !== '');
-      await forEachLimit(ids, concurrency, async (id) => {
-        try {
-          const state = await walkConversationTree(ctx, id, concurrency);
-          if (state !== undefined) states.set(id, state);
-        } catch (err) {
-          errors.push(err);
-        }
-      });
-    },
-    enrich: (conversation) => {
-      const id = String(conversation.id);
-      const previous = ctx.state.get<EntityState>(stateKey('conversations', undefined, id))?.o;
-      const state = states.get(id) ?? (isRecord(previous) ? previous.state : undefined);
-      return state === undefined ? conversation : { ...conversation, state };
-    },
+  await settleAll(childIds(resource, parents), poll.knobs.concurrency, async (id) => {
+    const walk = await walkChanges(ctx, resource, {
+      scope,
+      tombstones: true,
+      deferTombstones: true,
+      params: { pathParams: pathParamsOf(resource, id, parentPathParams), ...pageSizeOf(poll, resource) },
+    }).catch((err: unknown) => {
+      complete = false;
+      throw err;
+    });
+    for (const key of walk.seen) seen.add(key);
   });
-  for (const key of deleted) {
-    const id = key.slice(stateKey('conversations', undefined, '').length);
-    await publishTombstones(
-      ctx,
-      D.conversation_documents,
-      stateKey('conversation_documents', id, ''),
-      new Set(),
-      endpointOf(D.conversation_documents),
-      true,
-    );
-    await publishTombstones(
-      ctx,
-      D.conversation_document_metadata,
-      stateKey('conversation_document_metadata', id, ''),
-      new Set(),
-      endpointOf(D.conversation_document_metadata),
-      true,
-    );
+  if (complete) {
+    await publishTombstones(ctx, resource, stateKey(resource.name, scope, ''), seen, endpointOf(resource));
   }
-  // One broken branch did not stop its siblings; the poll still fails, so the next one asks again.
-  if (errors.length) throw errors[0];
-}
-
-/** The integer ids of a page's records, valid or not: a batch that breaks the contract still has files. */
-function integerIds(page: Page<unknown>): Array<number | bigint> {
-  return page.items
-    .map((item) => (item.ok ? (item.record as ApiRecord).id : isRecord(item.raw) ? item.raw.id : undefined))
-    .filter(
-      (id): id is number | bigint =>
-        (typeof id === 'number' && Number.isInteger(id)) || typeof id === 'bigint',
-    );
 }
 
 /**
- * The batch listing and, when `files` is given, each batch's files, walked before the page of batches
- * is published (as a conversation's documents are). Files gone from a batch get tombstones after two
- * complete walks without them; the files of a batch that is gone, at once.
+ * One child of a root record, with its own children; `carry` sees its pages (a conversation's state is
+ * in its detail's envelope). Its state sits below the root record's id.
  */
-async function pollBatches(
-  ctx: EngineContext,
-  pageSize: number,
-  files: { pageSize: number; concurrency: number } | undefined,
+async function walkBranch(
+  poll: Poll,
+  child: Declaration,
+  id: Id,
+  carry: ((page: Page<unknown>) => void) | undefined,
 ): Promise<void> {
-  const errors: unknown[] = [];
-  const { deleted } = await walkChanges(ctx, D.batches, {
+  const scope = String(id);
+  const pathParams = pathParamsOf(child, id);
+  const grandchildren = changesChildren(poll, child.name);
+  const records: ApiRecord[] = [];
+  const budget = child.follow.kind === 'changes' ? child.follow.budget : undefined;
+  await walkChanges(poll.ctx, child, {
+    scope,
     tombstones: true,
-    params: { pageSize },
-    beforePage: files
+    ...(budget ? { budget } : {}),
+    params: { pathParams, ...pageSizeOf(poll, child) },
+    ...(grandchildren.length ? { onRecord: (r: ApiRecord) => void records.push(r) } : {}),
+    ...(carry ? { onPage: carry } : {}),
+  });
+  for (const grandchild of grandchildren) await walkScattered(poll, grandchild, scope, records, pathParams);
+}
+
+/**
+ * A listing walked whole (conversations, batches) and, before each of its pages is published, the
+ * children of the page's records. One broken branch does not stop its siblings; the poll still fails,
+ * so the next one asks again. The descendants of a record that is gone get their tombstones at once.
+ */
+async function followChanges(poll: Poll, root: Declaration, follow: Of<'changes'>): Promise<void> {
+  const { ctx } = poll;
+  const children = changesChildren(poll, root.name);
+  const carried = new Map<string, string>();
+  const carrier = follow.fromChild && children.find((c) => c.name === follow.fromChild?.resource);
+  const errors: unknown[] = [];
+  const branches = (page: Page<unknown>) =>
+    children.flatMap((child) => childIds(child, pageRecords(page)).map((id) => ({ child, id })));
+  const { deleted } = await walkChanges(ctx, root, {
+    tombstones: true,
+    ...(follow.pageSize ? { params: pageSizeOf(poll, root) } : {}),
+    beforePage: children.length
       ? (page) =>
-          forEachLimit(integerIds(page), files.concurrency, async (id) => {
+          forEachLimit(branches(page), poll.knobs.concurrency, async ({ child, id }) => {
+            let value: string | undefined;
+            const carry =
+              child === carrier && follow.fromChild
+                ? (page: Page<unknown>) => {
+                    const v = page.meta?.[follow.fromChild!.field];
+                    if (typeof v === 'string') value = v;
+                  }
+                : undefined;
             try {
-              await walkChanges(ctx, D.batch_files, {
-                scope: String(id),
-                tombstones: true,
-                // Batches differ in size: the page budget follows the largest complete walk.
-                budget: 'max',
-                params: { pathParams: { batch_id: id }, pageSize: files.pageSize },
-              });
+              await walkBranch(poll, child, id, carry);
+              if (value !== undefined) carried.set(String(id), value);
             } catch (err) {
               errors.push(err);
             }
           })
       : undefined,
+    enrich:
+      carrier && follow.fromChild
+        ? enrichFrom(ctx, root, carrier, follow.fromChild.field, carried)
+        : undefined,
   });
-  if (files) {
-    for (const key of deleted) {
-      const id = key.slice(stateKey('batches', undefined, '').length);
-      await publishTombstones(
-        ctx,
-        D.batch_files,
-        stateKey('batch_files', id, ''),
-        new Set(),
-        endpointOf(D.batch_files),
-        true,
-      );
+  const descendants = children.flatMap((c) => [c, ...changesChildren(poll, c.name)]);
+  for (const key of deleted) {
+    const id = key.slice(stateKey(root.name, undefined, '').length);
+    for (const d of descendants) {
+      await publishTombstones(ctx, d, stateKey(d.name, id, ''), new Set(), endpointOf(d), true);
     }
   }
-  // One batch's files failing did not stop the others; the poll still fails, so the next one asks again.
   if (errors.length) throw errors[0];
 }
 
 /**
- * The paths files_metadata HEADs: the configured list, and with `filesFromBatchFiles` every full_path
- * batch_files has published and not tombstoned (its state, kept for tombstones, holds the fields).
- * Batch files name a path with a leading '/', which the path template already has.
+ * A record completed with a field read from its child's pages, or, when the child was not read this
+ * time, the field as last published, so that a failure does not make a version.
  */
-export function filesMetadataPaths(ctx: EngineContext): string[] {
-  const p = ctx.config.producers;
-  const paths = new Set(p.files);
-  if (p.filesFromBatchFiles) {
-    for (const [, entity] of ctx.state.entries<EntityState>(stateKey('batch_files', undefined, ''))) {
-      const path = entity.f?.full_path;
-      if (typeof path === 'string' && path.replace(/^\/+/, '') !== '') paths.add(path.replace(/^\/+/, ''));
-    }
+function enrichFrom(
+  ctx: EngineContext,
+  root: Declaration,
+  child: Declaration,
+  field: string,
+  carried: ReadonlyMap<string, string>,
+): (record: ApiRecord) => ApiRecord {
+  return (record) => {
+    const id = child.parentId?.(record);
+    if (id === undefined) return record;
+    const previous = ctx.state.get<EntityState>(stateKey(root.name, undefined, String(id)))?.o;
+    const value = carried.get(String(id)) ?? (isRecord(previous) ? previous[field] : undefined);
+    return value === undefined ? record : { ...record, [field]: value };
+  };
+}
+
+/** A time-windowed listing (runs), then the children of the records it marked ready (their results). */
+async function followEntityWindow(poll: Poll, root: Declaration, follow: Of<'entity-window'>): Promise<void> {
+  const { ctx, knobs } = poll;
+  const children = childrenOf(root.name).filter((c) => c.follow.kind === 'ready-children');
+  const childrenPolled = children.some((c) => walked(poll, c));
+  await walkEntityWindow(ctx, root, {
+    bounds: (from, to) => follow.bounds(from, to, knobs),
+    byKey: follow.byKey,
+    isOpen: follow.isOpen,
+    isReady: (r) => follow.isReady(r) && childrenPolled,
+    timeMs: (r) => follow.timeMs(r, ctx.now),
+    lookbackMs: knobs[follow.lookbackMs],
+    initialLookbackMs: knobs.initialLookbackMs,
+  });
+  // Records marked ready earlier are walked even when the child is no longer polled, as they always were.
+  for (const child of children) {
+    await walkReadyChildren(ctx, root, child, (key) => pathParamsOf(child, key), knobs.concurrency);
   }
-  return [...paths];
+}
+
+/** The record is final once the endpoint's `terminal` field holds one of its values. */
+function terminalOf(d: Declaration): (record: ApiRecord) => boolean {
+  const terminal = d.spec.terminal;
+  if (!terminal) throw new Error(`${d.name}: a tracked resource needs the endpoint's terminal declaration`);
+  return (r) => terminal.values.includes(String(r[terminal.field]));
+}
+
+/** One poll of a root resource and its descendants, the way its declaration says it is followed. */
+function follow(poll: Poll, root: Declaration): Promise<void> {
+  const { ctx, knobs } = poll;
+  const f = root.follow;
+  switch (f.kind) {
+    case 'changes':
+      return followChanges(poll, root, f);
+    case 'entity-window':
+      return followEntityWindow(poll, root, f);
+    case 'tracked':
+      return pollTracked(ctx, root, (id) => ({ [f.pathParam]: id }), terminalOf(root), knobs.concurrency);
+    case 'head-per-path':
+      return settleAll(f.paths(ctx), knobs.concurrency, (path) =>
+        walkChanges(ctx, root, { tombstones: false, params: { pathParams: { [f.pathParam]: path } } }).then(
+          () => undefined,
+        ),
+      );
+    case 'append-window':
+      return walkAppendWindow(ctx, root, {
+        bounds: f.bounds,
+        settleMs: knobs[f.settleMs],
+        initialLookbackMs: knobs.initialLookbackMs,
+        pageSize: knobs[f.pageSize],
+      });
+    case 'ready-children':
+      throw new Error(`${root.name} is walked by its parent's job, it has none of its own`);
+  }
 }
 
 export interface JobDeps {
@@ -219,19 +253,17 @@ export interface JobDeps {
   logger: Logger;
 }
 
-/** The poll jobs of the enabled resources, each following its resource the way its kind needs. */
+/** One poll job per enabled root resource (./resources.ts), following its tree as declared. */
 export function buildJobs({ config, runtime, logger }: JobDeps): PollJob[] {
-  const p = config.producers;
-  const enabled = new Set(p.resources);
-  const concurrency = p.concurrency;
-  const intervalOf = (name: ResourceName) => p.intervalsMs[name] ?? p.defaultIntervalMs;
-  const job = (name: ResourceName, run: (ctx: EngineContext) => Promise<void>): PollJob => ({
-    name,
-    intervalMs: intervalOf(name),
+  const knobs = config.producers;
+  const enabled = new Set(knobs.resources);
+  return ROOTS.filter((root) => enabled.has(root.name)).map((root) => ({
+    name: root.name,
+    intervalMs: knobs.intervalsMs[root.name] ?? knobs.defaultIntervalMs,
     run: async (signal) => {
-      const ctx = runtime.context(signal, logger.child({ resource: name }));
+      const ctx = runtime.context(signal, logger.child({ resource: root.name }));
       try {
-        await run(ctx);
+        await follow({ ctx, knobs, enabled }, root);
       } catch (err) {
         // A response that stayed malformed through every retry is bad input, and so is paging that would
         // not end (./follow/page-budget.ts): it is dead-lettered, and the poll fails so that its cursor
@@ -240,82 +272,10 @@ export function buildJobs({ config, runtime, logger }: JobDeps): PollJob[] {
           err instanceof InstabaseError &&
           (err.code === 'malformed_body' || err.code === 'schema' || err.code === 'paging')
         ) {
-          await runtime.deadLetterFailure(name, err);
+          await runtime.deadLetterFailure(root.name, err);
         }
         throw err;
       }
     },
-  });
-
-  const jobs: PollJob[] = [];
-  if (enabled.has('conversations'))
-    jobs.push(job('conversations', (ctx) => pollConversations(ctx, concurrency)));
-  if (enabled.has('batches')) {
-    const files = enabled.has('batch_files') ? { pageSize: p.batchFilesPageSize, concurrency } : undefined;
-    jobs.push(job('batches', (ctx) => pollBatches(ctx, p.batchesPageSize, files)));
-  }
-  if (enabled.has('runs')) {
-    const terminal: readonly string[] = TERMINAL_RUN_STATUSES;
-    jobs.push(
-      job('runs', async (ctx) => {
-        await walkEntityWindow(ctx, D.runs, {
-          bounds: (from, to) => ({
-            from_timestamp: Math.floor(from / 1000),
-            to_timestamp: Math.ceil(to / 1000),
-            limit: p.runsPageSize,
-          }),
-          byKey: (id) => ({ run_id: id }),
-          // A run without an id (the spec does not require one) cannot be re-read or asked for results.
-          isOpen: (r) => r.id != null && !terminal.includes(String(r.status)),
-          isReady: (r) => r.id != null && r.status === 'COMPLETE' && enabled.has('runs_results'),
-          // Run timestamps are Unix nanoseconds, past 2^53: they arrive as bigint.
-          timeMs: (r) =>
-            r.start_timestamp == null
-              ? ctx.now()
-              : Number(BigInt(r.start_timestamp as bigint | number) / 1_000_000n),
-          lookbackMs: p.runsLookbackMs,
-          initialLookbackMs: p.initialLookbackMs,
-        });
-        await walkReadyChildren(ctx, D.runs, D.runs_results, (id) => ({ run_id: id }), concurrency);
-      }),
-    );
-  }
-  if (enabled.has('queries_status')) {
-    const terminal: readonly string[] = TERMINAL_QUERY_STATUSES;
-    jobs.push(
-      job('queries_status', (ctx) =>
-        pollTracked(
-          ctx,
-          D.queries_status,
-          (id) => ({ query_id: id }),
-          (r) => terminal.includes(String(r.status)),
-          concurrency,
-        ),
-      ),
-    );
-  }
-  if (enabled.has('files_metadata')) {
-    jobs.push(
-      job('files_metadata', (ctx) =>
-        settleAll(filesMetadataPaths(ctx), concurrency, (path) =>
-          walkChanges(ctx, D.files_metadata, { tombstones: false, params: { pathParams: { path } } }).then(
-            () => undefined,
-          ),
-        ),
-      ),
-    );
-  }
-  if (enabled.has('audit_logs')) {
-    jobs.push(
-      job('audit_logs', (ctx) =>
-        walkAppendWindow(ctx, D.audit_logs, {
-          bounds: (start, end) => ({ body: { start_time: String(start), end_time: String(end) } }),
-          settleMs: p.auditLogsSettleMs,
-          initialLookbackMs: p.initialLookbackMs,
-          pageSize: p.auditLogsPageSize,
-        }),
-      ),
-    );
-  }
-  return jobs;
+  }));
 }

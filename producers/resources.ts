@@ -1,11 +1,98 @@
-import type { ResourceName } from '../core/resources.ts';
+import type { Config } from '../core/config.ts';
+import { RESOURCE_NAMES, type ResourceName } from '../core/resources.ts';
 import { entityKey } from '../schemas/index.ts';
 import { contentHash } from './content-hash.ts';
-import type { ApiRecord, ResourceDeclaration } from './follow/types.ts';
+import type { EntityState } from './follow/changes.ts';
+import { stateKey } from './follow/state-keys.ts';
+import type { ApiRecord, EngineContext, ResourceDeclaration } from './follow/types.ts';
 import * as endpoints from './instabase/endpoints.ts';
-import type { Page } from './instabase/paginators.ts';
+import type { Page, WalkParams } from './instabase/paginators.ts';
 import type { ResourceSpec } from './instabase/resource.ts';
 import { parseRfc3339 } from './instabase/rfc3339.ts';
+import { TERMINAL_RUN_STATUSES } from './instabase/schemas.ts';
+
+type Knobs = Config['producers'];
+
+/** A number of the `producers` config (core/config.ts) that a resource reads, named as the config names it. */
+export type NumberKnob = { [K in keyof Knobs]-?: Knobs[K] extends number ? K : never }[keyof Knobs];
+
+/** How a resource is followed incrementally: one of the strategies of ./follow/. */
+export type Follow =
+  /**
+   * The whole listing on every poll, publishing what changed by content hash; a record missing from two
+   * consecutive complete walks gets a tombstone (./follow/changes.ts). A child is walked once per parent
+   * record, before the parent's page is published; a grandchild once per child record, its tombstones
+   * concluded only once every child record of the root's record was read.
+   */
+  | {
+      kind: 'changes';
+      pageSize?: NumberKnob;
+      /** How the page budget learns (./follow/page-budget.ts): `max` when walks per parent differ in size. */
+      budget?: 'max';
+      /**
+       * A text field of the record that only a child's page envelope carries (a conversation's `state`, in
+       * its detail): copied into the record, or kept from its last version when the child was not read.
+       */
+      fromChild?: { resource: ResourceName; field: string };
+    }
+  /**
+   * Listed by a time window [watermark - lookback, now]; records that can still change are re-read by key
+   * until they are terminal (./follow/entity-window.ts).
+   */
+  | {
+      kind: 'entity-window';
+      bounds(fromMs: number, toMs: number, knobs: Knobs): WalkParams['query'];
+      byKey(key: string): WalkParams['query'];
+      isOpen(record: ApiRecord): boolean;
+      /** Whether the record's `ready-children` child is due (only asked when that child is polled). */
+      isReady(record: ApiRecord): boolean;
+      timeMs(record: ApiRecord, now: () => number): number;
+      lookbackMs: NumberKnob;
+    }
+  /**
+   * A child walked once per version of each parent record its parent marked ready, resuming at the
+   * checkpointed page (./follow/entity-window.ts, walkReadyChildren).
+   */
+  | { kind: 'ready-children' }
+  /**
+   * Ids tracked in the state (from config or a topic), each polled into `pathParam` until the endpoint's
+   * `terminal` declaration says it is final (./follow/tracked.ts).
+   */
+  | { kind: 'tracked'; pathParam: string }
+  /** One request per path, each published when it changes; no tombstones (HEAD /v2/files/{path}). */
+  | { kind: 'head-per-path'; pathParam: string; paths(ctx: EngineContext): string[] }
+  /**
+   * Append-only: settled time windows [start, end], each walked once, resuming inside a window after a
+   * restart (./follow/append-window.ts). Its topic is the one kind of resource with delete retention
+   * (schemas/index.ts RESOURCE_META `kind: 'append'`; core/topics.ts).
+   */
+  | {
+      kind: 'append-window';
+      bounds(
+        startMs: number,
+        endMs: number,
+      ): { body?: Record<string, unknown>; query?: Record<string, string> };
+      settleMs: NumberKnob;
+      pageSize: NumberKnob;
+    };
+
+/**
+ * Everything the producers know of a resource: the endpoint (its paginator, data selector and, for a
+ * child, the parent whose records fill its path), the key and shape of its records, and how it is
+ * followed. A resource without `spec.parent` is a root: one poll job walks it and its descendants.
+ */
+export interface Declaration<K extends ResourceName = ResourceName> extends ResourceDeclaration {
+  name: K;
+  follow: Follow;
+  /**
+   * A child's parent record → the id its walk is for, which fills the endpoint's path parameters
+   * (`spec.parent.pathParams`); undefined: no walk for that record. Records that break the contract
+   * count too, so their valid children are not lost.
+   */
+  parentId?: (record: ApiRecord) => string | number | bigint | undefined;
+  /** A child walked only when `producers.resources` lists it; otherwise it always comes with its parent. */
+  optional?: boolean;
+}
 
 /** Epoch ms from a timestamp the API sends as text: digits are ms, anything else is parsed as a date. */
 export function textToMs(text: unknown): number | null {
@@ -96,21 +183,52 @@ function batchFileKey(r: ApiRecord, page: Page<unknown>): string {
   return JSON.stringify([String(batchId), contentHash(r)]);
 }
 
+/** A non-empty string id (a conversation's). */
+const stringId = (r: ApiRecord): string | undefined =>
+  typeof r.id === 'string' && r.id !== '' ? r.id : undefined;
+
+/** An integer id as it came (a bigint past 2^53): a batch that breaks the contract still has files. */
+const integerId = (r: ApiRecord): number | bigint | undefined =>
+  (typeof r.id === 'number' && Number.isInteger(r.id)) || typeof r.id === 'bigint' ? r.id : undefined;
+
+const terminalRunStatuses: readonly string[] = TERMINAL_RUN_STATUSES;
+
 /**
- * The resources as a table: endpoint, paginator and data selector come from the client's spec;
- * the key, the shape (API object → Avro fields) and the page cap of one walk (./follow/page-budget.ts;
- * 10,000 pages of 100 batches or runs, 100,000 pages of audit entries per time window) are here. How each is followed incrementally is
- * chosen by its poll job (./jobs.ts).
+ * The paths files_metadata HEADs: the configured list, and with `filesFromBatchFiles` every full_path
+ * batch_files has published and not tombstoned (its state, kept for tombstones, holds the fields).
+ * Batch files name a path with a leading '/', which the path template already has.
+ */
+export function filesMetadataPaths(ctx: EngineContext): string[] {
+  const p = ctx.config.producers;
+  const paths = new Set(p.files);
+  if (p.filesFromBatchFiles) {
+    for (const [, entity] of ctx.state.entries<EntityState>(stateKey('batch_files', undefined, ''))) {
+      const path = entity.f?.full_path;
+      if (typeof path === 'string' && path.replace(/^\/+/, '') !== '') paths.add(path.replace(/^\/+/, ''));
+    }
+  }
+  return [...paths];
+}
+
+/**
+ * The resources as a table, one declaration each (a resource missing here does not compile): endpoint,
+ * paginator, data selector and parent come from the client's spec; the key, the shape (API object → Avro
+ * fields), the page cap of one walk (./follow/page-budget.ts; 10,000 pages of 100 batches or runs,
+ * 100,000 pages of audit entries per time window), how it is followed and the config knobs it reads are
+ * here. ./jobs.ts turns each root into a poll job.
  */
 export const DECLARATIONS = {
   conversations: {
     name: 'conversations',
     spec: spec(endpoints.conversations),
     key: (r) => entityKey('conversations', r),
+    follow: { kind: 'changes', fromChild: { resource: 'conversation_documents', field: 'state' } },
   },
   conversation_documents: {
     name: 'conversation_documents',
     spec: spec(endpoints.conversationDocuments),
+    follow: { kind: 'changes' },
+    parentId: stringId,
     key: (r, page) => keyOrContentHash('conversation_documents', r, param(page, 'conversation_id')),
     shape(r, page) {
       const conversationId = param(page, 'conversation_id');
@@ -125,6 +243,9 @@ export const DECLARATIONS = {
   conversation_document_metadata: {
     name: 'conversation_document_metadata',
     spec: spec(endpoints.conversationDocumentMetadata),
+    follow: { kind: 'changes' },
+    // A document without an integer id (the spec requires none) has no metadata endpoint to ask.
+    parentId: (r) => (typeof r.id === 'number' || typeof r.id === 'bigint' ? String(r.id) : undefined),
     key: (r, page) =>
       entityKey('conversation_document_metadata', { ...r, conversation_id: param(page, 'conversation_id') }),
     shape(r, page) {
@@ -141,11 +262,16 @@ export const DECLARATIONS = {
     spec: spec(endpoints.batches),
     maxPages: 10_000,
     key: (r) => entityKey('batches', r),
+    follow: { kind: 'changes', pageSize: 'batchesPageSize' },
   },
   batch_files: {
     name: 'batch_files',
     spec: spec(endpoints.batchFiles),
     maxPages: 10_000,
+    // Batches differ in size: the page budget follows the largest complete walk.
+    follow: { kind: 'changes', pageSize: 'batchFilesPageSize', budget: 'max' },
+    parentId: integerId,
+    optional: true,
     key: (r, page) => batchFileKey(r, page),
     shape(r, page) {
       const metadata = obj(r.metadata);
@@ -170,11 +296,29 @@ export const DECLARATIONS = {
     spec: spec(endpoints.runs),
     maxPages: 10_000,
     key: (r) => keyOrContentHash('runs', r),
+    follow: {
+      kind: 'entity-window',
+      bounds: (from, to, knobs) => ({
+        from_timestamp: Math.floor(from / 1000),
+        to_timestamp: Math.ceil(to / 1000),
+        limit: knobs.runsPageSize,
+      }),
+      byKey: (id) => ({ run_id: id }),
+      // A run without an id (the spec does not require one) cannot be re-read or asked for results.
+      isOpen: (r) => r.id != null && !terminalRunStatuses.includes(String(r.status)),
+      isReady: (r) => r.id != null && r.status === 'COMPLETE',
+      // Run timestamps are Unix nanoseconds, past 2^53: they arrive as bigint.
+      timeMs: (r, now) =>
+        r.start_timestamp == null ? now() : Number(BigInt(r.start_timestamp as bigint | number) / 1_000_000n),
+      lookbackMs: 'runsLookbackMs',
+    },
   },
   runs_results: {
     name: 'runs_results',
     spec: spec(endpoints.runsResults),
     maxPages: 10_000,
+    follow: { kind: 'ready-children' },
+    optional: true,
     key: () => {
       throw new Error('runs_results records are keyed per document by shape()');
     },
@@ -219,6 +363,7 @@ export const DECLARATIONS = {
   queries_status: {
     name: 'queries_status',
     spec: spec(endpoints.queriesStatus),
+    follow: { kind: 'tracked', pathParam: 'query_id' },
     key: (r) => entityKey('queries_status', r),
     shape(r, page) {
       const fields = {
@@ -235,6 +380,7 @@ export const DECLARATIONS = {
   files_metadata: {
     name: 'files_metadata',
     spec: spec(endpoints.filesMetadata),
+    follow: { kind: 'head-per-path', pathParam: 'path', paths: filesMetadataPaths },
     key: (r) => entityKey('files_metadata', r),
     shape(r) {
       const fields = {
@@ -254,6 +400,12 @@ export const DECLARATIONS = {
     name: 'audit_logs',
     spec: spec(endpoints.auditLogs),
     maxPages: 100_000,
+    follow: {
+      kind: 'append-window',
+      bounds: (start, end) => ({ body: { start_time: String(start), end_time: String(end) } }),
+      settleMs: 'auditLogsSettleMs',
+      pageSize: 'auditLogsPageSize',
+    },
     // Entries have no id: identical entries are the same event, so the content hash is the key.
     key: (r) => contentHash(r),
     shape(r) {
@@ -262,4 +414,22 @@ export const DECLARATIONS = {
       ];
     },
   },
-} satisfies { [K in ResourceName]: ResourceDeclaration & { name: K } };
+} satisfies { [K in ResourceName]: Declaration<K> };
+
+const ALL: readonly Declaration[] = RESOURCE_NAMES.map((name) => DECLARATIONS[name]);
+
+/** The resources whose endpoint is filled from records of `name`, in the order of core/resources.ts. */
+export const childrenOf = (name: ResourceName): Declaration[] =>
+  ALL.filter((d) => d.spec.parent?.resource === name);
+
+/** The resources that are walked on their own, each by one poll job. */
+export const ROOTS: readonly Declaration[] = ALL.filter((d) => d.spec.parent === undefined);
+
+/** A resource's descendants, depth first. */
+export const descendantsOf = (name: ResourceName): Declaration[] =>
+  childrenOf(name).flatMap((child) => [child, ...descendantsOf(child.name)]);
+
+/** Children poll with their root: the job of a root resource walks its whole tree. */
+export const JOB_RESOURCES: Readonly<Record<string, ResourceName[]>> = Object.fromEntries(
+  ROOTS.map((root) => [root.name, [root.name, ...descendantsOf(root.name).map((d) => d.name)]]),
+);

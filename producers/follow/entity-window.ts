@@ -137,7 +137,7 @@ export async function walkReadyChildren(
   ctx: EngineContext,
   parent: ResourceDeclaration,
   child: ResourceDeclaration,
-  pathParams: (parentKey: string) => Record<string, string>,
+  pathParams: (parentKey: string) => NonNullable<WalkParams['pathParams']>,
   concurrency: number,
 ): Promise<void> {
   const prefix = stateKey(parent.name, undefined, '');
