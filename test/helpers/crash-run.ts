@@ -299,7 +299,9 @@ export async function crashRun(t: TestContext, spec: CrashRunSpec): Promise<void
     await ch.close();
     for (const r of readers) await r.ch.close();
     await sim.close();
-    if (passed || !process.env.CRASH_KEEP) {
+    // CRASH_KEEP=1 keeps a failed run's logs, CRASH_KEEP=always every run's.
+    const keep = process.env.CRASH_KEEP === 'always' || (!passed && process.env.CRASH_KEEP);
+    if (!keep) {
       if (!services.ours) await cleanUp(config);
       fs.rmSync(dir, { recursive: true, force: true });
     } else {
