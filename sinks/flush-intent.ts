@@ -69,25 +69,28 @@ export function decodeIntent(metadata: string | null | undefined): FlushIntent |
 }
 
 /**
- * The buffer to rebuild from what the group committed for a topic: the announced intent, when every
- * partition it spans is assigned to this member and still committed at the buffer's first offset with
- * that same announcement. Anything else means the buffer landed and was committed past, or the
- * partitions are split between members: then there is nothing to rebuild.
+ * The buffers to rebuild from what the group committed for a topic: each announced intent whose
+ * partitions are all assigned to this member and all still committed at the buffer's first offset with
+ * that same announcement. There can be several: a buffer being rebuilt while a later one of other
+ * partitions was announced and written. Anything else means the buffer landed and was committed past,
+ * or its partitions are split between members: then there is nothing to rebuild for it.
  */
-export function intentToRebuild(
+export function intentsToRebuild(
   committed: readonly CommittedPosition[],
   assigned: ReadonlySet<number>,
-): FlushIntent | undefined {
-  const announced = committed.find((c) => decodeIntent(c.metadata));
-  if (!announced) return undefined;
-  const intent = decodeIntent(announced.metadata)!;
+): FlushIntent[] {
   const byPartition = new Map(committed.map((c) => [c.partition, c]));
-  for (const r of intent.ranges) {
-    const c = byPartition.get(r.partition);
-    if (!assigned.has(r.partition) || !c || c.offset !== r.first || c.metadata !== announced.metadata)
-      return undefined;
+  const out: FlushIntent[] = [];
+  for (const metadata of new Set(committed.map((c) => c.metadata))) {
+    const intent = decodeIntent(metadata);
+    if (!intent) continue;
+    const intact = intent.ranges.every((r) => {
+      const c = byPartition.get(r.partition);
+      return assigned.has(r.partition) && c?.offset === r.first && c.metadata === metadata;
+    });
+    if (intact) out.push(intent);
   }
-  return intent;
+  return out;
 }
 
 /**

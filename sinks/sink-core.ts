@@ -7,7 +7,7 @@ import { BatchBuffer } from './batch-buffer.ts';
 import { isPermanentClickHouseError } from './clickhouse-errors.ts';
 import { DecodeError, type Decoded } from './decoder.ts';
 import { FatalSinkError, UnmappableSchemaError } from './errors.ts';
-import { RebuildingBuffer, encodeIntent, intentToRebuild } from './flush-intent.ts';
+import { RebuildingBuffer, encodeIntent, intentsToRebuild } from './flush-intent.ts';
 import { FlushQueue, type SealedBuffer } from './flush-queue.ts';
 import { OffsetTracker, type TopicPartitionOffset } from './offset-tracker.ts';
 import { insertSettings, type ServerFeatures } from './schema/features.ts';
@@ -73,8 +73,11 @@ interface Announcement {
 export class SinkCore {
   private readonly byTopic: Map<string, SinkTarget>;
   private readonly open = new Map<string, OpenBuffer>();
-  /** Per topic, the buffer a previous member announced and this one gathers again (flush-intent.ts). */
-  private readonly rebuilding = new Map<string, RebuildingBuffer>();
+  /**
+   * Per topic, the buffers a previous member announced and this one gathers again (flush-intent.ts);
+   * each over partitions of its own.
+   */
+  private readonly rebuilding = new Map<string, RebuildingBuffer[]>();
   /** Per topic, the read of the group's committed offsets that decides whether to rebuild one. */
   private readonly intentReads = new Map<string, Promise<void>>();
   /** Per sealed buffer id, the intent committed (or being committed) before its insert. */
@@ -302,13 +305,22 @@ export class SinkCore {
           return;
         }
         if (generation !== this.generation) return;
-        const intent = intentToRebuild(committed, assigned);
-        if (!intent) return;
-        const buffer = new BatchBuffer(this.now(), intent.ingestedAt);
-        this.rebuilding.set(topic, new RebuildingBuffer(this.nextBufferId++, buffer, intent));
+        const intents = intentsToRebuild(committed, assigned);
+        if (intents.length === 0) return;
+        this.rebuilding.set(
+          topic,
+          intents.map(
+            (intent) =>
+              new RebuildingBuffer(
+                this.nextBufferId++,
+                new BatchBuffer(this.now(), intent.ingestedAt),
+                intent,
+              ),
+          ),
+        );
         this.o.logger.info(
-          { topic, ranges: intent.ranges },
-          'rebuilding the flush a previous member announced but did not commit, so that it inserts the same block',
+          { topic, ranges: intents.map((i) => i.ranges) },
+          'rebuilding flushes a previous member announced but did not commit, so that they insert the same blocks',
         );
       })();
       this.intentReads.set(topic, read);
@@ -318,8 +330,8 @@ export class SinkCore {
 
   /** The buffer the record at `offset` goes into: the one being rebuilt when it takes it, else the open one. */
   private bufferFor(topic: string, partition: number, offset: number): OpenBuffer | RebuildingBuffer {
-    const rebuild = this.rebuilding.get(topic);
-    if (rebuild?.takes(partition, offset)) return rebuild;
+    const rebuild = this.rebuilding.get(topic)?.find((r) => r.takes(partition, offset));
+    if (rebuild) return rebuild;
     // A record past the announced range (the ones between were compacted away) completes the partition.
     this.reachedInRebuild(topic, partition, offset);
     return this.openBuffer(topic);
@@ -327,13 +339,17 @@ export class SinkCore {
 
   /** The partition has been read up to `position`; a rebuilt buffer that is complete is sealed. */
   private reachedInRebuild(topic: string, partition: number, position: number): void {
-    const rebuild = this.rebuilding.get(topic);
-    if (!rebuild) return;
-    rebuild.reached(partition, position);
-    if (!rebuild.complete) return;
-    this.rebuilding.delete(topic);
-    if (!rebuild.buffer.isEmpty)
-      this.queue.push({ id: rebuild.id, topic, buffer: rebuild.buffer, generation: this.generation });
+    const rebuilds = this.rebuilding.get(topic);
+    if (!rebuilds) return;
+    for (const rebuild of rebuilds) {
+      rebuild.reached(partition, position);
+      if (!rebuild.complete) continue;
+      if (!rebuild.buffer.isEmpty)
+        this.queue.push({ id: rebuild.id, topic, buffer: rebuild.buffer, generation: this.generation });
+    }
+    const open = rebuilds.filter((r) => !r.complete);
+    if (open.length > 0) this.rebuilding.set(topic, open);
+    else this.rebuilding.delete(topic);
   }
 
   private openBuffer(topic: string): OpenBuffer {

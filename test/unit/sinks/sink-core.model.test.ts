@@ -9,9 +9,10 @@
  *   3. no delivered record lands twice unless an insert carrying it failed in between (a buffer is
  *      never written twice by two flush paths);
  *   4. the fake ClickHouse drops a block it has seen (a replicated table's block deduplication), and
- *      the sink is killed and restarted at random: a record lands twice only if the insert that first
- *      landed it was sent without its flush intent committed (flush-intent.ts). With the intent, the
- *      rebuilt insert after a kill or rebalance is the same block, byte for byte, and is dropped.
+ *      the sink is killed and restarted at random: a record lands twice only if one of the inserts
+ *      that landed it was sent without its flush intent committed (flush-intent.ts). With the intent,
+ *      the rebuilt insert after a kill or rebalance is the same block, byte for byte, and is dropped. (An
+ *      insert a killed process had sent may land after its successor's: landing order proves nothing.)
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -427,10 +428,8 @@ async function runScenario(sc: Scenario, s: fc.Scheduler): Promise<void> {
     }
   }
   for (const [k, copies] of landedUnderIntent) {
-    if (copies.length > 1 && copies[0])
-      assert.fail(
-        `invariant 4: ${k} landed twice although the insert that first landed it was sent under its flush intent`,
-      );
+    if (copies.length > 1 && copies.every(Boolean))
+      assert.fail(`invariant 4: ${k} landed twice, every time in an insert sent under its flush intent`);
   }
   for (const [k, deliveries] of table) {
     const seen = new Set<number>();
@@ -446,7 +445,7 @@ describe('sink core: model-based interleavings', () => {
   it('never commits past a record that is not durable, and loses nothing at quiescence', async () => {
     await fc.assert(
       fc.asyncProperty(scenario, fc.scheduler(), (sc, s) => runScenario(sc, s)),
-      { numRuns: Number(process.env.MODEL_RUNS ?? 200), endOnFailure: true, includeErrorInReport: true },
+      { numRuns: Number(process.env.MODEL_RUNS ?? 1000), endOnFailure: true, includeErrorInReport: true },
     );
   });
 });
