@@ -151,6 +151,8 @@ export const kafkaService: Service = {
       const clusterId = fs.readFileSync(idFile, 'utf8').trim();
       progress(`formatting Kafka storage (cluster id ${clusterId}) in ${displayPath(dataDir)}`);
       const log = paths.log(cfg, 'kafka');
+      // The stack makes logs/ when it starts a process; this runs before that, and may run first.
+      fs.mkdirSync(path.dirname(log), { recursive: true });
       try {
         const { stdout, stderr } = await run(
           java.bin,
