@@ -17,7 +17,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import type { Config } from '../../core/config.ts';
 import { RESOURCE_NAMES } from '../../core/resources.ts';
 import { resourceTopic } from '../../core/topics.ts';
-import { startSimulator, type FaultOptions, type Simulator, type SimScale } from '../../sim/index.ts';
+import { startSimulator, type FaultOptions, type SimScale } from '../../sim/index.ts';
 import { DaemonProcess } from './daemon-process.ts';
 import { compareKeys, currentKeys, expectedKeys, type KeyComparison } from './ground-truth.ts';
 import { killPlan } from './kill-plan.ts';
@@ -26,6 +26,7 @@ import { quietLogger, testConfig, uniqueName, waitFor } from './pipeline.ts';
 import { committedCounts } from './topic-counts.ts';
 import { freePort } from './sink-clickhouse.ts';
 import { cleanUp, scalar, testClickHouse } from './sink-pipeline.ts';
+import { daemonEnv, simulatorEnv } from './daemon-env.ts';
 
 const YEAR_MS = 365 * 24 * 3600 * 1000;
 
@@ -153,7 +154,7 @@ export async function crashRun(t: TestContext, spec: CrashRunSpec): Promise<void
     },
     sinks: { ...flush, retryMaxMs: 2_000, shutdownTimeoutMs: 10_000 },
   };
-  const env = daemonEnv(config, sim);
+  const env = daemonEnv(config, { LOG_LEVEL: process.env.CRASH_LOG_LEVEL ?? 'info', ...simulatorEnv(sim) });
   const daemon = async (name: 'producers' | 'sinks') =>
     new DaemonProcess({ name, command: [name], env, config: settings, dir, httpPort: await freePort() });
   const producers = await daemon('producers');
@@ -308,27 +309,6 @@ export async function crashRun(t: TestContext, spec: CrashRunSpec): Promise<void
       say(`logs kept in ${dir}`);
     }
   }
-}
-
-function daemonEnv(config: Config, sim: Simulator): Record<string, string> {
-  return {
-    PATH: process.env.PATH ?? '',
-    HOME: process.env.HOME ?? os.tmpdir(),
-    NODE_ENV: 'test',
-    LOG_LEVEL: process.env.CRASH_LOG_LEVEL ?? 'info',
-    KAFKA_BROKERS: config.kafka.brokers.join(','),
-    KAFKA_CLIENT_ID: config.kafka.clientId,
-    TOPIC_PREFIX: config.kafka.topicPrefix,
-    SCHEMA_REGISTRY_URL: config.registry.url,
-    CLICKHOUSE_URL: config.clickhouse.url,
-    CLICKHOUSE_USER: config.clickhouse.user,
-    CLICKHOUSE_PASSWORD: config.clickhouse.password,
-    CLICKHOUSE_DATABASE: config.clickhouse.database,
-    ...(config.clickhouse.cluster ? { CLICKHOUSE_CLUSTER: config.clickhouse.cluster } : {}),
-    SINK_GROUP: config.sinks.group,
-    INSTABASE_API_URL: sim.url,
-    INSTABASE_API_TOKEN: sim.token,
-  };
 }
 
 export const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;

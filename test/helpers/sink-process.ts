@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../../core/config.ts';
+import { daemonEnv } from './daemon-env.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -49,22 +50,7 @@ export class SinkProcess {
     fs.writeFileSync(configFile, JSON.stringify({ sinks: config.sinks }));
     const logFile = path.join(dir, `${logName}.log`);
     const log = fs.openSync(logFile, 'a');
-    const env: Record<string, string> = {
-      PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? os.tmpdir(),
-      NODE_ENV: 'test',
-      LOG_LEVEL: process.env.SINK_LOG_LEVEL ?? 'info',
-      KAFKA_BROKERS: config.kafka.brokers.join(','),
-      KAFKA_CLIENT_ID: config.kafka.clientId,
-      TOPIC_PREFIX: config.kafka.topicPrefix,
-      SCHEMA_REGISTRY_URL: config.registry.url,
-      CLICKHOUSE_URL: config.clickhouse.url,
-      CLICKHOUSE_USER: config.clickhouse.user,
-      CLICKHOUSE_PASSWORD: config.clickhouse.password,
-      CLICKHOUSE_DATABASE: config.clickhouse.database,
-      SINK_GROUP: config.sinks.group,
-      HTTP_PORT: '0',
-    };
+    const env = daemonEnv(config, { LOG_LEVEL: process.env.SINK_LOG_LEVEL ?? 'info', HTTP_PORT: '0' });
     const child = spawn(
       process.execPath,
       ['--import', 'tsx', 'cli/main.ts', '--config', configFile, 'sinks', ...args],

@@ -52,6 +52,7 @@ import {
   testClickHouse,
   type ExpectedRows,
 } from '../helpers/sink-pipeline.ts';
+import { daemonEnv } from '../helpers/daemon-env.ts';
 
 const q = (name: string) => '`' + name + '`';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -350,20 +351,11 @@ describe(
           {
             cwd: ROOT,
             stdio: ['ignore', 'ignore', fs.openSync(path.join(work, 'sink.log'), 'a')],
-            env: {
-              PATH: process.env.PATH ?? '',
-              HOME: process.env.HOME ?? os.tmpdir(),
+            env: daemonEnv(killed, {
               LOG_LEVEL: 'warn',
               HTTP_PORT: String(await freePort()),
               IBS_FAILPOINTS: 'sink.after-insert=4',
-              KAFKA_BROKERS: config.kafka.brokers.join(','),
-              TOPIC_PREFIX: config.kafka.topicPrefix,
-              SCHEMA_REGISTRY_URL: config.registry.url,
-              CLICKHOUSE_URL: config.clickhouse.url,
-              CLICKHOUSE_DATABASE: database,
-              CLICKHOUSE_CLUSTER: config.clickhouse.cluster!,
-              SINK_GROUP: group,
-            },
+            }),
           },
         );
         const signal = await new Promise<NodeJS.Signals | null>((resolve) =>

@@ -68,7 +68,7 @@ import { ensureTopics, pipelineTopicSpecs, resourceTopic } from '../../core/topi
 import { startSinks, type RunningSinks } from '../../sinks/daemon.ts';
 import { SAMPLES } from '../unit/schemas/samples.ts';
 import { withStoredKey } from '../helpers/stored-key.ts';
-import { jsonLines, mapRecords } from '../helpers/layout-rows.ts';
+import { jsonLines, mapRecords, withNewFields } from '../helpers/layout-rows.ts';
 
 const unavailable = chdbUnavailable();
 const INGESTED_AT = 1764140000;
@@ -361,19 +361,7 @@ describe(
     });
 
     test('a new field becomes ADD COLUMN (a stored DateTime64 for a timestamp), and the view follows', async () => {
-      const v1 = valueSchema('batches');
-      const v2: AvroRecordSchema = {
-        ...v1,
-        fields: [
-          ...v1.fields,
-          { name: 'owner_email', type: ['null', 'string'], default: null },
-          {
-            name: 'archived_at_ms',
-            type: ['null', { type: 'long', logicalType: 'timestamp-millis' }],
-            default: null,
-          },
-        ],
-      };
+      const v2 = withNewFields('batches');
       const layout = layoutOf('batches', db, v2);
       const ran = await applySchema(ch, layout);
       assert.deepEqual(ran.slice(1), [

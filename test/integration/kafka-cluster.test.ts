@@ -18,11 +18,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import kafkajs from 'kafkajs';
-import type { Config } from '../../core/config.ts';
 import { TransactionalPublisher } from '../../producers/publisher.ts';
 import { RESOURCE_NAMES } from '../../core/resources.ts';
 import { resourceTopic } from '../../core/topics.ts';
-import { startSimulator, type Simulator, type SimScale } from '../../sim/index.ts';
+import { startSimulator, type SimScale } from '../../sim/index.ts';
 import { DaemonProcess } from '../helpers/daemon-process.ts';
 import { compareKeys, currentKeys, expectedKeys, type KeyComparison } from '../helpers/ground-truth.ts';
 import { quietLogger, testConfig, uniqueName, waitFor } from '../helpers/pipeline.ts';
@@ -31,6 +30,7 @@ import { deadLetterCounts, lagIsZero, rawCountSql, totalCurrentRows } from '../h
 import { freePort } from '../helpers/sink-clickhouse.ts';
 import { cleanUp, plainKafka, scalar, testClickHouse } from '../helpers/sink-pipeline.ts';
 import { committedCounts } from '../helpers/topic-counts.ts';
+import { daemonEnv, simulatorEnv } from '../helpers/daemon-env.ts';
 
 const YEAR_MS = 365 * 24 * 3600 * 1000;
 const BROKERS = 3;
@@ -216,7 +216,10 @@ describe(
           },
           sinks: { flushRows: 5_000, flushMs: 200, retryMaxMs: 2_000, shutdownTimeoutMs: 10_000 },
         };
-        const env = daemonEnv(config, sim);
+        const env = daemonEnv(config, {
+          LOG_LEVEL: process.env.CRASH_LOG_LEVEL ?? 'info',
+          ...simulatorEnv(sim),
+        });
         const daemon = async (name: 'producers' | 'sinks') =>
           new DaemonProcess({
             name,
@@ -422,24 +425,3 @@ describe(
     });
   },
 );
-
-function daemonEnv(config: Config, sim: Simulator): Record<string, string> {
-  return {
-    PATH: process.env.PATH ?? '',
-    HOME: process.env.HOME ?? os.tmpdir(),
-    NODE_ENV: 'test',
-    LOG_LEVEL: process.env.CRASH_LOG_LEVEL ?? 'info',
-    KAFKA_BROKERS: config.kafka.brokers.join(','),
-    KAFKA_REPLICATION_FACTOR: String(config.kafka.replicationFactor),
-    KAFKA_CLIENT_ID: config.kafka.clientId,
-    TOPIC_PREFIX: config.kafka.topicPrefix,
-    SCHEMA_REGISTRY_URL: config.registry.url,
-    CLICKHOUSE_URL: config.clickhouse.url,
-    CLICKHOUSE_USER: config.clickhouse.user,
-    CLICKHOUSE_PASSWORD: config.clickhouse.password,
-    CLICKHOUSE_DATABASE: config.clickhouse.database,
-    SINK_GROUP: config.sinks.group,
-    INSTABASE_API_URL: sim.url,
-    INSTABASE_API_TOKEN: sim.token,
-  };
-}
