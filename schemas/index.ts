@@ -1,12 +1,13 @@
 // The Avro schemas are the single source of truth for topics, registry subjects and ClickHouse tables.
 // The .avsc files beside this module are what gets registered; the little metadata the producers and
-// sinks need beyond the fields themselves lives here, in RESOURCE_META, and nowhere else.
+// sinks need beyond the fields themselves is the resource's row in core/resources.ts (RESOURCE_META),
+// the one table every layer reads.
 import { readFileSync } from 'node:fs';
 import avro from 'avsc';
-import { RESOURCE_NAMES, type ResourceName } from '../core/resources.ts';
+import { RESOURCE_META, RESOURCE_NAMES, type ResourceMeta, type ResourceName } from '../core/resources.ts';
 import { int64TypeHook } from './int64.ts';
 
-export { RESOURCE_NAMES as RESOURCES, type ResourceName };
+export { RESOURCE_META, RESOURCE_NAMES as RESOURCES, type ResourceMeta, type ResourceName };
 export { isInt64, logicalTypeOf } from './int64.ts';
 
 /** An Avro schema as parsed JSON. */
@@ -28,37 +29,7 @@ export interface AvroRecordSchema {
   readonly fields: readonly AvroField[];
 }
 
-export interface ResourceMeta {
-  /**
-   * entity: the topic is compacted and the latest version per key is the state.
-   * append: the topic uses delete with retention; every key is a distinct immutable event.
-   * Both kinds are deduplicated by key in ClickHouse, so redelivery is invisible.
-   */
-  readonly kind: 'entity' | 'append';
-  /** Fields forming the natural key: the Kafka message key (see entityKey) and the table's ORDER BY. */
-  readonly key: readonly string[];
-  /** The field dashboards use as the event's time; a timestamp-millis or timestamp-nanos long. */
-  readonly eventTime: string;
-}
-
 export const NAMESPACE = 'com.instabase.stream';
-
-export const RESOURCE_META: Readonly<Record<ResourceName, ResourceMeta>> = {
-  conversations: { kind: 'entity', key: ['id'], eventTime: '_fetched_at' },
-  conversation_documents: { kind: 'entity', key: ['conversation_id', 'id'], eventTime: 'uploadTimestamp_ms' },
-  conversation_document_metadata: {
-    kind: 'entity',
-    key: ['conversation_id', 'id'],
-    eventTime: '_fetched_at',
-  },
-  batches: { kind: 'entity', key: ['id'], eventTime: 'updated_at_ms' },
-  batch_files: { kind: 'entity', key: ['batch_id', 'full_path'], eventTime: 'modified_timestamp_ms' },
-  runs: { kind: 'entity', key: ['id'], eventTime: 'start_timestamp' },
-  runs_results: { kind: 'entity', key: ['run_id', 'file_index', 'document_index'], eventTime: '_fetched_at' },
-  queries_status: { kind: 'entity', key: ['query_id'], eventTime: '_fetched_at' },
-  files_metadata: { kind: 'entity', key: ['path'], eventTime: 'last_modified_ms' },
-  audit_logs: { kind: 'append', key: ['_content_hash'], eventTime: 'timestamp_ms' },
-};
 
 /** The envelope every value schema starts with, in this order. */
 export const ENVELOPE_FIELDS = [
