@@ -13,9 +13,7 @@ export { parseJson, stringifyJson, JsonSyntaxError } from './json.ts';
 export { fullJitterDelay, parseRetryAfter, retryDelay } from './retry.ts';
 export { RateLimiter, type RateLimitOptions } from './rate-limit.ts';
 export * as schemas from './schemas.ts';
-export type * from './schemas.ts';
 export { childPathParams, type PaginatorSpec, type PaginatorKind, type ResourceSpec } from './resource.ts';
-export * from './endpoints.ts';
 export {
   walk,
   records,

@@ -4,34 +4,35 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { z } from 'zod';
 import { schemas as s } from '../../producers/instabase/index.ts';
+import * as r from '../../producers/resources.ts';
 import { Contract, SPEC_FILES, describeErrors, findExamples, type FoundExample } from './openapi.ts';
 
 /** zod mirror of each operation's 200 response, by operationId. */
 const RESPONSES: Record<string, z.ZodType> = {
-  listBatches: s.listBatchesResponse,
-  listFiles: s.listBatchFilesResponse,
-  listRuns: s.listRunsResponse,
-  getRunStatus: s.run,
-  getRunResults: s.resultsResponse,
-  listConversations: s.listConversationsResponse,
-  getConversation: s.conversation,
-  getConversationDocumentMetadata: s.documentMetadataResponse,
-  getQueryStatus: s.queryStatusResponse,
-  getAuditLogs: s.auditLogsResponse,
+  listBatches: r.listBatchesResponse,
+  listFiles: r.listBatchFilesResponse,
+  listRuns: r.listRunsResponse,
+  getRunStatus: r.run,
+  getRunResults: r.resultsResponse,
+  listConversations: r.listConversationsResponse,
+  getConversation: r.conversation,
+  getConversationDocumentMetadata: r.documentMetadataResponse,
+  getQueryStatus: r.queryStatusResponse,
+  getAuditLogs: r.auditLogsResponse,
 };
 
 /** zod mirror of each component schema an example can sit in. */
 const COMPONENTS: Record<string, z.ZodType> = {
   batch: s.batch,
-  batchInfo: s.batchInfo,
-  run: s.run,
-  resultsResponse: s.resultsResponse,
-  listBatchFilesResponse: s.listBatchFilesResponse,
+  batchInfo: r.batchInfo,
+  run: r.run,
+  resultsResponse: r.resultsResponse,
+  listBatchFilesResponse: r.listBatchFilesResponse,
   multipartUploadSessionResponse: s.multipartUploadSessionResponse,
-  queryStatusResponse: s.queryStatusResponse,
-  documentMetadataResponse: s.documentMetadataResponse,
-  conversation: s.conversation,
-  conversationSummary: s.conversationSummary,
+  queryStatusResponse: r.queryStatusResponse,
+  documentMetadataResponse: r.documentMetadataResponse,
+  conversation: r.conversation,
+  conversationSummary: r.conversationSummary,
 };
 
 /** Follows `properties/<name>` and `items` from a zod schema, as the pointer does in the OpenAPI schema. */
@@ -88,7 +89,7 @@ describe('spec examples', () => {
 
   it('keeps nanosecond timestamps exact and unknown fields present', () => {
     const ex = all.find((e) => e.file === 'openapi.yaml' && e.at.includes('x-fern-examples'))!;
-    const parsed = s.resultsResponse.parse(ex.value);
+    const parsed = r.resultsResponse.parse(ex.value);
     assert.equal(parsed.start_timestamp, 1765912514238248673n);
     assert.equal(parsed.finish_timestamp, 1765912529614833939n);
   });

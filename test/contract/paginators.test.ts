@@ -6,17 +6,7 @@ import {
   InstabaseAuthError,
   InstabaseClient,
   InstabasePagingError,
-  auditLogs,
-  batchFiles,
-  batches,
   childPathParams,
-  conversationDocumentMetadata,
-  conversationDocuments,
-  conversations,
-  filesMetadata,
-  queriesStatus,
-  runs,
-  runsResults,
   walk,
   type InstabaseClientOptions,
   type Page,
@@ -24,6 +14,18 @@ import {
   type WalkParams,
   type WalkSummary,
 } from '../../producers/instabase/index.ts';
+import {
+  auditLogs,
+  batchFiles,
+  batches,
+  conversationDocumentMetadata,
+  conversationDocuments,
+  conversations,
+  filesMetadata,
+  queriesStatus,
+  runs,
+  runsResults,
+} from '../../producers/resources.ts';
 import { createLogger } from '../../core/log.ts';
 import {
   startSimulator,

@@ -15,7 +15,7 @@ const MISSING = existsSync(SCHEMATHESIS)
   ? false
   : `schemathesis is not installed: run "bash test/python/setup.sh" to create .venv (CI does)`;
 
-/** Each operation the simulator serves, under the one file whose description wins (see endpoints.ts). */
+/** Each operation the simulator serves, under the one file whose description wins (see the `contract` of each endpoint in producers/resources.ts). */
 const OPERATIONS: Record<SpecFile, string[]> = {
   'openapi.yaml': [
     'listBatches',

@@ -3,20 +3,22 @@ import { afterEach, describe, it } from 'node:test';
 import {
   InstabasePagingError,
   InstabaseSchemaError,
-  auditLogs,
-  batchFiles,
-  batches,
-  conversations,
-  filesMetadata,
   poll,
-  queriesStatus,
-  runs,
-  runsResults,
   walk,
   type Page,
   type ResourceSpec,
   type WalkSummary,
 } from '../../../producers/instabase/index.ts';
+import {
+  auditLogs,
+  batchFiles,
+  batches,
+  conversations,
+  filesMetadata,
+  queriesStatus,
+  runs,
+  runsResults,
+} from '../../../producers/resources.ts';
 import { json, testClient, type TestClient } from './helpers.ts';
 
 let t: TestClient;

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { InstabaseClient, InstabaseError, batches, walk } from '../../../producers/instabase/index.ts';
+import { InstabaseClient, InstabaseError, walk } from '../../../producers/instabase/index.ts';
+import { batches } from '../../../producers/resources.ts';
 import { captureLogger, testClient, TOKEN } from './helpers.ts';
 
 describe('token redaction', () => {

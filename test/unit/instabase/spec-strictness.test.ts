@@ -2,9 +2,10 @@
 // permits but a JavaScript number or Date.parse cannot hold must validate, and clear violations must not.
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
-import { parseJson, schemas as s, walk, filesMetadata } from '../../../producers/instabase/index.ts';
+import { parseJson, walk } from '../../../producers/instabase/index.ts';
 import { parseHeaderDate, parseRfc3339 } from '../../../producers/instabase/rfc3339.ts';
-import { DECLARATIONS } from '../../../producers/resources.ts';
+import * as s from '../../../producers/resources.ts';
+import { DECLARATIONS, filesMetadata } from '../../../producers/resources.ts';
 import type { ResourceDeclaration } from '../../../producers/follow/types.ts';
 import { contentHash } from '../../../producers/content-hash.ts';
 import type { Page } from '../../../producers/instabase/paginators.ts';
