@@ -1,32 +1,22 @@
-// The route table: every resource the simulator serves, by resource name, so a resource left out does
-// not compile. A request goes to the route whose pattern it matches; patterns ending in `**` are the
-// fallbacks below a parent (an unknown parent is its 404, not "no route").
-import type { ResourceName } from '../core/resources.ts';
+// The route table: every resource the simulator serves, by resource name. Each resource of
+// core/resources.ts is served by its module ./resources/<name>.ts, found by its name, so a new resource
+// is its module with no line here; one without a module stops the simulator as it loads. A request goes
+// to the route whose pattern it matches; patterns ending in `**` are the fallbacks below a parent (an
+// unknown parent is its 404, not "no route").
+import { RESOURCE_NAMES, type ResourceName } from '../core/resources.ts';
 import { HttpError } from './http.ts';
-import { auditLogs } from './resources/audit-logs.ts';
-import { batchFiles } from './resources/batch-files.ts';
-import { batches } from './resources/batches.ts';
-import { conversationDocumentMetadata } from './resources/conversation-document-metadata.ts';
-import { conversationDocuments } from './resources/conversation-documents.ts';
-import { conversations } from './resources/conversations.ts';
-import { filesMetadata } from './resources/files-metadata.ts';
-import { queriesStatus } from './resources/queries-status.ts';
-import { runs } from './resources/runs.ts';
-import { runsResults } from './resources/runs-results.ts';
 import type { Reply, Route, SimContext, SimResource } from './serve.ts';
 
-export const SIM_RESOURCES: Record<ResourceName, SimResource> = {
-  conversations,
-  conversation_documents: conversationDocuments,
-  conversation_document_metadata: conversationDocumentMetadata,
-  batches,
-  batch_files: batchFiles,
-  runs,
-  runs_results: runsResults,
-  queries_status: queriesStatus,
-  files_metadata: filesMetadata,
-  audit_logs: auditLogs,
-};
+async function load(name: ResourceName): Promise<[ResourceName, SimResource]> {
+  const module = (await import(`./resources/${name}.ts`)) as { default?: SimResource };
+  if (!module.default?.routes)
+    throw new Error(`sim/resources/${name}.ts: no default export of a SimResource`);
+  return [name, module.default];
+}
+
+export const SIM_RESOURCES = Object.fromEntries(await Promise.all(RESOURCE_NAMES.map(load))) as Readonly<
+  Record<ResourceName, SimResource>
+>;
 
 const ROUTES: Route[] = Object.values(SIM_RESOURCES).flatMap((r) => r.routes);
 // Exact patterns first, then the `**` fallbacks; no two patterns of one kind match the same path.

@@ -24,7 +24,7 @@ const listBatches: Handler = (ctx, { query: q, now: t }) => {
   );
 };
 
-export const batches: SimResource = {
+export default {
   routes: [{ method: 'GET', path: '/v2/batches', handle: listBatches }],
   groundTruth: (e, q) => e.batches({ workspace: str(q, 'workspace'), username: str(q, 'username') }),
-};
+} satisfies SimResource;

@@ -24,10 +24,10 @@ const belowConversation: Handler = (ctx, { params }) => {
   return undefined;
 };
 
-export const conversations: SimResource = {
+export default {
   routes: [
     { method: 'GET', path: '/v2/conversations', handle: listConversations },
     { method: 'GET', path: '/v2/conversations/{conversation_id}/**', handle: belowConversation },
   ],
   groundTruth: (e) => e.conversations(),
-};
+} satisfies SimResource;

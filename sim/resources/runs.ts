@@ -48,7 +48,7 @@ const belowRun: Handler = (ctx, { params, now: t }) => {
   return undefined;
 };
 
-export const runs: SimResource = {
+export default {
   routes: [
     { method: 'GET', path: '/v2/apps/runs', handle: listRuns },
     { method: 'GET', path: '/v2/apps/runs/{run_id}', handle: getRun },
@@ -56,4 +56,4 @@ export const runs: SimResource = {
   ],
   // The same filters, parsed the same way, as GET /v2/apps/runs.
   groundTruth: (e, q) => e.runs(runFilter(q)),
-};
+} satisfies SimResource;

@@ -12,7 +12,7 @@ const documentMetadata: Handler = (ctx, { params }) => {
   return json(meta);
 };
 
-export const conversationDocumentMetadata: SimResource = {
+export default {
   routes: [
     {
       method: 'GET',
@@ -20,4 +20,4 @@ export const conversationDocumentMetadata: SimResource = {
       handle: documentMetadata,
     },
   ],
-};
+} satisfies SimResource;

@@ -48,7 +48,7 @@ function decodeToken(token: string): number | undefined {
   }
 }
 
-export const batchFiles: SimResource = {
+export default {
   routes: [{ method: 'GET', path: '/v2/batches/{batch_id}/files', handle: batchFilesPage }],
   groundTruth: (e, q) => e.batchFiles(q.get('batch_id') ?? ''),
-};
+} satisfies SimResource;

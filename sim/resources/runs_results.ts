@@ -17,7 +17,7 @@ const results: Handler = (ctx, { params, query: q, now: t }) => {
   return json(ctx.data.results(j, t, o, ctx.endless()));
 };
 
-export const runsResults: SimResource = {
+export default {
   routes: [{ method: 'GET', path: '/v2/apps/runs/{run_id}/results', handle: results }],
   groundTruth: (e, q) => e.runResults(q.get('run_id') ?? ''),
-};
+} satisfies SimResource;

@@ -5,7 +5,7 @@ import { conversationOf } from './conversations.ts';
 const conversation: Handler = (ctx, { params }) =>
   json(ctx.data.conversation(conversationOf(ctx, params.conversation_id)));
 
-export const conversationDocuments: SimResource = {
+export default {
   routes: [{ method: 'GET', path: '/v2/conversations/{conversation_id}', handle: conversation }],
   groundTruth: (e, q) => e.conversationDocuments(q.get('conversation_id') ?? ''),
-};
+} satisfies SimResource;

@@ -57,7 +57,7 @@ function parseAuditRequest(body: string): AuditFilter & { start?: number | null;
   };
 }
 
-export const auditLogs: SimResource = {
+export default {
   // Matched as written: the API serves no variant of this path.
   routes: [{ method: 'POST', path: '/v1/auditlogs', exact: true, handle: page }],
   groundTruth: (e, q) =>
@@ -67,4 +67,4 @@ export const auditLogs: SimResource = {
       start_time: str(q, 'start_time'),
       end_time: str(q, 'end_time'),
     }),
-};
+} satisfies SimResource;

@@ -12,7 +12,7 @@ const head: Handler = (ctx, { rest, now: t }) => {
   return headers ? { kind: 'head', status: 200, headers } : { kind: 'head', status: 404, headers: {} };
 };
 
-export const filesMetadata: SimResource = {
+export default {
   routes: [{ method: 'HEAD', path: '/v2/files/**', handle: head }],
   groundTruth: (e) => e.files(),
-};
+} satisfies SimResource;

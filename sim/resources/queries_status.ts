@@ -8,7 +8,7 @@ const query: Handler = (ctx, { params, now: t }) => {
   return json(ctx.data.query(k, t));
 };
 
-export const queriesStatus: SimResource = {
+export default {
   routes: [{ method: 'GET', path: '/v2/queries/{query_id}', handle: query }],
   groundTruth: (e) => e.queryIds().map((id) => ({ query_id: id, ...e.query(id) })),
-};
+} satisfies SimResource;
