@@ -23,8 +23,10 @@ parent is gone).
 import argparse
 import gzip
 import json
+import os
 import re
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -164,7 +166,20 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(200, b"Ok.\n", {"Content-Type": "text/plain; charset=UTF-8"})
         named = dict(params)
         text = named.get("query", "")
-        if body:
+        infile = None
+        binary_insert = (
+            body
+            and re.match(r"\s*INSERT\b", text, re.IGNORECASE)
+            and re.search(r"\bFORMAT\s+RowBinary\w*\s*$", text, re.IGNORECASE)
+        )
+        if binary_insert:
+            # RowBinary data is not text, and chDB takes a statement as a str: the body goes through a
+            # file that the INSERT reads (FROM INFILE), as clickhouse-client would send it.
+            fd, infile = tempfile.mkstemp(suffix=".bin")
+            with os.fdopen(fd, "wb") as f:
+                f.write(body)
+            text = re.sub(r"\bFORMAT\b", f"FROM INFILE '{infile}' FORMAT", text, count=1, flags=re.IGNORECASE)
+        elif body:
             text = f"{text}\n{body.decode('utf-8')}" if text else body.decode("utf-8")
         if not text.strip():
             return self.reply(200, b"Ok.\n", {"Content-Type": "text/plain; charset=UTF-8"})
@@ -182,7 +197,11 @@ class Handler(BaseHTTPRequestHandler):
         }
         started = time.monotonic_ns()
         try:
-            result = self.engine.execute(text, fmt, settings, named.get("database"))
+            try:
+                result = self.engine.execute(text, fmt, settings, named.get("database"))
+            finally:
+                if infile:
+                    os.unlink(infile)
         except Exception as err:  # chDB raises its own error type; every failure is a server error here
             message = str(err).strip()
             match = CODE_RE.search(message)
