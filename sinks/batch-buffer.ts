@@ -1,56 +1,77 @@
 import type { Message } from 'kafkajs';
 import type { Row } from './schema/rows.ts';
 
+import type { ByteSink, RowBinaryOut, RowBinaryTable } from './schema/rowbinary.ts';
+
 /** Size of the chunks that encoded rows are written into; a table's first chunk is smaller. */
 const CHUNK_BYTES = 256 * 1024;
 const FIRST_CHUNK_BYTES = 16 * 1024;
 
-/** JSONEachRow lines, UTF-8, in chunks. */
-class LineChunks {
+/** Encoded rows, in chunks: written in place (ByteSink), the full chunks kept in order. */
+class Chunks implements ByteSink {
   private readonly full: Buffer[] = [];
-  private chunk: Buffer = Buffer.alloc(0);
-  private used = 0;
+  buf: Buffer = Buffer.alloc(0);
+  pos = 0;
 
-  add(line: string): void {
+  ensure(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    const size = this.full.length === 0 && this.pos === 0 ? FIRST_CHUNK_BYTES : CHUNK_BYTES;
+    if (this.pos > 0) this.full.push(this.buf.subarray(0, this.pos));
+    this.buf = Buffer.allocUnsafe(Math.max(size, n));
+    this.pos = 0;
+  }
+
+  /** A JSONEachRow line. */
+  addLine(line: string): void {
     // UTF-8 takes at most 3 bytes per UTF-16 unit, so the line fits where it is written.
-    const room = line.length * 3 + 1;
-    if (this.used + room > this.chunk.length) {
-      if (this.used > 0) this.full.push(this.chunk.subarray(0, this.used));
-      const size = this.full.length === 0 && this.used === 0 ? FIRST_CHUNK_BYTES : CHUNK_BYTES;
-      this.chunk = Buffer.allocUnsafe(Math.max(size, room));
-      this.used = 0;
-    }
-    this.used += this.chunk.write(line, this.used);
-    this.chunk[this.used++] = 0x0a;
+    this.ensure(line.length * 3 + 1);
+    this.pos += this.buf.write(line, this.pos);
+    this.buf[this.pos++] = 0x0a;
   }
 
   chunks(): Buffer[] {
-    return this.used > 0 ? [...this.full, this.chunk.subarray(0, this.used)] : [...this.full];
+    return this.pos > 0 ? [...this.full, this.buf.subarray(0, this.pos)] : [...this.full];
   }
 }
 
+/** How an insert's body is encoded: JSONEachRow lines (each naming its columns), or RowBinary. */
+export type InsertFormat = 'JSONEachRow' | 'RowBinary';
+
 /**
- * One table's rows as JSONEachRow lines (JSON.stringify's, as @clickhouse/client writes them), ready
- * to be streamed into an insert. Lines are kept per Kafka partition and the body lists the partitions
- * in order: within a partition rows arrive in offset order, so the same messages always give the same
- * bytes however the partitions' fetches interleaved. That is what lets a replicated table (or a dedup
- * token) recognise a retried flush after a restart as a block it already has.
+ * One insert's rows, ready to be streamed: JSONEachRow lines (JSON.stringify's, as @clickhouse/client
+ * writes them) or RowBinary rows of `columns` (schema/rowbinary.ts). Rows are kept per Kafka partition
+ * and the body lists the partitions in order: within a partition rows arrive in offset order, so the
+ * same messages always give the same bytes however the partitions' fetches interleaved. That is what
+ * lets a replicated table (or a dedup token) recognise a retried flush after a restart as a block it
+ * already has.
  */
-export class EncodedRows {
-  private readonly byPartition = new Map<number, LineChunks>();
+export class EncodedRows implements RowBinaryOut {
+  private readonly byPartition = new Map<number, Chunks>();
   rows = 0;
 
-  add(row: Row, partition: number): void {
-    let lines = this.byPartition.get(partition);
-    if (!lines) {
-      lines = new LineChunks();
-      this.byPartition.set(partition, lines);
+  constructor(
+    readonly table: string,
+    readonly format: InsertFormat = 'JSONEachRow',
+    /** RowBinary: the insert's column list, in the order each row's values are written. */
+    readonly columns?: readonly string[],
+  ) {}
+
+  /** Where rows of `partition` are written (RowBinary writers count `rows` themselves). */
+  partition(partition: number): Chunks {
+    let chunks = this.byPartition.get(partition);
+    if (!chunks) {
+      chunks = new Chunks();
+      this.byPartition.set(partition, chunks);
     }
-    lines.add(JSON.stringify(row));
+    return chunks;
+  }
+
+  add(row: Row, partition: number): void {
+    this.partition(partition).addLine(JSON.stringify(row));
     this.rows += 1;
   }
 
-  /** The lines so far: partition by partition in ascending order, each in offset order. */
+  /** The rows so far: partition by partition in ascending order, each in offset order. */
   body(): Buffer[] {
     return [...this.byPartition.keys()]
       .sort((a, b) => a - b)
@@ -76,7 +97,11 @@ export class BatchBuffer {
    * appended since the last encode().
    */
   readonly rows = new Map<string, Row[]>();
-  /** Per table, in the same order: the rows encoded for the insert. */
+  /**
+   * Per insert, in the order first seen: the rows encoded for it. JSONEachRow rows are keyed by table
+   * (each line names its columns); RowBinary ones by table and column list, since one insert has one
+   * column list (records of two writer schemas with different fields make two inserts).
+   */
   readonly encoded = new Map<string, EncodedRows>();
   readonly deadLetters: Message[] = [];
   readonly ranges = new Map<number, PartitionRange>();
@@ -86,6 +111,7 @@ export class BatchBuffer {
   /** Unix seconds stamped on every row of the buffer as _ingested_at. */
   readonly ingestedAt: number;
   private readonly outs = new Map<number, Row[][]>();
+  private readonly binaryOuts = new Map<number, EncodedRows[]>();
 
   /**
    * `createdAt`: when the buffer's first record arrived, in epoch ms; a timed flush counts from it.
@@ -107,11 +133,29 @@ export class BatchBuffer {
         if (!list) {
           list = [];
           this.rows.set(table, list);
-          this.encoded.set(table, new EncodedRows());
+          this.encoded.set(table, new EncodedRows(table));
         }
         return list;
       });
       this.outs.set(schemaId, out);
+    }
+    return out;
+  }
+
+  /** The RowBinary inserts of `tables` (a transcoder's), in that order, for it to write to directly. */
+  binary(schemaId: number, tables: readonly RowBinaryTable[]): EncodedRows[] {
+    let out = this.binaryOuts.get(schemaId);
+    if (!out) {
+      out = tables.map(({ table, columns }) => {
+        const key = `${table}\n${columns.join(',')}`;
+        let encoded = this.encoded.get(key);
+        if (!encoded) {
+          encoded = new EncodedRows(table, 'RowBinary', columns);
+          this.encoded.set(key, encoded);
+        }
+        return encoded;
+      });
+      this.binaryOuts.set(schemaId, out);
     }
     return out;
   }

@@ -15,9 +15,13 @@ export class DecodeError extends Error {
   }
 }
 
-export interface Decoded {
+/** A message's schema, known from its header, its value not decoded. */
+export interface Peeked {
   schemaId: number;
   type: avro.Type;
+}
+
+export interface Decoded extends Peeked {
   record: Record<string, unknown>;
 }
 
@@ -52,6 +56,13 @@ export class WireDecoder {
     return this.fetchType(id);
   }
 
+  /** Whether decode() or peek() can answer at once: a header that names a schema already fetched. */
+  ready(value: Buffer | null): boolean {
+    return (
+      value !== null && value.length >= 5 && value[0] === MAGIC_BYTE && this.types.has(value.readInt32BE(1))
+    );
+  }
+
   private async fetchType(id: number): Promise<void> {
     try {
       this.types.set(id, (await this.registry.getSchema(id)) as unknown as avro.Type);
@@ -59,6 +70,21 @@ export class WireDecoder {
       if (isNotFound(err)) this.unknownIds.add(id);
       else throw err;
     }
+  }
+
+  /**
+   * The header checks and schema lookup of decode(), without decoding the Avro: for a target that
+   * transcodes the bytes itself (schema/rowbinary.ts), which then checks them as avsc would.
+   */
+  peek(value: Buffer | null): Peeked {
+    if (!value || value.length === 0) throw new DecodeError('empty-value', 'the message has no value');
+    if (value.length < 5 || value[0] !== MAGIC_BYTE) {
+      throw new DecodeError('not-wire-format', `first byte is ${value[0]}, length ${value.length}`);
+    }
+    const schemaId = value.readInt32BE(1);
+    const type = this.types.get(schemaId);
+    if (!type) throw new DecodeError('unknown-schema-id', `the registry has no schema ${schemaId}`, schemaId);
+    return { schemaId, type };
   }
 
   decode(value: Buffer | null): Decoded {

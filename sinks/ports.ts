@@ -5,8 +5,8 @@
  */
 import type { Message } from 'kafkajs';
 import type avro from 'avsc';
-import type { BatchBuffer } from './batch-buffer.ts';
-import type { Decoded } from './decoder.ts';
+import type { BatchBuffer, InsertFormat } from './batch-buffer.ts';
+import type { Decoded, Peeked } from './decoder.ts';
 import type { CommittedPosition } from './flush-intent.ts';
 import type { TopicPartitionOffset } from './offset-tracker.ts';
 
@@ -34,6 +34,12 @@ export interface SinkTarget {
     coords: RecordCoordinates,
     buffer: BatchBuffer,
   ): void;
+  /**
+   * Where the target writes rows straight from the message's Avro bytes (Confluent wire format) instead:
+   * used with RecordDecoder.peek, so that no record object is made. Throws (DecodeError for bytes that
+   * do not decode) before writing anything; throwing dead-letters the message.
+   */
+  transcode?(value: Buffer, schemaId: number, coords: RecordCoordinates, buffer: BatchBuffer): void;
 }
 
 /** The consumer group member: commits and flow control. */
@@ -46,9 +52,21 @@ export interface ConsumerPort {
   resume(topics: readonly string[]): void;
 }
 
-/** ClickHouse: one INSERT of JSONEachRow lines. */
+/** How an insert's body is encoded; JSONEachRow without a column list when absent. */
+export interface InsertShape {
+  format: InsertFormat;
+  /** The insert's column list (RowBinary needs one). */
+  columns?: readonly string[];
+}
+
+/** ClickHouse: one INSERT of encoded rows. */
 export interface RowWriter {
-  insert(table: string, body: readonly Buffer[], settings?: Record<string, string>): Promise<void>;
+  insert(
+    table: string,
+    body: readonly Buffer[],
+    settings?: Record<string, string>,
+    shape?: InsertShape,
+  ): Promise<void>;
 }
 
 /** The dead-letter producer: resolves once the messages are acknowledged by all in-sync replicas. */
@@ -60,6 +78,10 @@ export interface DeadLetterWriter {
 export interface RecordDecoder {
   prepare(value: Buffer | null): Promise<void> | undefined;
   decode(value: Buffer | null): Decoded;
+  /** Whether decode() and peek() can answer without prepare() (the schema is known); optional. */
+  ready?(value: Buffer | null): boolean;
+  /** The header checks and schema lookup of decode() only, for targets that transcode (SinkTarget.transcode). */
+  peek?(value: Buffer | null): Peeked;
 }
 
 export interface IncomingMessage {

@@ -9,7 +9,8 @@ import { redact } from '../core/secrets.ts';
 import type { WireDecoder } from './decoder.ts';
 import { FatalSinkError } from './errors.ts';
 import type { ServerFeatures } from './schema/features.ts';
-import type { SinkTarget } from './ports.ts';
+import type { InsertShape, SinkTarget } from './ports.ts';
+import { quoteIdentifier } from './schema/sql.ts';
 import { SinkCore } from './sink-core.ts';
 
 export { FatalSinkError, UnmappableSchemaError } from './errors.ts';
@@ -36,18 +37,21 @@ export interface SinkRunnerOptions {
 }
 
 /**
- * INSERT … FORMAT JSONEachRow of rows already encoded as lines (BatchBuffer.encoded), streamed as
- * they are. (The client's insert() would map every row to a string, join them, and copy the result
- * into a buffer: twice as slow, and two more copies of the batch in memory.)
+ * INSERT … FORMAT JSONEachRow (or RowBinary, with its column list) of rows already encoded
+ * (BatchBuffer.encoded), streamed as they are. (The client's insert() would map every row to a string,
+ * join them, and copy the result into a buffer: twice as slow, and two more copies of the batch in
+ * memory.)
  */
 export async function insertEncoded(
   clickhouse: ClickHouseClient,
   table: string,
   body: readonly Buffer[],
   settings?: Record<string, string>,
+  shape: InsertShape = { format: 'JSONEachRow' },
 ): Promise<void> {
+  const columns = shape.columns ? ` (${shape.columns.map(quoteIdentifier).join(', ')})` : '';
   const result = await clickhouse.exec({
-    query: `INSERT INTO ${table} FORMAT JSONEachRow`,
+    query: `INSERT INTO ${table}${columns} FORMAT ${shape.format}`,
     values: Readable.from(body, { objectMode: false }),
     ...(settings ? { clickhouse_settings: settings } : {}),
   });
@@ -110,8 +114,8 @@ export class SinkRunner {
         resume: (topics) => this.consumer?.resume(topics.map((topic) => ({ topic }))),
       },
       writer: {
-        insert: async (table, body, settings) => {
-          await insertEncoded(o.clickhouse, table, body, settings);
+        insert: async (table, body, settings, shape) => {
+          await insertEncoded(o.clickhouse, table, body, settings, shape);
           // The insert has landed and its offsets are not committed yet.
           failpoint('sink.after-insert');
         },

@@ -5,7 +5,7 @@ import { metrics } from '../core/metrics.ts';
 import { redact } from '../core/secrets.ts';
 import { BatchBuffer } from './batch-buffer.ts';
 import { isPermanentClickHouseError } from './clickhouse-errors.ts';
-import { DecodeError, type Decoded } from './decoder.ts';
+import { DecodeError, type Peeked } from './decoder.ts';
 import { FatalSinkError, UnmappableSchemaError } from './errors.ts';
 import { RebuildingBuffer, encodeIntent, intentsToRebuild } from './flush-intent.ts';
 import { FlushQueue, type SealedBuffer } from './flush-queue.ts';
@@ -195,11 +195,16 @@ export class SinkCore {
       if (!current()) return;
       const offset = Number(message.offset);
       const coords = { topic, partition, offset };
-      let decoded: Decoded | undefined;
+      let decoded: (Peeked & { record?: Record<string, unknown> }) | undefined;
       let failure: Error | undefined;
       try {
-        decoded = await this.decode(target, message, session, current);
-        if (!decoded) return;
+        // Synchronous when the schema is known and its tables are prepared (every message but the
+        // first of a schema): an await per message cost a promise and a microtask each.
+        decoded = this.decodeReady(target, message.value);
+        if (!decoded) {
+          decoded = await this.decode(target, message, session, current);
+          if (!decoded) return;
+        }
       } catch (err) {
         failure = err as Error;
       }
@@ -215,8 +220,12 @@ export class SinkCore {
       const { buffer } = open;
       if (decoded) {
         try {
-          target.append(decoded.record, decoded.schemaId, coords, buffer);
-          buffer.encode(partition);
+          if (target.transcode) {
+            target.transcode(message.value!, decoded.schemaId, coords, buffer);
+          } else {
+            target.append(decoded.record!, decoded.schemaId, coords, buffer);
+            buffer.encode(partition);
+          }
           buffer.records += 1;
         } catch (err) {
           failure = err as Error;
@@ -235,6 +244,17 @@ export class SinkCore {
     }
   }
 
+  /** What decode() gives when nothing needs awaiting (schema fetched, tables prepared); else undefined. */
+  private decodeReady(
+    target: SinkTarget,
+    value: Buffer | null,
+  ): (Peeked & { record?: Record<string, unknown> }) | undefined {
+    const decoder = this.o.decoder;
+    if (!decoder.ready?.(value)) return undefined;
+    const decoded = target.transcode && decoder.peek ? decoder.peek(value) : decoder.decode(value);
+    return this.prepared.has(`${target.topic}#${decoded.schemaId}`) ? decoded : undefined;
+  }
+
   /**
    * Decodes the message and makes sure its schema's tables exist. Undecodable input throws (it is
    * dead-lettered); a registry or ClickHouse that cannot be reached is not the record's fault, so that
@@ -246,12 +266,16 @@ export class SinkCore {
     message: IncomingMessage,
     session: BatchSession,
     current: () => boolean,
-  ): Promise<Decoded | undefined> {
+  ): Promise<(Peeked & { record?: Record<string, unknown> }) | undefined> {
     for (let attempt = 0; ; attempt += 1) {
       try {
         const fetching = this.o.decoder.prepare(message.value);
         if (fetching) await fetching;
-        const decoded = this.o.decoder.decode(message.value);
+        // A target that transcodes the Avro bytes itself needs only the schema; it checks the bytes.
+        const decoded =
+          target.transcode && this.o.decoder.peek
+            ? this.o.decoder.peek(message.value)
+            : this.o.decoder.decode(message.value);
         const preparedKey = `${target.topic}#${decoded.schemaId}`;
         if (!this.prepared.has(preparedKey)) {
           await target.prepare(decoded.schemaId, decoded.type);
@@ -434,13 +458,23 @@ export class SinkCore {
     await this.announce(sealed);
     const started = process.hrtime.bigint();
     const coverage = buffer.coverage();
-    for (const [table, encoded] of buffer.encoded) {
-      if (encoded.rows === 0) continue;
-      // The same messages always give the same token, so a retried insert of them is a no-op.
-      const token = this.o.features.dedupTokens
-        ? createHash('sha1').update(`${table}|${topic}|${coverage}`).digest('hex')
-        : undefined;
-      await this.o.writer.insert(table, encoded.body(), insertSettings(this.o.features, token));
+    const inserts = [...buffer.encoded.values()].filter((e) => e.rows > 0);
+    for (const encoded of inserts) {
+      const { table } = encoded;
+      // The same messages always give the same token, so a retried insert of them is a no-op. Records
+      // of writer schemas with different fields make one RowBinary insert per column list into the same
+      // table; each gets its own token (the column list is as much a function of the messages).
+      const several = inserts.some((e) => e !== encoded && e.table === table);
+      const key = several
+        ? `${table}|${topic}|${coverage}|${encoded.columns?.join(',') ?? ''}`
+        : `${table}|${topic}|${coverage}`;
+      const token = this.o.features.dedupTokens ? createHash('sha1').update(key).digest('hex') : undefined;
+      await this.o.writer.insert(
+        table,
+        encoded.body(),
+        insertSettings(this.o.features, token),
+        encoded.columns ? { format: encoded.format, columns: encoded.columns } : undefined,
+      );
       metrics.rowsInserted.inc({ table }, encoded.rows);
     }
     if (buffer.deadLetters.length > 0) await this.o.deadLetters.send(target.dlqTopic, buffer.deadLetters);

@@ -12,6 +12,7 @@ import { deriveLayout } from './schema/layout.ts';
 import { applySchema } from './schema/migrate.ts';
 import { qualifiedName } from './schema/sql.ts';
 import { createRowMapper, type RowMapper } from './schema/rows.ts';
+import { createTranscoder, type RowBinaryTable, type Transcoder } from './schema/rowbinary.ts';
 
 export interface TableTargetOptions {
   resource: ResourceName;
@@ -32,6 +33,12 @@ export interface TableTargetOptions {
   features?: ServerFeatures;
   /** Days after which audit rows expire (TTL), on servers with monthly partitions; unset: never. */
   auditTtlDays?: number;
+  /**
+   * How rows are encoded: 'RowBinary' (the default) transcodes the Avro bytes straight into RowBinary
+   * (schema/rowbinary.ts); 'JSONEachRow' decodes records with avsc and maps them to JSON rows
+   * (schema/rows.ts), the sinks' earlier path, kept as the reference the RowBinary one is tested against.
+   */
+  encoding?: 'RowBinary' | 'JSONEachRow';
 }
 
 /**
@@ -44,6 +51,7 @@ export class TableTarget implements SinkTarget {
   readonly topic: string;
   readonly dlqTopic: string;
   private readonly mappers = new Map<number, { mapper: RowMapper; tables: string[] }>();
+  private readonly transcoders = new Map<number, { transcoder: Transcoder; tables: RowBinaryTable[] }>();
 
   constructor(private readonly o: TableTargetOptions) {
     this.resource = o.resource;
@@ -98,12 +106,25 @@ export class TableTarget implements SinkTarget {
       // Anything else (ClickHouse unreachable, a timeout) is transient: the runner retries.
       throw err;
     }
-    const mapper = createRowMapper(layout);
     // The client selects no database (the sinks create theirs), so inserts name it.
-    this.mappers.set(schemaId, {
-      mapper,
-      tables: mapper.tables.map((t) => qualifiedName(this.o.database, t)),
-    });
+    if (this.transcodes) {
+      // The same schema JSON deriveLayout read the layout from.
+      const transcoder = createTranscoder(layout, type.schema({ exportAttrs: true }), this.topic);
+      this.transcoders.set(schemaId, {
+        transcoder,
+        tables: transcoder.tables.map((t) => ({ ...t, table: qualifiedName(this.o.database, t.table) })),
+      });
+    } else {
+      const mapper = createRowMapper(layout);
+      this.mappers.set(schemaId, {
+        mapper,
+        tables: mapper.tables.map((t) => qualifiedName(this.o.database, t)),
+      });
+    }
+  }
+
+  private get transcodes(): boolean {
+    return (this.o.encoding ?? 'RowBinary') === 'RowBinary';
   }
 
   append(
@@ -116,4 +137,27 @@ export class TableTarget implements SinkTarget {
     if (!prepared) throw new Error(`schema ${schemaId} was not prepared`);
     prepared.mapper.map(record, coords, buffer.ingestedAt, buffer.out(schemaId, prepared.tables));
   }
+
+  get transcode(): SinkTarget['transcode'] {
+    return this.transcodes ? this.transcodeRecord : undefined;
+  }
+
+  private readonly transcodeRecord = (
+    value: Buffer,
+    schemaId: number,
+    coords: RecordCoordinates,
+    buffer: BatchBuffer,
+  ): void => {
+    const prepared = this.transcoders.get(schemaId);
+    if (!prepared) throw new Error(`schema ${schemaId} was not prepared`);
+    // After the wire format's magic byte and schema id.
+    prepared.transcoder.transcode(
+      value,
+      5,
+      coords.partition,
+      coords.offset,
+      buffer.ingestedAt,
+      buffer.binary(schemaId, prepared.tables),
+    );
+  };
 }

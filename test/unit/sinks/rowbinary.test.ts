@@ -1,0 +1,208 @@
+/**
+ * The RowBinary transcoder (sinks/schema/rowbinary.ts) against the row mapper it replaces: for every
+ * resource, every sample and edge variant (rowbinary-cases.ts) gives, column for column, the values the
+ * JSONEachRow rows carried, read back from the RowBinary bytes by the reader below (which follows the
+ * tables' column types, as ClickHouse does). Malformed Avro is refused before anything is written, and
+ * the same messages give the same bytes whatever order partitions arrive in. What ClickHouse itself
+ * stores from both is compared in test/integration/sinks-rowbinary.test.ts.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { RESOURCES, avroType, resourceMeta, valueSchema, type ResourceName } from '../../../schemas/index.ts';
+import { BatchBuffer } from '../../../sinks/batch-buffer.ts';
+import { DecodeError } from '../../../sinks/decoder.ts';
+import { LEGACY_FEATURES, featuresFor } from '../../../sinks/schema/features.ts';
+import { deriveLayout, type ResourceLayout } from '../../../sinks/schema/layout.ts';
+import { RowMappingError, createRowMapper, type Row } from '../../../sinks/schema/rows.ts';
+import { createTranscoder } from '../../../sinks/schema/rowbinary.ts';
+import { edgeRecords } from './rowbinary-cases.ts';
+
+const TOPIC = 'instabase.x';
+const NOW = 1764140000;
+
+/** Reads RowBinary values of a ClickHouse type as the JSON rows spell them (rows.ts conversions). */
+class Reader {
+  pos = 0;
+  constructor(private readonly buf: Buffer) {}
+
+  get done(): boolean {
+    return this.pos >= this.buf.length;
+  }
+
+  private leb(): number {
+    let n = 0;
+    let shift = 0;
+    for (;;) {
+      const b = this.buf[this.pos++]!;
+      n += (b & 0x7f) * 2 ** shift;
+      if (!(b & 0x80)) return n;
+      shift += 7;
+    }
+  }
+
+  value(type: string): unknown {
+    let m = /^LowCardinality\((.*)\)$/.exec(type);
+    if (m) return this.value(m[1]!);
+    m = /^Nullable\((.*)\)$/.exec(type);
+    if (m) return this.buf[this.pos++] === 1 ? null : this.value(m[1]!);
+    m = /^Array\((.*)\)$/.exec(type);
+    if (m) {
+      const n = this.leb();
+      return Array.from({ length: n }, () => this.value(m![1]!));
+    }
+    const b = this.buf;
+    const at = this.pos;
+    switch (type) {
+      case 'String': {
+        const n = this.leb();
+        const s = b.toString('utf8', this.pos, this.pos + n);
+        this.pos += n;
+        return s;
+      }
+      case 'UInt8':
+      case 'Bool':
+        this.pos += 1;
+        return b.readUInt8(at);
+      case 'Int32':
+        this.pos += 4;
+        return b.readInt32LE(at);
+      case 'UInt32':
+      case 'DateTime':
+        this.pos += 4;
+        return b.readUInt32LE(at);
+      case 'Int64': {
+        this.pos += 8;
+        const v = b.readBigInt64LE(at);
+        return v >= -BigInt(Number.MAX_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER)
+          ? Number(v)
+          : String(v);
+      }
+      case 'UInt64':
+        this.pos += 8;
+        return Number(b.readBigUInt64LE(at));
+      case 'Float32':
+      case 'Float64': {
+        this.pos += type === 'Float32' ? 4 : 8;
+        const v = type === 'Float32' ? b.readFloatLE(at) : b.readDoubleLE(at);
+        return Number.isFinite(v) ? v : v !== v ? 'nan' : v > 0 ? 'inf' : '-inf';
+      }
+    }
+    throw new Error(`no reader for ${type}`);
+  }
+}
+
+function wire(resource: ResourceName, record: unknown): Buffer {
+  const body = avroType(resource).toBuffer(record);
+  const v = Buffer.alloc(body.length + 5);
+  v.writeInt32BE(7, 1);
+  body.copy(v, 5);
+  return v;
+}
+
+/** Both paths over the records, at partition (i % 3), offset 100 + i: per table, the rows of each. */
+function bothPaths(layout: ResourceLayout, records: readonly unknown[]) {
+  const resource = layout.resource;
+  const type = avroType(resource);
+  const mapper = createRowMapper(layout);
+  const transcoder = createTranscoder(layout, valueSchema(resource), TOPIC);
+  const json = mapper.buffers();
+  const buffer = new BatchBuffer(NOW * 1000);
+  const outs = buffer.binary(7, transcoder.tables);
+  records.forEach((r, i) => {
+    const position = { topic: TOPIC, partition: 0, offset: 100 + i };
+    mapper.map(type.fromBuffer(type.toBuffer(r)), position, NOW, json);
+    transcoder.transcode(wire(resource, r), 5, 0, 100 + i, NOW, outs);
+  });
+  return { mapper, transcoder, json, outs };
+}
+
+for (const features of [LEGACY_FEATURES, featuresFor([26, 9])]) {
+  const label = features === LEGACY_FEATURES ? '18.16 layout' : 'current layout';
+  test(`${label}: every resource's edge records read back from RowBinary as the JSONEachRow rows`, () => {
+    for (const resource of RESOURCES) {
+      const layout = deriveLayout(resource, valueSchema(resource), { database: 'db', features });
+      const records = edgeRecords(resource, resourceMeta(resource).key);
+      const { mapper, transcoder, json, outs } = bothPaths(layout, records);
+      assert.deepEqual(
+        transcoder.tables.map((t) => t.table),
+        mapper.tables,
+      );
+      const tables = [...layout.children, layout.table];
+      transcoder.tables.forEach((t, i) => {
+        const expected = (json[i] as Row[]).map((row) => JSON.parse(JSON.stringify(row)) as Row);
+        // The insert's column list is the JSON rows' keys, in the same order.
+        if (expected.length > 0) assert.deepEqual(t.columns, Object.keys(expected[0]!), `${t.table} columns`);
+        const types = t.columns.map((c) => tables[i]!.columns.find((col) => col.name === c)!.type);
+        const reader = new Reader(Buffer.concat(outs[i]!.body()));
+        const got: Row[] = [];
+        while (!reader.done)
+          got.push(Object.fromEntries(t.columns.map((c, j) => [c, reader.value(types[j]!)])));
+        assert.equal(outs[i]!.rows, expected.length, `${t.table} row count`);
+        assert.equal(got.length, expected.length, `${t.table} rows read back`);
+        got.forEach((row, r) => assert.deepEqual(row, expected[r], `${resource}: ${t.table} row ${r}`));
+      });
+    }
+  });
+}
+
+test('malformed Avro is refused with DecodeError and writes nothing', () => {
+  const layout = deriveLayout('runs_results', valueSchema('runs_results'), { database: 'db' });
+  const transcoder = createTranscoder(layout, valueSchema('runs_results'), TOPIC);
+  const good = wire('runs_results', edgeRecords('runs_results', resourceMeta('runs_results').key)[0]);
+  const bad: [string, Buffer][] = [
+    ['truncated', good.subarray(0, good.length - 3)],
+    ['trailing data', Buffer.concat([good, Buffer.from([0])])],
+    ['empty body', good.subarray(0, 5)],
+    // _ib_context is the second field: its union index 2 does not exist.
+    [
+      'bad union index',
+      (() => {
+        const b = Buffer.from(good);
+        const afterEndpoint = 5 + 1 + (b[5]! >> 1);
+        b[afterEndpoint] = 4;
+        return b;
+      })(),
+    ],
+    ['overlong varint', Buffer.concat([good.subarray(0, 5), Buffer.alloc(12, 0xff)])],
+  ];
+  for (const [why, value] of bad) {
+    const buffer = new BatchBuffer(NOW * 1000);
+    const outs = buffer.binary(7, transcoder.tables);
+    assert.throws(() => transcoder.transcode(value, 5, 0, 1, NOW, outs), DecodeError, why);
+    for (const o of outs) {
+      assert.equal(o.rows, 0, why);
+      assert.equal(Buffer.concat(o.body()).length, 0, why);
+    }
+  }
+});
+
+test('a null key with no content hash to stand in for it is a RowMappingError, nothing written', () => {
+  const layout = deriveLayout('runs', valueSchema('runs'), { database: 'db' });
+  const transcoder = createTranscoder(layout, valueSchema('runs'), TOPIC);
+  const keyless = edgeRecords('runs', ['id']).find((r) => r['id'] === null)!;
+  const buffer = new BatchBuffer(NOW * 1000);
+  const outs = buffer.binary(7, transcoder.tables);
+  assert.throws(
+    () => transcoder.transcode(wire('runs', { ...keyless, _content_hash: 'not-hex' }), 5, 0, 1, NOW, outs),
+    RowMappingError,
+  );
+  assert.equal(Buffer.concat(outs.flatMap((o) => o.body())).length, 0);
+});
+
+test('the same messages give the same insert bytes whatever order their partitions interleave in', () => {
+  const layout = deriveLayout('runs_results', valueSchema('runs_results'), { database: 'db' });
+  const transcoder = createTranscoder(layout, valueSchema('runs_results'), TOPIC);
+  const values = edgeRecords('runs_results', resourceMeta('runs_results').key).map((r) =>
+    wire('runs_results', r),
+  );
+  const fill = (order: number[]) => {
+    const buffer = new BatchBuffer(NOW * 1000);
+    for (const i of order)
+      transcoder.transcode(values[i]!, 5, i % 3, i, NOW, buffer.binary(7, transcoder.tables));
+    return [...buffer.encoded.values()].map((e) => Buffer.concat(e.body()).toString('hex'));
+  };
+  const inOrder = values.map((_, i) => i);
+  // Partition 2's messages first, then 0's, then 1's: each partition still in offset order.
+  const interleaved = [2, 0, 1].flatMap((p) => inOrder.filter((i) => i % 3 === p));
+  assert.deepEqual(fill(interleaved), fill(inOrder));
+});
