@@ -118,9 +118,17 @@ export async function registerSubject(config: Config, subject: string, schema: u
     );
   }
   // Set after registering: some registries keep no per-subject config for a subject that does not exist.
-  const level = await registryCall(config, 'PUT', `/config/${encoded}`, {
-    compatibility: config.registry.compatibility,
-  });
+  const wanted = config.registry.compatibility;
+  let level = await registryCall(config, 'PUT', `/config/${encoded}`, { compatibility: wanted });
+  // Members of a producers group start together: Apicurio answers 409 to the second of two concurrent
+  // PUTs of a subject's first config. Whatever the other one set is read back, and set again if it
+  // differs.
+  for (let attempt = 0; level.status === 409 && attempt < 3; attempt++) {
+    const current = await registryCall(config, 'GET', `/config/${encoded}`);
+    const set = current.json.compatibilityLevel ?? current.json.compatibility;
+    if (current.status === 200 && set === wanted) return registered.json.id;
+    level = await registryCall(config, 'PUT', `/config/${encoded}`, { compatibility: wanted });
+  }
   if (level.status !== 200)
     throw new Error(`registry refused compatibility level for ${subject}: ${level.status}`);
   return registered.json.id;
