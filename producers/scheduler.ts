@@ -9,6 +9,11 @@ export interface PollJob {
   name: string;
   intervalMs: number;
   run(signal: AbortSignal): Promise<void>;
+  /**
+   * Resolves once every step the job's polls handed to their publisher has committed or failed; after a
+   * failed poll the next one waits for it (the scheduler's own `settle` when unset).
+   */
+  settle?: () => Promise<void>;
 }
 
 export interface JobStatus {
@@ -27,9 +32,11 @@ export interface JobStatus {
 export class Scheduler {
   readonly status = new Map<string, JobStatus>();
   private readonly controller = new AbortController();
-  private readonly loops: Promise<void>[] = [];
+  /** Each job's loop and the controller that stops that job alone (a work unit moving elsewhere). */
+  private readonly loops = new Map<string, { done: Promise<void>; stop: AbortController }>();
   private readonly slots: ConcurrencyLimit;
   private wake = new Map<string, () => void>();
+  private started = false;
 
   /**
    * @param settle resolves once every step handed to the publisher has committed or failed; after a
@@ -48,10 +55,34 @@ export class Scheduler {
   start(): void {
     // Every in-flight request of every job listens on the one shutdown signal.
     setMaxListeners(1_000, this.controller.signal);
-    for (const job of this.jobs) {
-      this.status.set(job.name, { polls: 0, failures: 0, running: false });
-      this.loops.push(this.loop(job));
-    }
+    this.started = true;
+    for (const job of this.jobs) this.add(job);
+  }
+
+  /** Starts polling a job (one whose work unit this instance was just given); its first poll is now. */
+  add(job: PollJob): void {
+    if (!this.started) throw new Error('the scheduler is not started');
+    if (this.controller.signal.aborted) return;
+    if (this.loops.has(job.name)) throw new Error(`${job.name} is scheduled already`);
+    const stop = new AbortController();
+    const signal = AbortSignal.any([this.controller.signal, stop.signal]);
+    setMaxListeners(1_000, signal);
+    this.status.set(job.name, { polls: 0, failures: 0, running: false });
+    this.loops.set(job.name, { done: this.loop(job, signal), stop });
+  }
+
+  /**
+   * Stops polling a job: its in-flight poll is aborted (its requests cancelled, its commits refused) and
+   * its status is dropped. Resolves once the loop has ended.
+   */
+  async remove(name: string): Promise<void> {
+    const entry = this.loops.get(name);
+    if (!entry) return;
+    entry.stop.abort();
+    await entry.done;
+    this.loops.delete(name);
+    this.status.delete(name);
+    this.wake.delete(name);
   }
 
   /** Polls a job now instead of at its next interval (tests, and new query ids). */
@@ -59,8 +90,7 @@ export class Scheduler {
     this.wake.get(name)?.();
   }
 
-  private async loop(job: PollJob): Promise<void> {
-    const signal = this.controller.signal;
+  private async loop(job: PollJob, signal: AbortSignal): Promise<void> {
     const status = this.status.get(job.name)!;
     while (!signal.aborted) {
       let release: () => void;
@@ -94,7 +124,7 @@ export class Scheduler {
           { resource: job.name, err },
           'poll failed; the cursor stays where it was and the next poll retries',
         );
-        await this.settle();
+        await (job.settle ?? this.settle)();
       } finally {
         signal.removeEventListener('abort', stopPoll);
         status.running = false;
@@ -122,6 +152,6 @@ export class Scheduler {
   async stop(): Promise<void> {
     // Aborting also turns away the loops still waiting for a slot.
     this.controller.abort();
-    await Promise.allSettled(this.loops);
+    await Promise.allSettled([...this.loops.values()].map((l) => l.done));
   }
 }

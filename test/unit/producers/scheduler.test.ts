@@ -114,4 +114,33 @@ describe('Scheduler', () => {
       'stop() aborts the poll in flight (the finished one was left alone)',
     );
   });
+
+  it('add() polls a job at once; remove() aborts its poll in flight and forgets it, the others go on (#16)', async () => {
+    const polls: Record<string, AbortSignal[]> = { runs: [], audit_logs: [] };
+    const job = (name: 'runs' | 'audit_logs'): PollJob => ({
+      name,
+      intervalMs: 60_000,
+      run: async (signal) => {
+        polls[name]!.push(signal);
+        await new Promise((resolve) => signal.addEventListener('abort', resolve));
+      },
+    });
+    const scheduler = new Scheduler([], 2, logger);
+    scheduler.start();
+    scheduler.add(job('runs'));
+    scheduler.add(job('audit_logs'));
+    await until(() => polls.runs!.length === 1 && polls.audit_logs!.length === 1);
+    assert.throws(() => scheduler.add(job('runs')), /scheduled already/);
+    await scheduler.remove('runs');
+    assert.equal(polls.runs![0]!.aborted, true, "the removed job's poll is aborted");
+    assert.equal(polls.audit_logs![0]!.aborted, false, 'the other job is untouched');
+    assert.deepEqual([...scheduler.status.keys()], ['audit_logs']);
+    // Given back (a unit returning to this member), it starts afresh.
+    scheduler.add(job('runs'));
+    await until(() => polls.runs!.length === 2);
+    assert.equal(scheduler.status.get('runs')!.polls, 0);
+    await scheduler.stop();
+    assert.equal(polls.audit_logs![0]!.aborted, true);
+    assert.equal(polls.runs![1]!.aborted, true);
+  });
 });
