@@ -65,6 +65,14 @@ export interface PublisherOptions {
    * committed. `send` commits a unit at once, outside the queue that is being held.
    */
   onReset?: (send: (unit: PublishUnit) => Promise<void>) => Promise<void>;
+  /**
+   * Set in a producers group (#16): being fenced then means that another instance was given this unit of
+   * work and registered its transactional id, so registering it again would fence the rightful owner in
+   * turn. The publisher instead closes, rejects what it holds, and calls this; whoever owns the unit
+   * after the next rebalance starts it afresh. Unset (one instance per resource set), a fenced producer
+   * registers again, as before.
+   */
+  fencedOut?: () => void;
 }
 
 /**
@@ -292,6 +300,16 @@ export class TransactionalPublisher implements Publisher {
       try {
         await this.commitGroup(group.map((p) => p.unit));
       } catch (err) {
+        if (this.options.fencedOut && fenced(err)) {
+          this.closed = true;
+          this.logger.warn(
+            { transactionalId: this.transactionalId },
+            'fenced: another member of the producers group now owns this work; it stops here',
+          );
+          for (const p of [...group, ...this.queue.splice(0)]) p.reject(err as Error);
+          this.options.fencedOut();
+          return;
+        }
         // Held until the outcome is settled and the state re-read; see the class comment.
         await this.reset(err);
         for (const p of group) p.reject(err as Error);

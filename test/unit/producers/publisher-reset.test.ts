@@ -21,6 +21,8 @@ class FakeCluster {
   failConnects = 0;
   /** Commits that write their messages and then throw (the answer was lost). */
   landThenFail = 0;
+  /** Every commit fails with this, writing nothing (a fenced producer's commit). */
+  failCommitWith: Error | undefined;
   events: string[] = [];
 
   kafka(): Kafka {
@@ -44,6 +46,7 @@ class FakeCluster {
                 pending = topicMessages.flatMap((t) => t.messages);
               },
               commit: async () => {
+                if (this.failCommitWith) throw this.failCommitWith;
                 this.committed.push(...pending);
                 if (this.landThenFail > 0) {
                   this.landThenFail -= 1;
@@ -144,5 +147,37 @@ test('units queued behind a failed transaction wait for the reset and are then p
   await Promise.all([first, second]);
   // x went out alone (y arrived while it was in flight), so y is published once the reset is done.
   assert.deepEqual(order, ['reset', 'x failed', 'y committed']);
+  await publisher.close();
+});
+
+test('in a producers group, a fenced publisher stops instead of registering again (#16)', async () => {
+  const cluster = new FakeCluster();
+  let fencedOut = 0;
+  let resets = 0;
+  const publisher = new TransactionalPublisher(cluster.kafka(), 'group.producers.batches', logger, {
+    retryMaxMs: 5,
+    onReset: async () => void (resets += 1),
+    fencedOut: () => void (fencedOut += 1),
+  });
+  await publisher.start();
+  // The broker's answer once another member has registered the same transactional id.
+  cluster.failCommitWith = Object.assign(
+    new Error('There is a newer producer with the same transactionalId which fences the current one'),
+    {
+      type: 'INVALID_PRODUCER_EPOCH',
+    },
+  );
+  const first = publisher.publish(unit('stale-page'));
+  const queued = publisher.publish(unit('next-page'));
+  await assert.rejects(first, /newer producer/);
+  await assert.rejects(queued, /newer producer/);
+  assert.equal(fencedOut, 1, 'the owner is told once');
+  assert.equal(resets, 0, 'no state re-read: this member no longer owns the unit');
+  assert.equal(
+    cluster.producers,
+    1,
+    'the transactional id is not registered again (that would fence the new owner)',
+  );
+  await assert.rejects(publisher.publish(unit('later')), /closed/);
   await publisher.close();
 });
