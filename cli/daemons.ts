@@ -28,7 +28,9 @@ export async function producersDaemon(config: Config, logger: Logger, now?: () =
       // Unhealthy only when no job has succeeded since its last failure: one flaky endpoint is a warning.
       const statuses = [...producers.scheduler.status.values()];
       const ok = statuses.length === 0 || statuses.some((s) => s.lastError === undefined);
-      return { ok, component: 'producers', jobs };
+      // In a producers group, the units this member runs now: they move when members come and go.
+      const group = config.producers.group ? { group: config.producers.group, units: producers.units() } : {};
+      return { ok, component: 'producers', ...group, jobs };
     },
     stop: () => producers.stop(),
   };

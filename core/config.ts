@@ -284,6 +284,17 @@ export const configSchema = z.strictObject({
         .default([])
         .describe('query ids to track (more arrive on the `<prefix>_queries` topic)'),
       shutdownTimeoutMs: positiveInt.default(15_000).describe('bound of a graceful stop'),
+      group: z
+        .string()
+        .min(1)
+        .regex(
+          /^[A-Za-z0-9._-]+$/,
+          'letters, digits, ".", "_" and "-" only (it is part of transactional ids)',
+        )
+        .optional()
+        .describe(
+          'producers started with the same group share the resources through a Kafka consumer group and take over those of a member that dies; unset: this instance polls all of `resources`',
+        ),
     })
     .prefault({}),
   sinks: z
@@ -416,6 +427,7 @@ const ENV_MAP: Array<[string, string, (v: string) => unknown]> = [
   ['CLICKHOUSE_AUDIT_TTL_DAYS', 'clickhouse.auditTtlDays', num],
   ['CLICKHOUSE_CLUSTER', 'clickhouse.cluster', String],
   ['CLICKHOUSE_CA_FILE', 'clickhouse.caFile', String],
+  ['PRODUCERS_GROUP', 'producers.group', String],
   ['SINK_GROUP', 'sinks.group', String],
   ['HTTP_HOST', 'http.host', String],
   ['HTTP_PORT', 'http.port', num],

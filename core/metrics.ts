@@ -34,6 +34,12 @@ export const metrics = {
     labelNames: ['resource', 'stage'] as const,
     registers,
   }),
+  producerUnits: new Gauge({
+    name: 'instabase_producer_units',
+    help: 'work units this producer runs now (1) or has handed over (0); in a producers group they move on failover',
+    labelNames: ['unit'] as const,
+    registers,
+  }),
   lastSuccessfulPoll: new Gauge({
     name: 'instabase_last_successful_poll_timestamp_seconds',
     help: 'Unix time of the last poll of a resource that completed without error',

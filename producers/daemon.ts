@@ -1,46 +1,49 @@
-import { createHash } from 'node:crypto';
-import type { Consumer } from 'kafkajs';
 import type { Config } from '../core/config.ts';
-import { createKafka, groupTimeouts } from '../core/kafka.ts';
+import { createKafka } from '../core/kafka.ts';
 import type { Logger } from '../core/log.ts';
 import { metrics } from '../core/metrics.ts';
 import type { ResourceName } from '../core/resources.ts';
+import { firstLine } from '../core/secrets.ts';
 import { waitForService, waitForServices, type WaitOptions } from '../core/service-wait.ts';
 import {
   ensureTopicsWith,
   keySubject,
   pipelineTopicSpecs,
-  queriesTopic,
   resourceTopic,
-  stateTopic,
   valueSubject,
 } from '../core/topics.ts';
 import { avroType, keySchema, valueSchema } from '../schemas/index.ts';
-import { trackIds } from './follow/tracked.ts';
+import type { Step } from './follow/types.ts';
 import { InstabaseClient } from './instabase/client.ts';
-import { buildJobs, JOB_RESOURCES } from './jobs.ts';
-import { TransactionalPublisher, type Publisher } from './publisher.ts';
+import type { Publisher } from './publisher.ts';
 import { RecordEncoder, stringKeyType, type RegisteredResource } from './record-encoder.ts';
 import { registerSubject } from './registration.ts';
-import { DECLARATIONS } from './resources.ts';
-import { ProducerRuntime } from './runtime.ts';
 import { Scheduler } from './scheduler.ts';
-import { StateStore } from './state-store.ts';
+import { joinWorkGroup, workTopicSpec, type WorkGroupMembership } from './work-group.ts';
+import {
+  publishedResources,
+  startUnit,
+  workUnits,
+  type RunningUnit,
+  type UnitDeps,
+  type WorkUnit,
+} from './work-units.ts';
+
+export { parseQueryId, publishedResources } from './work-units.ts';
 
 export interface RunningProducers {
-  runtime: ProducerRuntime;
   scheduler: Scheduler;
+  /** Every resource this instance can publish (in a group, those of the units it may be given). */
   resources: ResourceName[];
-  /** Finishes or abandons the in-flight page, publishes what was committed, and disconnects. */
+  /** Committed records and dead letters per resource, over every unit this process ran. */
+  published: ReadonlyMap<string, number>;
+  deadLettered: ReadonlyMap<string, number>;
+  /** The units this instance runs now. */
+  units(): string[];
+  /** Publishes a step through the unit that owns its resources (tests publish edge values this way). */
+  commit(step: Step): Promise<void>;
+  /** Finishes or abandons the in-flight pages, publishes what was committed, and disconnects. */
   stop(): Promise<void>;
-}
-
-/** The resources a set of enabled roots publishes: a root brings its children along. */
-export function publishedResources(config: Config): ResourceName[] {
-  const enabled = new Set(config.producers.resources);
-  return Object.entries(JOB_RESOURCES)
-    .filter(([root]) => enabled.has(root as ResourceName))
-    .flatMap(([, members]) => members.filter((m) => m === members[0] || enabled.has(m)));
 }
 
 /** Registers the value and key schema of every topic; an incompatible schema stops start-up. */
@@ -79,10 +82,11 @@ export async function startProducers(
     throw new Error(
       'producers need INSTABASE_API_TOKEN (or run `instabase-stream start`, which uses the simulator)',
     );
+  const { group } = config.producers;
+  if (group && options.publisher)
+    throw new Error('a replaced publisher runs alone, not in a producers group');
+  const units = workUnits(config);
   const resources = publishedResources(config);
-  // The transactional id names the resource set: a second instance started with the same set fences
-  // the first instead of double-polling, and its state markers are its own.
-  const instanceId = `${config.kafka.clientId}-producer-${createHash('sha1').update(resources.slice().sort().join(',')).digest('hex').slice(0, 10)}`;
   const kafka = createKafka(config, logger, 'producer');
 
   // Kafka or the registry being down at start-up is waited out (bounded by startup.waitMs), saying
@@ -94,11 +98,8 @@ export async function startProducers(
     logger,
   });
   await waitForServices(config, logger, ['kafka', 'registry']);
-  await waitForService(
-    'Kafka',
-    () => ensureTopicsWith(kafka, pipelineTopicSpecs(config, resources), logger),
-    startupWait(),
-  );
+  const topics = [...pipelineTopicSpecs(config, resources), ...(group ? [workTopicSpec(config)] : [])];
+  await waitForService('Kafka', () => ensureTopicsWith(kafka, topics, logger), startupWait());
   const registered = await waitForService(
     'schema registry',
     () => registerSchemas(config, resources),
@@ -120,99 +121,182 @@ export async function startProducers(
     onResponse: (endpoint: string, status: number) =>
       metrics.apiRequests.inc({ endpoint, status: String(status) }),
   });
-
-  const state = new StateStore(stateTopic(config), instanceId);
-  const publisher =
-    options.publisher ??
-    new TransactionalPublisher(kafka, instanceId, logger, {
-      retryMaxMs: config.kafka.retryMaxMs,
-      // After a transaction with an unknown outcome, the cursor state is re-read from what is committed,
-      // so a step whose transaction did commit is not published again.
-      onReset: (send) => state.load(kafka, send, logger),
-    });
-  await waitForService('Kafka', () => publisher.start(), startupWait());
-  await state.load(kafka, (unit) => publisher.publish(unit), logger);
-
-  const encoder = new RecordEncoder(registered, config.instabase.context);
-  const runtime = new ProducerRuntime({
+  const scheduler = new Scheduler([], config.producers.concurrency, logger);
+  scheduler.start();
+  const deps: UnitDeps = {
     config,
     kafka,
     client,
-    publisher,
-    state,
-    encoder,
+    encoder: new RecordEncoder(registered, config.instabase.context),
+    scheduler,
+    counters: { published: new Map(), deadLettered: new Map() },
     logger,
     ...(options.now ? { now: options.now } : {}),
-  });
-  const scheduler = new Scheduler(
-    buildJobs({ config, runtime, logger }),
-    config.producers.concurrency,
-    logger,
-    () => runtime.settled(),
-  );
-
-  let queriesConsumer: Consumer | undefined;
-  const ctx = runtime.context(new AbortController().signal, logger);
-  const track = async (ids: string[]) => {
-    const added = trackIds(ctx, DECLARATIONS.queries_status, ids);
-    if (added.length) await runtime.commit({ emits: [], dead: [], state: added });
-    return added.length;
+    ...(options.publisher ? { publisher: options.publisher } : {}),
   };
-  if (resources.includes('queries_status')) {
-    await track(config.producers.queryIds);
-    // Other systems announce query ids on a topic; an id is tracked (durably) before its offset commits.
-    queriesConsumer = kafka.consumer({
-      groupId: `${config.kafka.clientId}-queries`,
-      allowAutoTopicCreation: false,
-      // After a SIGKILL the dead member holds the group until its session times out; a short session
-      // (kafka.sessionTimeoutMs) keeps that wait to seconds.
-      ...groupTimeouts(config),
-    });
-    await queriesConsumer.connect();
-    await queriesConsumer.subscribe({ topic: queriesTopic(config), fromBeginning: true });
-  }
 
-  scheduler.start();
-  // Joining the group can wait for a dead predecessor's session to expire; polling does not wait for it.
-  const consumer = queriesConsumer;
-  if (consumer) {
-    consumer
-      .run({
-        eachMessage: async ({ message }) => {
-          const id = parseQueryId(message.value?.toString() ?? '');
-          if (id && (await track([id]))) scheduler.pollNow('queries_status');
-        },
-      })
-      .catch((err: unknown) =>
-        logger.error({ err }, 'the query id consumer stopped; ids announced on the topic are not tracked'),
+  const owner = new UnitOwner(units, deps, startupWait);
+  let membership: WorkGroupMembership | undefined;
+  try {
+    if (group) {
+      membership = await waitForService(
+        'Kafka',
+        () =>
+          joinWorkGroup({
+            kafka,
+            config: { ...config, producers: { ...config.producers, group } },
+            logger,
+            runs: units.map((u) => u.name),
+            owns: () => owner.running(),
+            onAssignment: (assigned) => owner.assign(assigned),
+          }),
+        startupWait(),
       );
+    } else {
+      // Alone, the one unit is this instance's from the start, and failing to start it fails start-up.
+      await owner.startAlone();
+    }
+  } catch (err) {
+    await Promise.all([owner.stop(), scheduler.stop()]);
+    await client.close();
+    throw err;
   }
-  logger.info({ resources, instanceId }, 'producers started');
+  logger.info(
+    group
+      ? { group, resources, units: units.map((u) => u.name) }
+      : { resources, units: units.map((u) => u.transactionalId) },
+    group ? 'producers joined their group; units start as the group assigns them' : 'producers started',
+  );
   return {
-    runtime,
     scheduler,
     resources,
+    published: deps.counters.published,
+    deadLettered: deps.counters.deadLettered,
+    units: () => owner.running(),
+    commit: (step) => owner.commit(step),
     async stop() {
-      await queriesConsumer?.disconnect().catch(() => undefined);
-      // Both at once: a poll waiting for Kafka during an outage holds scheduler.stop until the
-      // publisher gives its step up, which closing the publisher does (within a few seconds).
-      await Promise.all([scheduler.stop(), publisher.close()]);
+      // The units first, so that their last pages are committed; leaving the group then hands them on at
+      // once (their next owner's registration would fence whatever this instance still had open).
+      await owner.stop();
+      await membership?.leave();
+      await scheduler.stop();
       await client.close();
     },
   };
 }
 
-/** A query id message is the bare id or JSON `{"query_id": "…"}`. */
-export function parseQueryId(text: string): string | undefined {
-  const trimmed = text.trim();
-  if (!trimmed) return undefined;
-  if (trimmed.startsWith('{')) {
-    try {
-      const id = (JSON.parse(trimmed) as { query_id?: unknown }).query_id;
-      return typeof id === 'string' && id ? id : undefined;
-    } catch {
-      return undefined;
+/**
+ * The one owner of which units run here. A group's rebalances say which units this member should run
+ * (`assign`); the changes are applied one at a time, in order: units taken away are stopped, units given
+ * are started (each registers its transactional id, fencing the member that ran it before). A unit that
+ * fails to start is tried again with capped backoff for as long as it stays assigned. A fenced unit stops
+ * and is not started again until a rebalance assigns it anew.
+ */
+class UnitOwner {
+  private readonly byName: Map<string, WorkUnit>;
+  private wanted = new Set<string>();
+  private readonly active = new Map<string, RunningUnit>();
+  private chain: Promise<void> = Promise.resolve();
+  private retry: NodeJS.Timeout | undefined;
+  private retryMs = 250;
+  private stopped = false;
+
+  constructor(
+    units: WorkUnit[],
+    private readonly deps: UnitDeps,
+    private readonly startupWait: () => WaitOptions,
+  ) {
+    this.byName = new Map(units.map((u) => [u.name, u]));
+  }
+
+  running(): string[] {
+    return [...this.active.keys()].sort();
+  }
+
+  async startAlone(): Promise<void> {
+    const unit = [...this.byName.values()][0]!;
+    this.wanted = new Set([unit.name]);
+    const { fencedOut: _ignored, ...deps } = this.deps;
+    this.active.set(
+      unit.name,
+      await waitForService('Kafka', () => startUnit(unit, deps), this.startupWait()),
+    );
+  }
+
+  assign(units: Set<string>): void {
+    this.wanted = new Set([...units].filter((u) => this.byName.has(u)));
+    this.reconcile();
+  }
+
+  private reconcile(): void {
+    this.chain = this.chain.then(() => this.apply());
+  }
+
+  private async apply(): Promise<void> {
+    if (this.stopped) return;
+    clearTimeout(this.retry);
+    const { logger } = this.deps;
+    const leaving = [...this.active].filter(([name]) => !this.wanted.has(name));
+    await Promise.all(
+      leaving.map(async ([name, running]) => {
+        this.active.delete(name);
+        await running
+          .stop()
+          .catch((err: unknown) => logger.warn({ err, unit: name }, 'a unit stopped uncleanly'));
+        metrics.producerUnits.set({ unit: name }, 0);
+        logger.info({ unit: name }, 'work unit handed over');
+      }),
+    );
+    const starting = [...this.wanted].filter((name) => !this.active.has(name));
+    const failed: string[] = [];
+    await Promise.all(
+      starting.map(async (name) => {
+        const unit = this.byName.get(name)!;
+        try {
+          const running = await startUnit(unit, { ...this.deps, fencedOut: () => this.fencedOut(name) });
+          this.active.set(name, running);
+          metrics.producerUnits.set({ unit: name }, 1);
+        } catch (err) {
+          failed.push(name);
+          logger.warn({ err, unit: name }, `work unit could not start; trying again: ${firstLine(err)}`);
+        }
+      }),
+    );
+    if (failed.length > 0 && !this.stopped) {
+      this.retry = setTimeout(() => this.reconcile(), this.retryMs);
+      this.retryMs = Math.min(this.retryMs * 2, this.deps.config.kafka.retryMaxMs);
+    } else {
+      this.retryMs = 250;
     }
   }
-  return trimmed;
+
+  /** The unit was fenced by another member: it stops, until a rebalance gives it back. */
+  private fencedOut(name: string): void {
+    this.wanted.delete(name);
+    this.reconcile();
+  }
+
+  /** A step of the unit that publishes its resources (all of them alone); refused if none runs here. */
+  commit(step: Step): Promise<void> {
+    const resources = new Set([...step.emits, ...step.dead].map((e) => e.resource));
+    const running = [...this.active.values()].find((r) =>
+      [...resources].every((res) => (r.unit.resources as string[]).includes(res)),
+    );
+    if (!running)
+      return Promise.reject(new Error(`no unit running here publishes ${[...resources].join(', ')}`));
+    return running.runtime.commit(step);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.retry);
+    await this.chain;
+    await Promise.all(
+      [...this.active].map(async ([name, running]) => {
+        this.active.delete(name);
+        await running.stop();
+        metrics.producerUnits.set({ unit: name }, 0);
+      }),
+    );
+  }
 }

@@ -22,6 +22,14 @@ export interface RuntimeDeps {
   encoder: RecordEncoder;
   logger: Logger;
   now?: () => number;
+  /** Shared by the runtimes of one process's work units, so that its totals are one place. */
+  counters?: RuntimeCounters;
+}
+
+/** Committed records and dead letters per resource, counted once their transaction has committed. */
+export interface RuntimeCounters {
+  published: Map<string, number>;
+  deadLettered: Map<string, number>;
 }
 
 /**
@@ -30,10 +38,13 @@ export interface RuntimeDeps {
  * in one transaction. Counters move only once the transaction has committed.
  */
 export class ProducerRuntime {
-  readonly published = new Map<string, number>();
-  readonly deadLettered = new Map<string, number>();
+  readonly published: Map<string, number>;
+  readonly deadLettered: Map<string, number>;
 
-  constructor(private readonly deps: RuntimeDeps) {}
+  constructor(private readonly deps: RuntimeDeps) {
+    this.published = deps.counters?.published ?? new Map();
+    this.deadLettered = deps.counters?.deadLettered ?? new Map();
+  }
 
   private readonly inFlight = new Set<Promise<void>>();
 

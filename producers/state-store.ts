@@ -27,9 +27,15 @@ export interface StateChange {
 export class StateStore {
   private values = new Map<string, StateValue>();
 
+  /**
+   * @param instanceId the transactional id of the publisher that writes this state (it names the markers)
+   * @param owns which keys are this store's: in a producers group each unit of work loads only its own
+   *   resources' keys, which only its transactional id writes (all keys when unset)
+   */
   constructor(
     readonly topic: string,
     private readonly instanceId: string,
+    private readonly owns: (key: string) => boolean = () => true,
   ) {}
 
   get<T extends StateValue>(key: string): T | undefined {
@@ -96,6 +102,7 @@ export class StateStore {
                 }
                 return;
               }
+              if (!this.owns(key)) return;
               if (message.value === null) values.delete(key);
               else values.set(key, parseJson(message.value.toString()) as StateValue);
             },

@@ -100,7 +100,7 @@ async function walk(
       await sleep(100);
       const statuses = [...producers.scheduler.status.values()];
       const done = statuses.every((s) => s.polls >= 1 && !s.running);
-      const records = [...producers.runtime.published.values()].reduce((a, b) => a + b, 0);
+      const records = [...producers.published.values()].reduce((a, b) => a + b, 0);
       if (Date.now() - lastLine > (process.stderr.isTTY ? 200 : 5_000)) {
         lastLine = Date.now();
         const line = `(${label}) ${records} records, ${Math.round(records / ((performance.now() - started) / 1000))}/s`;
@@ -117,7 +117,7 @@ async function walk(
   const seconds = (performance.now() - started) / 1000;
   const cpu = process.cpuUsage(cpu0);
   await producers.stop();
-  const perResource = Object.fromEntries(producers.runtime.published);
+  const perResource = Object.fromEntries(producers.published);
   const records = Object.values(perResource).reduce((a, b) => a + b, 0);
   return {
     seconds: Math.round(seconds * 100) / 100,

@@ -90,6 +90,15 @@ export class DaemonProcess {
     await this.exited;
   }
 
+  /** SIGSTOP: the process is frozen (a long GC pause, a partitioned host) until resume(). */
+  pause(): void {
+    this.child?.kill('SIGSTOP');
+  }
+
+  resume(): void {
+    this.child?.kill('SIGCONT');
+  }
+
   /** SIGTERM, then SIGKILL after the bound; the process is not started again. */
   async stop(timeoutMs = 30_000): Promise<void> {
     this.closed = true;

@@ -186,10 +186,10 @@ describe(
         );
         for (const [name, s] of producers.scheduler.status)
           assert.equal(s.lastError, undefined, `${name}: ${s.lastError}`);
-        // The same runtime the jobs use: encoder, transactional publisher, counters.
-        await producers.runtime.commit({ emits: edges, dead: [], state: [] });
-        published = new Map(producers.runtime.published);
-        deadLettered = new Map(producers.runtime.deadLettered);
+        // Through the same unit the jobs use: encoder, transactional publisher, counters.
+        await producers.commit({ emits: edges, dead: [], state: [] });
+        published = new Map(producers.published);
+        deadLettered = new Map(producers.deadLettered);
       } finally {
         await producers.stop();
       }

@@ -161,7 +161,7 @@ describe('producers against the simulator', () => {
     )!.length;
     const producers = await runOnce();
     assert.deepEqual(
-      Object.fromEntries(producers.runtime.published),
+      Object.fromEntries(producers.published),
       {},
       'a second poll over unchanged data publishes nothing',
     );

@@ -1,0 +1,224 @@
+/**
+ * Units of work: what one transactional id publishes, with the cursor state only it writes. Alone, an
+ * instance runs one unit holding every root resource it is given, under the transactional id it always
+ * had. In a producers group (./work-group.ts) every root resource is a unit of its own, so the group can
+ * spread them and move one when its member dies; the unit's transactional id, the same on every member,
+ * fences whichever member ran it before.
+ */
+import { createHash } from 'node:crypto';
+import type { Consumer, Kafka } from 'kafkajs';
+import type { Config } from '../core/config.ts';
+import { groupTimeouts } from '../core/kafka.ts';
+import type { Logger } from '../core/log.ts';
+import type { ResourceName } from '../core/resources.ts';
+import { queriesTopic, stateTopic } from '../core/topics.ts';
+import { pageHistoryKey } from './follow/page-budget.ts';
+import { trackIds } from './follow/tracked.ts';
+import type { Step } from './follow/types.ts';
+import type { InstabaseClient } from './instabase/client.ts';
+import { buildJobs } from './jobs.ts';
+import { TransactionalPublisher, type Publisher } from './publisher.ts';
+import type { RecordEncoder } from './record-encoder.ts';
+import { DECLARATIONS, JOB_RESOURCES } from './resources.ts';
+import { ProducerRuntime, type RuntimeCounters } from './runtime.ts';
+import type { Scheduler } from './scheduler.ts';
+import { StateStore } from './state-store.ts';
+import { groupId } from './work-group.ts';
+
+export interface WorkUnit {
+  /** The unit's name: its first root resource. */
+  name: string;
+  /** The root resources it polls, each with its tree. */
+  roots: ResourceName[];
+  /** Every resource it publishes (its roots and their children that are polled). */
+  resources: ResourceName[];
+  transactionalId: string;
+}
+
+/** The resources a set of enabled roots publishes: a root brings its children along. */
+export function publishedResources(config: Config, roots?: readonly ResourceName[]): ResourceName[] {
+  const enabled = new Set(config.producers.resources);
+  return Object.entries(JOB_RESOURCES)
+    .filter(([root]) => enabled.has(root as ResourceName) && (!roots || roots.includes(root as ResourceName)))
+    .flatMap(([, members]) => members.filter((m) => m === members[0] || enabled.has(m)));
+}
+
+/** The units this instance can run, from its config. */
+export function workUnits(config: Config): WorkUnit[] {
+  const { group, resources, filesFromBatchFiles } = config.producers;
+  const enabled = Object.keys(JOB_RESOURCES).filter((r) =>
+    resources.includes(r as ResourceName),
+  ) as ResourceName[];
+  if (!group) {
+    const published = publishedResources(config);
+    // The transactional id names the resource set: a second instance started with the same set fences
+    // the first instead of double-polling, and its state markers are its own.
+    const digest = createHash('sha1').update(published.slice().sort().join(',')).digest('hex').slice(0, 10);
+    return [
+      {
+        name: enabled[0] ?? 'none',
+        roots: enabled,
+        resources: published,
+        transactionalId: `${config.kafka.clientId}-producer-${digest}`,
+      },
+    ];
+  }
+  // files_metadata reads the paths batch_files keeps in its state: they run as one unit, so that the
+  // state it reads is the state its own transactions keep current.
+  const together: Partial<Record<ResourceName, ResourceName>> =
+    filesFromBatchFiles && enabled.includes('batches') ? { files_metadata: 'batches' } : {};
+  const units = new Map<ResourceName, ResourceName[]>();
+  for (const root of enabled) {
+    const lead = together[root] ?? root;
+    units.set(lead, [...(units.get(lead) ?? []), root]);
+  }
+  return [...units].map(([name, roots]) => ({
+    name,
+    roots,
+    resources: publishedResources(config, roots),
+    transactionalId: `${groupId(group)}.${name}`,
+  }));
+}
+
+/** Whether a state key belongs to one of these resources (./follow/state-keys.ts, page-budget.ts). */
+function stateKeysOf(resources: readonly ResourceName[]): (key: string) => boolean {
+  const mine = new Set<string>(resources);
+  const pages = new Set(resources.map(pageHistoryKey));
+  return (key) => pages.has(key) || mine.has(key.slice(0, key.indexOf('/')));
+}
+
+export interface UnitDeps {
+  config: Config;
+  kafka: Kafka;
+  client: InstabaseClient;
+  encoder: RecordEncoder;
+  scheduler: Scheduler;
+  counters: RuntimeCounters;
+  logger: Logger;
+  now?: () => number;
+  /** Replaces the transactional publisher (the producers bench counts instead of publishing). */
+  publisher?: Publisher;
+  /**
+   * Set in a producers group: the unit was fenced by another member and has stopped publishing; whoever
+   * owns it after the next rebalance starts it again.
+   */
+  fencedOut?: () => void;
+}
+
+export interface RunningUnit {
+  unit: WorkUnit;
+  runtime: ProducerRuntime;
+  /** Stops its polls, gives up what it has not committed, and disconnects its publisher. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a unit: registers its transactional id (fencing any earlier owner and settling what that one
+ * left open), loads the cursor state its id has committed, and schedules its polls, which start at once.
+ */
+export async function startUnit(unit: WorkUnit, deps: UnitDeps): Promise<RunningUnit> {
+  const { config, kafka, scheduler } = deps;
+  const logger = deps.logger.child({ unit: unit.name });
+  const state = new StateStore(
+    stateTopic(config),
+    unit.transactionalId,
+    config.producers.group ? stateKeysOf(unit.resources) : undefined,
+  );
+  const publisher =
+    deps.publisher ??
+    new TransactionalPublisher(kafka, unit.transactionalId, logger, {
+      retryMaxMs: config.kafka.retryMaxMs,
+      // After a transaction with an unknown outcome, the cursor state is re-read from what is committed,
+      // so a step whose transaction did commit is not published again.
+      onReset: (send) => state.load(kafka, send, logger),
+      ...(deps.fencedOut ? { fencedOut: deps.fencedOut } : {}),
+    });
+  let queries: Consumer | undefined;
+  const scheduled: string[] = [];
+  const stop = async () => {
+    await queries?.disconnect().catch(() => undefined);
+    // Both at once: a poll waiting for Kafka during an outage holds its removal until the publisher
+    // gives its step up, which closing the publisher does (within a few seconds).
+    await Promise.all([Promise.all(scheduled.map((name) => scheduler.remove(name))), publisher.close()]);
+  };
+  try {
+    await publisher.start();
+    await state.load(kafka, (u) => publisher.publish(u), logger);
+    const runtime = new ProducerRuntime({
+      config,
+      kafka,
+      client: deps.client,
+      publisher,
+      state,
+      encoder: deps.encoder,
+      logger,
+      counters: deps.counters,
+      ...(deps.now ? { now: deps.now } : {}),
+    });
+    const unitConfig = { ...config, producers: { ...config.producers, resources: unit.resources } };
+    for (const job of buildJobs({ config: unitConfig, runtime, logger })) {
+      // After a failed poll, the next one waits for this unit's straggling commits only.
+      scheduler.add({ ...job, settle: () => runtime.settled() });
+      scheduled.push(job.name);
+    }
+    if (unit.roots.includes('queries_status')) {
+      queries = await followQueryIds(deps, runtime, logger);
+    }
+    logger.info({ resources: unit.resources, transactionalId: unit.transactionalId }, 'work unit started');
+    return { unit, runtime, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+/**
+ * Tracks the configured query ids, and those other systems announce on the queries topic: an id is
+ * tracked (durably, in the unit's state) before its offset commits.
+ */
+async function followQueryIds(deps: UnitDeps, runtime: ProducerRuntime, logger: Logger): Promise<Consumer> {
+  const { config, kafka, scheduler } = deps;
+  const ctx = runtime.context(new AbortController().signal, logger);
+  const track = async (ids: string[]) => {
+    const added = trackIds(ctx, DECLARATIONS.queries_status, ids);
+    if (added.length) await runtime.commit({ emits: [], dead: [], state: added } satisfies Step);
+    return added.length;
+  };
+  await track(config.producers.queryIds);
+  const consumer = kafka.consumer({
+    groupId: `${config.kafka.clientId}-queries`,
+    allowAutoTopicCreation: false,
+    // After a SIGKILL the dead member holds the group until its session times out; a short session
+    // (kafka.sessionTimeoutMs) keeps that wait to seconds.
+    ...groupTimeouts(config),
+  });
+  await consumer.connect();
+  await consumer.subscribe({ topic: queriesTopic(config), fromBeginning: true });
+  // Joining the group can wait for a dead predecessor's session to expire; polling does not wait for it.
+  consumer
+    .run({
+      eachMessage: async ({ message }) => {
+        const id = parseQueryId(message.value?.toString() ?? '');
+        if (id && (await track([id]))) scheduler.pollNow('queries_status');
+      },
+    })
+    .catch((err: unknown) =>
+      logger.error({ err }, 'the query id consumer stopped; ids announced on the topic are not tracked'),
+    );
+  return consumer;
+}
+
+/** A query id message is the bare id or JSON `{"query_id": "…"}`. */
+export function parseQueryId(text: string): string | undefined {
+  const trimmed = text.trim();
+  if (!trimmed) return undefined;
+  if (trimmed.startsWith('{')) {
+    try {
+      const id = (JSON.parse(trimmed) as { query_id?: unknown }).query_id;
+      return typeof id === 'string' && id ? id : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+  return trimmed;
+}

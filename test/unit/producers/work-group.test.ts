@@ -1,0 +1,87 @@
+/**
+ * How a producers group spreads its units of work (producers/work-group.ts, assignUnits): every unit a
+ * member can run goes to exactly one such member, evenly, a unit stays where it runs while that is even,
+ * and every member computing the plan gets the same one.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { assignUnits, type MemberUnits } from '../../../producers/work-group.ts';
+
+const UNITS = ['conversations', 'batches', 'runs', 'queries_status', 'files_metadata', 'audit_logs'];
+
+const members = fc.uniqueArray(fc.integer({ min: 0, max: 50 }), { minLength: 1, maxLength: 6 }).chain((ids) =>
+  fc.tuple(
+    ...ids.map((id) =>
+      fc.record({
+        memberId: fc.constant(`m-${id}`),
+        runs: fc.subarray(UNITS, { minLength: 0 }),
+        owns: fc.subarray(UNITS),
+      }),
+    ),
+  ),
+);
+
+describe('assignUnits', () => {
+  it('gives every unit some member runs to exactly one member that runs it', () => {
+    fc.assert(
+      fc.property(members, (ms) => {
+        const plan = assignUnits(ms, UNITS);
+        const given = [...plan.values()].flat();
+        assert.equal(new Set(given).size, given.length, 'no unit twice');
+        const runnable = UNITS.filter((u) => ms.some((m) => m.runs.includes(u)));
+        assert.deepEqual([...given].sort(), [...runnable].sort(), 'every runnable unit, nothing else');
+        for (const [id, units] of plan) {
+          const m = ms.find((x) => x.memberId === id)!;
+          for (const u of units) assert.ok(m.runs.includes(u), `${id} runs ${u}`);
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('spreads units evenly when every member runs all of them, and keeps them where they run', () => {
+    fc.assert(
+      fc.property(members, (raw) => {
+        const ms = raw.map((m) => ({ ...m, runs: UNITS }));
+        const plan = assignUnits(ms, UNITS);
+        const sizes = [...plan.values()].map((u) => u.length);
+        assert.ok(Math.max(...sizes) - Math.min(...sizes) <= 1, `even: ${sizes.join(',')}`);
+        // Run again with each member owning what it was given: nothing moves.
+        const owned = ms.map((m) => ({ ...m, owns: plan.get(m.memberId)! }));
+        assert.deepEqual(assignUnits(owned, UNITS), plan, 'a settled plan is stable');
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('is the same plan whatever order the members come in', () => {
+    fc.assert(
+      fc.property(members, (ms) => {
+        const reversed = [...ms].reverse();
+        assert.deepEqual(
+          Object.fromEntries(assignUnits(reversed, UNITS)),
+          Object.fromEntries(assignUnits(ms, UNITS)),
+        );
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('a member that dies: only its units move, to the survivors', () => {
+    const three: MemberUnits[] = ['a', 'b', 'c'].map((id) => ({ memberId: id, runs: UNITS, owns: [] }));
+    const before = assignUnits(three, UNITS);
+    const survivors = three
+      .filter((m) => m.memberId !== 'b')
+      .map((m) => ({ ...m, owns: before.get(m.memberId)! }));
+    const after = assignUnits(survivors, UNITS);
+    for (const id of ['a', 'c']) {
+      for (const u of before.get(id)!) assert.ok(after.get(id)!.includes(u), `${u} stays on ${id}`);
+    }
+    assert.deepEqual([...after.values()].flat().sort(), [...UNITS].sort(), "b's units are taken over");
+    assert.deepEqual(
+      [...after.values()].map((u) => u.length),
+      [3, 3],
+    );
+  });
+});
