@@ -181,3 +181,25 @@ test('in a producers group, a fenced publisher stops instead of registering agai
   await assert.rejects(publisher.publish(unit('later')), /closed/);
   await publisher.close();
 });
+
+test('a unit published the moment the previous one resolves is committed, not stranded in the queue', async () => {
+  // The drain loop resolves a unit's promise and, finding the queue empty, ends; its caller's next
+  // publish() can run before the drain's end is noticed (one microtask later). Found by the producers
+  // group model test (test/unit/producers/group-model.test.ts), where a walk publishes page after page.
+  const cluster = new FakeCluster();
+  const publisher = new TransactionalPublisher(cluster.kafka(), 'tx', logger, { retryMaxMs: 5 });
+  await publisher.start();
+  const outcome = await Promise.race([
+    (async () => {
+      for (let i = 0; i < 5; i++) await publisher.publish(unit(`page-${i}`));
+      return 'all committed';
+    })(),
+    new Promise((r) => setTimeout(() => r('stranded'), 2_000)),
+  ]);
+  assert.equal(outcome, 'all committed');
+  assert.deepEqual(
+    cluster.committed.map((m) => String(m.key)),
+    ['page-0', 'page-1', 'page-2', 'page-3', 'page-4'],
+  );
+  await publisher.close();
+});
