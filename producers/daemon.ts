@@ -3,7 +3,6 @@ import { createKafka } from '../core/kafka.ts';
 import type { Logger } from '../core/log.ts';
 import { metrics } from '../core/metrics.ts';
 import type { ResourceName } from '../core/resources.ts';
-import { firstLine } from '../core/secrets.ts';
 import { waitForService, waitForServices, type WaitOptions } from '../core/service-wait.ts';
 import {
   ensureTopicsWith,
@@ -19,15 +18,9 @@ import type { Publisher } from './publisher.ts';
 import { RecordEncoder, stringKeyType, type RegisteredResource } from './record-encoder.ts';
 import { registerSubject } from './registration.ts';
 import { Scheduler } from './scheduler.ts';
+import { UnitOwner } from './unit-owner.ts';
 import { joinWorkGroup, workTopicSpec, type WorkGroupMembership } from './work-group.ts';
-import {
-  publishedResources,
-  startUnit,
-  workUnits,
-  type RunningUnit,
-  type UnitDeps,
-  type WorkUnit,
-} from './work-units.ts';
+import { publishedResources, startUnit, workUnits, type RunningUnit, type UnitDeps } from './work-units.ts';
 
 export { parseQueryId, publishedResources } from './work-units.ts';
 
@@ -135,7 +128,17 @@ export async function startProducers(
     ...(options.publisher ? { publisher: options.publisher } : {}),
   };
 
-  const owner = new UnitOwner(units, deps, startupWait);
+  const byName = new Map(units.map((u) => [u.name, u]));
+  const owner = new UnitOwner<RunningUnit>(
+    new Set(byName.keys()),
+    (name, fencedOut) => startUnit(byName.get(name)!, { ...deps, fencedOut }),
+    {
+      logger,
+      retryMaxMs: config.kafka.retryMaxMs,
+      onChange: (unit, running) => metrics.producerUnits.set({ unit }, running ? 1 : 0),
+    },
+  );
+  let alone: RunningUnit | undefined;
   let membership: WorkGroupMembership | undefined;
   try {
     if (group) {
@@ -154,7 +157,7 @@ export async function startProducers(
       );
     } else {
       // Alone, the one unit is this instance's from the start, and failing to start it fails start-up.
-      await owner.startAlone();
+      alone = await waitForService('Kafka', () => startUnit(units[0]!, deps), startupWait());
     }
   } catch (err) {
     await Promise.all([owner.stop(), scheduler.stop()]);
@@ -164,139 +167,33 @@ export async function startProducers(
   logger.info(
     group
       ? { group, resources, units: units.map((u) => u.name) }
-      : { resources, units: units.map((u) => u.transactionalId) },
+      : { resources, transactionalId: units[0]!.transactionalId },
     group ? 'producers joined their group; units start as the group assigns them' : 'producers started',
   );
+  const running = () => (alone ? [alone] : owner.units());
   return {
     scheduler,
     resources,
     published: deps.counters.published,
     deadLettered: deps.counters.deadLettered,
-    units: () => owner.running(),
-    commit: (step) => owner.commit(step),
+    units: () => running().map((r) => r.unit.name),
+    commit(step) {
+      // The unit that publishes every resource of the step (alone, the one unit publishes them all).
+      const resources = new Set([...step.emits, ...step.dead].map((e) => e.resource));
+      const unit = running().find((r) =>
+        [...resources].every((res) => r.unit.resources.includes(res as ResourceName)),
+      );
+      if (!unit)
+        return Promise.reject(new Error(`no unit running here publishes ${[...resources].join(', ')}`));
+      return unit.runtime.commit(step);
+    },
     async stop() {
       // The units first, so that their last pages are committed; leaving the group then hands them on at
       // once (their next owner's registration would fence whatever this instance still had open).
-      await owner.stop();
+      await Promise.all([owner.stop(), alone?.stop()]);
       await membership?.leave();
       await scheduler.stop();
       await client.close();
     },
   };
-}
-
-/**
- * The one owner of which units run here. A group's rebalances say which units this member should run
- * (`assign`); the changes are applied one at a time, in order: units taken away are stopped, units given
- * are started (each registers its transactional id, fencing the member that ran it before). A unit that
- * fails to start is tried again with capped backoff for as long as it stays assigned. A fenced unit stops
- * and is not started again until a rebalance assigns it anew.
- */
-class UnitOwner {
-  private readonly byName: Map<string, WorkUnit>;
-  private wanted = new Set<string>();
-  private readonly active = new Map<string, RunningUnit>();
-  private chain: Promise<void> = Promise.resolve();
-  private retry: NodeJS.Timeout | undefined;
-  private retryMs = 250;
-  private stopped = false;
-
-  constructor(
-    units: WorkUnit[],
-    private readonly deps: UnitDeps,
-    private readonly startupWait: () => WaitOptions,
-  ) {
-    this.byName = new Map(units.map((u) => [u.name, u]));
-  }
-
-  running(): string[] {
-    return [...this.active.keys()].sort();
-  }
-
-  async startAlone(): Promise<void> {
-    const unit = [...this.byName.values()][0]!;
-    this.wanted = new Set([unit.name]);
-    const { fencedOut: _ignored, ...deps } = this.deps;
-    this.active.set(
-      unit.name,
-      await waitForService('Kafka', () => startUnit(unit, deps), this.startupWait()),
-    );
-  }
-
-  assign(units: Set<string>): void {
-    this.wanted = new Set([...units].filter((u) => this.byName.has(u)));
-    this.reconcile();
-  }
-
-  private reconcile(): void {
-    this.chain = this.chain.then(() => this.apply());
-  }
-
-  private async apply(): Promise<void> {
-    if (this.stopped) return;
-    clearTimeout(this.retry);
-    const { logger } = this.deps;
-    const leaving = [...this.active].filter(([name]) => !this.wanted.has(name));
-    await Promise.all(
-      leaving.map(async ([name, running]) => {
-        this.active.delete(name);
-        await running
-          .stop()
-          .catch((err: unknown) => logger.warn({ err, unit: name }, 'a unit stopped uncleanly'));
-        metrics.producerUnits.set({ unit: name }, 0);
-        logger.info({ unit: name }, 'work unit handed over');
-      }),
-    );
-    const starting = [...this.wanted].filter((name) => !this.active.has(name));
-    const failed: string[] = [];
-    await Promise.all(
-      starting.map(async (name) => {
-        const unit = this.byName.get(name)!;
-        try {
-          const running = await startUnit(unit, { ...this.deps, fencedOut: () => this.fencedOut(name) });
-          this.active.set(name, running);
-          metrics.producerUnits.set({ unit: name }, 1);
-        } catch (err) {
-          failed.push(name);
-          logger.warn({ err, unit: name }, `work unit could not start; trying again: ${firstLine(err)}`);
-        }
-      }),
-    );
-    if (failed.length > 0 && !this.stopped) {
-      this.retry = setTimeout(() => this.reconcile(), this.retryMs);
-      this.retryMs = Math.min(this.retryMs * 2, this.deps.config.kafka.retryMaxMs);
-    } else {
-      this.retryMs = 250;
-    }
-  }
-
-  /** The unit was fenced by another member: it stops, until a rebalance gives it back. */
-  private fencedOut(name: string): void {
-    this.wanted.delete(name);
-    this.reconcile();
-  }
-
-  /** A step of the unit that publishes its resources (all of them alone); refused if none runs here. */
-  commit(step: Step): Promise<void> {
-    const resources = new Set([...step.emits, ...step.dead].map((e) => e.resource));
-    const running = [...this.active.values()].find((r) =>
-      [...resources].every((res) => (r.unit.resources as string[]).includes(res)),
-    );
-    if (!running)
-      return Promise.reject(new Error(`no unit running here publishes ${[...resources].join(', ')}`));
-    return running.runtime.commit(step);
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.retry);
-    await this.chain;
-    await Promise.all(
-      [...this.active].map(async ([name, running]) => {
-        this.active.delete(name);
-        await running.stop();
-        metrics.producerUnits.set({ unit: name }, 0);
-      }),
-    );
-  }
 }

@@ -142,8 +142,7 @@ export async function startUnit(unit: WorkUnit, deps: UnitDeps): Promise<Running
     await Promise.all([Promise.all(scheduled.map((name) => scheduler.remove(name))), publisher.close()]);
   };
   try {
-    await publisher.start();
-    await state.load(kafka, (u) => publisher.publish(u), logger);
+    await takeOver(publisher, state, kafka, logger);
     const runtime = new ProducerRuntime({
       config,
       kafka,
@@ -170,6 +169,22 @@ export async function startUnit(unit: WorkUnit, deps: UnitDeps): Promise<Running
     await stop();
     throw err;
   }
+}
+
+/**
+ * The order a unit's new owner starts in: first register the transactional id, which fences the previous
+ * owner (Kafka aborts its open transaction and refuses its later commits), then read the cursor state.
+ * The other way round, the previous owner could still commit a page after the read, and the new owner
+ * would publish that page again from the stale cursor (test/unit/producers/group-model.test.ts).
+ */
+export async function takeOver(
+  publisher: Publisher,
+  state: StateStore,
+  kafka: Kafka,
+  logger: Logger,
+): Promise<void> {
+  await publisher.start();
+  await state.load(kafka, (u) => publisher.publish(u), logger);
 }
 
 /**
