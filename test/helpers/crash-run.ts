@@ -17,6 +17,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import type { Config } from '../../core/config.ts';
 import { RESOURCE_NAMES } from '../../core/resources.ts';
 import { resourceTopic } from '../../core/topics.ts';
+import { ROOTS } from '../../producers/resources.ts';
 import { startSimulator, type FaultOptions, type SimScale } from '../../sim/index.ts';
 import { DaemonProcess } from './daemon-process.ts';
 import { compareKeys, currentKeys, expectedKeys, type KeyComparison } from './ground-truth.ts';
@@ -99,6 +100,11 @@ export interface CrashRunSpec {
   scale?: Partial<SimScale>;
   faults?: Partial<FaultOptions>;
   flush: { flushRows: number; flushMs: number };
+  /**
+   * Producers as a group of this many members (PRODUCERS_GROUP, #16); a producers kill hits one of them
+   * (by the seed), so its units fail over to the others while it is down. One plain instance when unset.
+   */
+  producerMembers?: number;
   /** Kills per target when the services are ours (`external` says how many otherwise). */
   perTarget: Record<CrashTarget, number>;
   external?: Record<CrashTarget, number>;
@@ -155,9 +161,24 @@ export async function crashRun(t: TestContext, spec: CrashRunSpec): Promise<void
     sinks: { ...flush, retryMaxMs: 2_000, shutdownTimeoutMs: 10_000 },
   };
   const env = daemonEnv(config, { LOG_LEVEL: process.env.CRASH_LOG_LEVEL ?? 'info', ...simulatorEnv(sim) });
-  const daemon = async (name: 'producers' | 'sinks') =>
-    new DaemonProcess({ name, command: [name], env, config: settings, dir, httpPort: await freePort() });
-  const producers = await daemon('producers');
+  const daemon = async (command: 'producers' | 'sinks', name: string = command, extra = {}) =>
+    new DaemonProcess({
+      name,
+      command: [command],
+      env: { ...env, ...extra },
+      config: settings,
+      dir,
+      httpPort: await freePort(),
+    });
+  const members = spec.producerMembers ?? 1;
+  const producerGroup: DaemonProcess[] = [];
+  for (let i = 1; i <= members; i++) {
+    producerGroup.push(
+      members === 1
+        ? await daemon('producers')
+        : await daemon('producers', `producers-${i}`, { PRODUCERS_GROUP: `${prefix}-group` }),
+    );
+  }
   const sinks = await daemon('sinks');
   const ch = testClickHouse(config);
   const readers: Reader[] = (spec.readers ?? [{ name: 'ClickHouse', url: config.clickhouse.url }]).map(
@@ -166,7 +187,7 @@ export async function crashRun(t: TestContext, spec: CrashRunSpec): Promise<void
   const database = config.clickhouse.database;
   let passed = false;
   try {
-    producers.start();
+    for (const p of producerGroup) p.start();
     sinks.start();
     // The kills start once rows flow, so they land in the middle of the backlog.
     await waitFor(
@@ -188,8 +209,12 @@ export async function crashRun(t: TestContext, spec: CrashRunSpec): Promise<void
       const down = Date.now();
       const n = nth[kill.target]++;
       let what: string = kill.target;
-      if (kill.target === 'producers') await producers.kill();
-      else if (kill.target === 'sinks') await sinks.kill();
+      // In a group, the seed picks the member; its units move to the others while it is down.
+      const producers = producerGroup[(seed + n) % producerGroup.length]!;
+      if (kill.target === 'producers') {
+        await producers.kill();
+        what = producers.spec.name;
+      } else if (kill.target === 'sinks') await sinks.kill();
       else what = await services.kill(kill.target, n);
       await sleep(kill.downMs);
       if (kill.target === 'producers') producers.start();
@@ -205,12 +230,17 @@ export async function crashRun(t: TestContext, spec: CrashRunSpec): Promise<void
     await waitFor(
       'every producer job to succeed after the last kill',
       async () => {
-        const health = await producers.health();
-        const jobs = Object.values(
-          (health?.components as Array<{ jobs?: Record<string, { lastSuccessAt: number | null }> }>)?.[0]
-            ?.jobs ?? {},
-        );
-        return jobs.length > 0 && jobs.every((j) => (j.lastSuccessAt ?? 0) > restored);
+        // Each root's job, on whichever member runs it now; every one must have succeeded since.
+        const last = new Map<string, number>();
+        for (const p of producerGroup) {
+          const health = await p.health();
+          const jobs = (
+            health?.components as Array<{ jobs?: Record<string, { lastSuccessAt: number | null }> }>
+          )?.[0]?.jobs;
+          for (const [name, j] of Object.entries(jobs ?? {}))
+            last.set(name, Math.max(last.get(name) ?? 0, j.lastSuccessAt ?? 0));
+        }
+        return last.size === ROOTS.length && [...last.values()].every((t) => t > restored);
       },
       300_000,
     );
@@ -260,7 +290,7 @@ export async function crashRun(t: TestContext, spec: CrashRunSpec): Promise<void
     for (const [topic, c] of counts) say(`${topic}: ${c.messages} committed records for ${c.keys} keys`);
     const deadLetters = await deadLetterCounts(config);
     say(`dead letters: ${JSON.stringify(deadLetters)}`);
-    const exits = [...producers.unexpectedExits, ...sinks.unexpectedExits];
+    const exits = [...producerGroup.flatMap((p) => p.unexpectedExits), ...sinks.unexpectedExits];
     for (const e of exits) say(`unexpected exit of ${e.name} (${e.code ?? e.signal}): ${e.problems}`);
     if (spec.faults) say(`faults injected by the simulator: ${JSON.stringify(sim.stats().faults)}`);
     say(`run took ${seconds(Date.now() - runStarted)}`);
@@ -296,7 +326,7 @@ export async function crashRun(t: TestContext, spec: CrashRunSpec): Promise<void
     );
     passed = true;
   } finally {
-    await Promise.all([producers.stop(), sinks.stop()]);
+    await Promise.all([...producerGroup.map((p) => p.stop()), sinks.stop()]);
     await ch.close();
     for (const r of readers) await r.ch.close();
     await sim.close();
