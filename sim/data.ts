@@ -82,7 +82,7 @@ const TAG = {
   query: 16,
   audit: 17,
   path: 18,
-  batchFile: 19,
+  // 19: batch_files (sim/resources/batch_files.data.ts); a resource module takes an unused number.
   bad: 99,
   badVariant: 98,
 } as const;
@@ -121,8 +121,8 @@ const CLASSES = [
   'Bank Statement',
   'Passport',
 ] as const;
-const MAX_SAFE = 9007199254740991;
-const INT64_MAX = 9223372036854775807n;
+export const MAX_SAFE = 9007199254740991;
+export const INT64_MAX = 9223372036854775807n;
 /** 2^53 + 1: the first integer a double cannot hold, so it arrives as bigint from the lossless parser. */
 const PAST_2_53 = 9007199254740993n;
 /** A `type: number` written as a long integer literal. */
@@ -142,7 +142,7 @@ const AUDIT_SPACING_MS = 1000;
 const BATCH_SPACING_MS = 60_000;
 const QUERY_SPACING_MS = 60_000;
 /** Strings that have broken JSON writers and readers before. */
-const ODD_STRING = 'edge "quoted" \\ back\\slash \u0000 nul \u2028 sep 😀 emoji עברית';
+export const ODD_STRING = 'edge "quoted" \\ back\\slash \u0000 nul \u2028 sep 😀 emoji עברית';
 /** audit_logs timestamp_millis values that are strings, as documented, but not numbers. */
 const EDGE_TIMESTAMPS = ['not-a-number', '', '1.7e12', '-9007199254740991', '99999999999999999999'];
 /** Edge-value records: run 1 and one extra document of conversation 0 come without an `id`. */
@@ -197,6 +197,12 @@ export interface FileEntry {
   valid: boolean;
 }
 
+/**
+ * The simulated account. A resource module (./resources/*) may build its records on the public helpers
+ * marked "resource API" below (the seed, isBad, badVariant, split, and a parent's lifecycle such as
+ * batchCount, batchCreated, batchUpdates, batchUpdatePeriod, batchWorkspace, batchIndexOf), with a tag of
+ * its own for hash/u01/pick, so its data lives in its module and not in this class.
+ */
 export class SimData {
   readonly seed: number;
   readonly opts: SimDataOptions;
@@ -211,11 +217,13 @@ export class SimData {
     );
   }
 
+  /** Resource API: whether the record (tag, ...parts) is served broken; fixed by the seed. */
   isBad(tag: number, ...parts: number[]): boolean {
     return this.opts.badRecords > 0 && u01(this.seed, TAG.bad, tag, ...parts) < this.opts.badRecords;
   }
 
-  private badVariant(tag: number, ...parts: number[]): number {
+  /** Resource API: which of two ways a bad record (tag, ...parts) breaks (0 or 1). */
+  badVariant(tag: number, ...parts: number[]): number {
     return hash(this.seed, TAG.badVariant, tag, ...parts) % 2;
   }
 
@@ -231,10 +239,12 @@ export class SimData {
 
   // ---- batches -------------------------------------------------------------------------------------
 
+  /** Resource API: batches listed at `now` (indexes 0..n-1). */
   batchCount(now: number): number {
     return this.growthCount(this.opts.scale.batches, this.opts.growth.batchesPerMin, now);
   }
 
+  /** Resource API: when batch i was created (epoch ms). */
   batchCreated(i: number): number {
     return this.growthTime(this.opts.scale.batches, this.opts.growth.batchesPerMin, i, BATCH_SPACING_MS);
   }
@@ -244,18 +254,26 @@ export class SimData {
     return this.opts.edgeValues && i === 2 ? PAST_2_53 : i + 1;
   }
 
-  /** A third of the batches get a file added every period ms (0: never): updated_at_ms moves with the clock. */
-  private batchUpdatePeriod(i: number): number {
+  /**
+   * Resource API: a third of the batches get a file added every period ms (0: never): updated_at_ms
+   * moves with the clock, and batch_files grows by one file per update.
+   */
+  batchUpdatePeriod(i: number): number {
     return u01(this.seed, TAG.batch, i, 1) < 0.33
       ? 300_000 + (hash(this.seed, TAG.batch, i, 2) % 3_300_000)
       : 0;
   }
 
-  /** How many times batch i has had a file added by `now`. */
-  private batchUpdates(i: number, now: number): number {
+  /** Resource API: how many times batch i has had a file added by `now`. */
+  batchUpdates(i: number, now: number): number {
     const created = this.batchCreated(i);
     const period = this.batchUpdatePeriod(i);
     return period > 0 && now > created ? Math.floor((now - created) / period) : 0;
+  }
+
+  /** Resource API: the workspace batch i lives in (its files' paths are under it). */
+  batchWorkspace(i: number): (typeof WORKSPACES)[number] {
+    return pick(WORKSPACES, this.seed, TAG.batch, i, 3);
   }
 
   batch(i: number, now: number): Obj {
@@ -264,7 +282,7 @@ export class SimData {
     const rec: Obj = {
       id: this.batchId(i),
       name: `batch-${i + 1}`,
-      workspace: pick(WORKSPACES, this.seed, TAG.batch, i, 3),
+      workspace: this.batchWorkspace(i),
       mount_point: 'Instabase Drive',
       repo_owner: 'acme_org',
       batch_owner: pick(USERS, this.seed, TAG.batch, i, 4),
@@ -302,95 +320,20 @@ export class SimData {
     }
     const out: number[] = [];
     for (let i = 0; i < n; i++) {
-      if (filter.workspace && pick(WORKSPACES, this.seed, TAG.batch, i, 3) !== filter.workspace) continue;
+      if (filter.workspace && this.batchWorkspace(i) !== filter.workspace) continue;
       if (filter.username && pick(USERS, this.seed, TAG.batch, i, 4) !== filter.username) continue;
       out.push(i);
     }
     return out.slice(from, from + limit);
   }
 
-  /** The batch index of an id as a path segment, if that batch is listed at `now`. */
+  /** Resource API: the batch index of an id as a path segment, if that batch is listed at `now`. */
   batchIndexOf(id: string, now: number): number | undefined {
     if (!/^\d+$/.test(id)) return undefined;
     const n = this.batchCount(now);
     if (this.opts.edgeValues && id === String(PAST_2_53)) return n > 2 ? 2 : undefined;
     const i = Number(id) - 1;
     return Number.isSafeInteger(i) && i >= 0 && i < n && String(this.batchId(i)) === id ? i : undefined;
-  }
-
-  /** Files of batch i at `now`: those it was created with, plus one per update. */
-  batchFileCount(i: number, now: number): number {
-    const initial = hash(this.seed, TAG.batchFile, i) % (2 * this.opts.scale.filesPerBatch + 1);
-    // With edge values the first batch has at least the two edge files.
-    const base = this.opts.edgeValues && i === 0 ? Math.max(2, initial) : initial;
-    return base + this.batchUpdates(i, now);
-  }
-
-  /** The path of file f of batch i, as the files listing names it (with a leading '/'). */
-  batchFilePath(i: number, f: number): string {
-    return `/acme_org/${pick(WORKSPACES, this.seed, TAG.batch, i, 3)}/fs/Instabase Drive/batches/${i + 1}/file-${f}.pdf`;
-  }
-
-  /** File f of batch i: modified when the batch was created, or by the update that added it. */
-  private batchFileModifiedS(i: number, f: number, now: number): number {
-    const initial = this.batchFileCount(i, now) - this.batchUpdates(i, now);
-    const at = this.batchCreated(i) + Math.max(0, f - initial + 1) * this.batchUpdatePeriod(i);
-    return Math.floor(at / 1000);
-  }
-
-  private batchFileSize(i: number, f: number): number {
-    return 1 + (hash(this.seed, TAG.batchFile, i, f, 1) % 5_000_000);
-  }
-
-  /** A node of GET /v2/batches/{id}/files (components/schemas/listBatchFilesResponse). */
-  batchFile(i: number, f: number, now: number): Obj {
-    const canWrite = hash(this.seed, TAG.batchFile, i, f, 2) % 4 !== 0;
-    const rec: Obj = {
-      full_path: this.batchFilePath(i, f),
-      metadata: {
-        node_type: 'file',
-        size: this.batchFileSize(i, f),
-        modified_timestamp: this.batchFileModifiedS(i, f, now),
-      },
-      perms: { can_read: true, can_write: canWrite, can_delete: canWrite },
-      name: `file-${f}.pdf`,
-    };
-    if (this.opts.edgeValues && i === 0 && f === 0) {
-      // The largest int64 size, a time Avro's timestamp-millis cannot carry, an odd name.
-      rec.metadata = { node_type: 'file', size: INT64_MAX, modified_timestamp: -MAX_SAFE };
-      rec.name = ODD_STRING;
-    }
-    // No field is required: a node without full_path is keyed by its content.
-    if (this.opts.edgeValues && i === 0 && f === 1) delete rec.full_path;
-    if (this.isBadBatchFile(i, f)) {
-      if (this.badVariant(TAG.batchFile, i, f) === 0) (rec.metadata as Obj).size = '1 KB';
-      else rec.perms = { can_read: 'yes' };
-    }
-    return rec;
-  }
-
-  /** The edge-value nodes are served valid, so that what they test is not hidden behind a bad record. */
-  private isBadBatchFile(i: number, f: number): boolean {
-    return !(this.opts.edgeValues && i === 0 && f < 2) && this.isBad(TAG.batchFile, i, f);
-  }
-
-  /** The file of a batch a HEAD /v2/files/{path} names, if it exists at `now`. */
-  batchFileAt(path: string, now: number): { i: number; f: number } | undefined {
-    const m = /\/batches\/(\d+)\/file-(\d+)\.pdf$/.exec(path);
-    if (!m) return undefined;
-    const i = Number(m[1]) - 1;
-    const f = Number(m[2]);
-    if (i >= this.batchCount(now) || f >= this.batchFileCount(i, now)) return undefined;
-    return this.batchFilePath(i, f) === `/${path}` ? { i, f } : undefined;
-  }
-
-  /** HEAD headers of a batch file: a file, with its size and modification time. */
-  batchFileHeaders(i: number, f: number, now: number): Record<string, string> {
-    return {
-      'content-type': 'application/octet-stream',
-      'content-length': String(this.batchFileSize(i, f)),
-      'last-modified': new Date(this.batchFileModifiedS(i, f, now) * 1000).toISOString(),
-    };
   }
 
   // ---- runs ----------------------------------------------------------------------------------------
@@ -895,18 +838,6 @@ export class SimData {
     );
   }
 
-  /** Keys are full_paths (`withoutId` counts the edge-value node served without one). */
-  expectedBatchFiles(batchId: string, now: number): ExpectedList<string> {
-    const i = this.batchIndexOf(batchId, now);
-    if (i === undefined) return { total: 0, keys: [], invalidKeys: [] };
-    const files = Array.from({ length: this.batchFileCount(i, now) }, (_, f) => f);
-    return this.split(
-      files,
-      (f) => (this.opts.edgeValues && i === 0 && f === 1 ? undefined : this.batchFilePath(i, f)),
-      (f) => this.isBadBatchFile(i, f),
-    );
-  }
-
   expectedRuns(now: number, filter: RunFilter = {}): ExpectedList<string> {
     return this.split(
       this.runIndexes(now, filter),
@@ -978,7 +909,11 @@ export class SimData {
     return { total, keys: [], invalidKeys, invalidCount: invalidKeys.length };
   }
 
-  private split<T, K>(items: T[], key: (t: T) => K | undefined, bad: (t: T) => boolean): ExpectedList<K> {
+  /**
+   * Resource API: the ground truth of a listing: each item's key (undefined: served without one) into
+   * keys or invalidKeys by `bad`.
+   */
+  split<T, K>(items: T[], key: (t: T) => K | undefined, bad: (t: T) => boolean): ExpectedList<K> {
     const out: ExpectedList<K> = { total: items.length, keys: [], invalidKeys: [] };
     for (const t of items) {
       const k = key(t);

@@ -2,6 +2,7 @@
 // list endpoints share.
 import type { AuditFilter, EndlessMode, ExpectedList, FileEntry, RunFilter, SimData } from './data.ts';
 import { HttpError, intParam } from './http.ts';
+import { expectedBatchFiles } from './resources/batch_files.data.ts';
 
 /** What every handler may read: the data and the pagination mode, which a test may change at any time. */
 export interface SimContext {
@@ -61,7 +62,7 @@ export interface Expected {
 /** The ground truth of `data` at the virtual time `now()` tells. */
 export const expectedAt = (data: SimData, now: () => number): Expected => ({
   batches: (f) => data.expectedBatches(now(), f),
-  batchFiles: (id) => data.expectedBatchFiles(id, now()),
+  batchFiles: (id) => expectedBatchFiles(data, id, now()),
   runs: (f) => data.expectedRuns(now(), f),
   runResults: (id) => data.expectedRunResults(id, now()),
   conversations: () => data.expectedConversations(),

@@ -1,6 +1,7 @@
 // GET /v2/batches/{batch_id}/files (page_size, start_token; has_more and next_page_token).
 import { decodeSegment, HttpError, intParam } from '../http.ts';
 import { json, list, pageSize, type Handler, type SimResource } from '../serve.ts';
+import { batchFile, batchFileCount } from './batch_files.data.ts';
 
 /**
  * A page of a batch's files. The token is opaque to clients; here it is the position, in base64 JSON
@@ -23,10 +24,10 @@ const batchFilesPage: Handler = (ctx, { params, query: q, now: t }) => {
   if (endless === 'empty')
     return json({ nodes: [], has_more: true, next_page_token: token ?? encodeToken(0) });
   if (endless === 'repeat') from = 0;
-  const total = endless === 'infinite' ? Infinity : data.batchFileCount(i, t);
+  const total = endless === 'infinite' ? Infinity : batchFileCount(data, i, t);
   const end = Math.min(total, from + Math.max(1, size));
   const nodes: unknown[] = [];
-  for (let f = from; f < end; f++) nodes.push(data.batchFile(i, f, t));
+  for (let f = from; f < end; f++) nodes.push(batchFile(data, i, f, t));
   const body: Record<string, unknown> = { ...list(ctx, 'nodes', nodes), has_more: end < total };
   if (end < total) body.next_page_token = encodeToken(end);
   return json(body);
