@@ -54,13 +54,24 @@ interface ChildSimulator {
 
 type SimReply = { ok: true; url: string; token: string; now: number } | { ok: false; error: string };
 
+/** execArgv without profiler flags, including the value of a flag given as `--cpu-prof-dir DIR`. */
+function withoutProfiler(execArgv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < execArgv.length; i++) {
+    const a = execArgv[i]!;
+    if (!/^--(cpu-prof|prof|heap-prof)/.test(a)) out.push(a);
+    else if (/^--(cpu-prof|heap-prof)-(dir|name|interval)$/.test(a)) i++;
+  }
+  return out;
+}
+
 function simulatorInChild(args: number[]): Promise<ChildSimulator> {
   const child = fork(
     fileURLToPath(new URL('./sim-child.ts', import.meta.url)),
     args.map(String),
     // The loader (tsx) comes along; a profiler flag given to the bench does not: the profile is the
     // producers'.
-    { execArgv: process.execArgv.filter((a) => !/^--(cpu-prof|prof|heap-prof)/.test(a)) },
+    { execArgv: withoutProfiler(process.execArgv) },
   );
   // An interrupted bench exits without closing it: the child goes with it.
   const killChild = () => child.kill();
