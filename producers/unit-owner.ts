@@ -81,10 +81,13 @@ export class UnitOwner<U extends StoppableUnit> {
     clearTimeout(this.retry);
     this.retry = undefined;
     const { logger } = this.options;
-    const leaving = [...this.active].filter(([name]) => !this.wanted.has(name) || this.fenced.has(name));
-    await Promise.all(leaving.map(([name, unit]) => this.stopOne(name, unit)));
-    const retryLater = [...this.fenced].filter((name) => this.wanted.has(name));
+    // Taken at once: a fence reported while this change is applied belongs to the next one (it queued
+    // it), or a unit could be counted as fenced here without being stopped, and never start again.
+    const fenced = new Set(this.fenced);
     this.fenced.clear();
+    const leaving = [...this.active].filter(([name]) => !this.wanted.has(name) || fenced.has(name));
+    await Promise.all(leaving.map(([name, unit]) => this.stopOne(name, unit)));
+    const retryLater = [...fenced].filter((name) => this.wanted.has(name));
     const starting = [...this.wanted].filter((name) => !this.active.has(name) && !retryLater.includes(name));
     const failed: string[] = [];
     await Promise.all(

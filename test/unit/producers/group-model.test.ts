@@ -266,7 +266,16 @@ describe('a unit of work moving between members of a producers group (model)', (
         );
         assert.deepEqual([...keys].sort(), [...want].sort(), 'each record exactly once');
       }),
-      { numRuns: Number(process.env.GROUP_MODEL_RUNS ?? 400) },
+      {
+        numRuns: Number(process.env.GROUP_MODEL_RUNS ?? 400),
+        ...(process.env.GROUP_MODEL_SEED
+          ? {
+              seed: Number(process.env.GROUP_MODEL_SEED),
+              path: process.env.GROUP_MODEL_PATH,
+              endOnFailure: true,
+            }
+          : {}),
+      },
     );
   });
 });
