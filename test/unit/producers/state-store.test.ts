@@ -4,7 +4,8 @@
  * fresh marker, skips every marker, and swaps the state in only once the read is complete.
  */
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it, test } from 'node:test';
+import fc from 'fast-check';
 import type { Kafka } from 'kafkajs';
 import { createLogger } from '../../../core/log.ts';
 import type { PublishUnit } from '../../../producers/publisher.ts';
@@ -147,4 +148,36 @@ describe('StateStore', () => {
     assert.deepEqual(store.entries(''), [['runs/1', { h: 'old' }]]);
     assert.equal(topic.disconnected, 1, 'the consumer is closed after a failed read too');
   });
+});
+
+test('entries(prefix) through the prefix index equals a scan of every key, order included (#14)', () => {
+  const segment = fc.constantFrom('a', 'b', '_window', '_cursor', '', 'x/y', '12');
+  const key = fc.array(segment, { minLength: 1, maxLength: 4 }).map((parts) => parts.join('/'));
+  const change = fc.record({ key, value: fc.option(fc.constant({ h: 1 }), { nil: null }) });
+  fc.assert(
+    fc.property(
+      fc.array(fc.array(change, { maxLength: 6 }), { maxLength: 20 }),
+      fc.array(key),
+      (steps, probes) => {
+        const store = new StateStore('t', 'i');
+        const model = new Map<string, unknown>();
+        for (const changes of steps) {
+          store.apply(changes);
+          for (const c of changes) {
+            if (c.value === null) model.delete(c.key);
+            else model.set(c.key, c.value);
+          }
+        }
+        for (const probe of [...probes, ...probes.map((p) => `${p}/`), 'a/', 'a/b/', '']) {
+          const want = [...model].filter(([k]) => k.startsWith(probe)).map(([k]) => k);
+          assert.deepEqual(
+            store.entries(probe).map(([k]) => k),
+            want,
+            `prefix ${JSON.stringify(probe)}`,
+          );
+        }
+      },
+    ),
+    { numRuns: 500 },
+  );
 });
