@@ -20,9 +20,9 @@ import { resourceTopic } from '../../core/topics.ts';
 import { ROOTS } from '../../producers/resources.ts';
 import { startSimulator, type FaultOptions, type SimScale } from '../../sim/index.ts';
 import { DaemonProcess } from './daemon-process.ts';
-import { compareKeys, currentKeys, expectedKeys, type KeyComparison } from './ground-truth.ts';
+import { compareAll, expectedKeys, type KeyComparison } from './ground-truth.ts';
 import { killPlan } from './kill-plan.ts';
-import { deadLetterCounts, lagIsZero, rawCountSql, totalCurrentRows } from './quiescence.ts';
+import { deadLetterCounts, rawCountSql, waitForQuiescence } from './quiescence.ts';
 import { quietLogger, testConfig, uniqueName, waitFor } from './pipeline.ts';
 import { committedCounts } from './topic-counts.ts';
 import { freePort } from './sink-clickhouse.ts';
@@ -246,19 +246,7 @@ export async function crashRun(t: TestContext, spec: CrashRunSpec): Promise<void
     );
     const producersCaughtUp = Date.now();
     const topics = RESOURCE_NAMES.map((r) => resourceTopic(config, r));
-    await waitFor('consumer lag 0 on every resource topic', () => lagIsZero(config, topics), 300_000);
-    let last = -1;
-    await waitFor(
-      'counts to stay the same over two checks with lag 0',
-      async () => {
-        const now = await totalCurrentRows(ch, database).catch(() => -2);
-        const stable = now >= 0 && now === last && (await lagIsZero(config, topics));
-        last = now;
-        if (!stable) await sleep(1_500);
-        return stable;
-      },
-      120_000,
-    );
+    await waitForQuiescence(config, ch, topics);
     const quiet = Date.now();
     say(
       `quiescence: producers caught up ${seconds(producersCaughtUp - restored)} after the last kill, ` +
@@ -269,20 +257,9 @@ export async function crashRun(t: TestContext, spec: CrashRunSpec): Promise<void
     const want = await expectedKeys(sim, scale.docsPerFile ?? 2);
     const results: Array<KeyComparison & { reader: string }> = [];
     for (const reader of readers) {
-      for (const resource of RESOURCE_NAMES) {
-        const result = compareKeys(
-          resource,
-          want[resource],
-          await currentKeys(reader.ch, database, resource),
-        );
-        results.push({ ...result, reader: reader.name });
-        say(
-          `${readers.length > 1 ? `${reader.name}: ` : ''}${resource}: ${result.expected} expected, ` +
-            `${result.rows} rows; ${result.missing.length} missing, ` +
-            `${result.extra.length} extra, ${result.duplicates.length} duplicated` +
-            (result.missing.length ? ` (e.g. ${result.missing.slice(0, 3).join(', ')})` : ''),
-        );
-      }
+      const prefix = readers.length > 1 ? `${reader.name}: ` : '';
+      for (const r of await compareAll(want, reader.ch, database, say, prefix))
+        results.push({ ...r, reader: reader.name });
     }
     // The simulator's clock is frozen, so every entity has one version: a topic holding more committed
     // records than keys means the producers published something twice.

@@ -122,3 +122,27 @@ export function compareKeys(resource: ResourceName, want: Set<string>, rows: str
     duplicates: [...duplicates],
   };
 }
+
+/**
+ * Every resource's `_current` on one server against the simulator's expected keys, each result said as a
+ * line (`prefix` names the server when several are read).
+ */
+export async function compareAll(
+  want: Record<ResourceName, Set<string>>,
+  ch: ClickHouseClient,
+  database: string,
+  say: (line: string) => void,
+  prefix = '',
+): Promise<KeyComparison[]> {
+  const results: KeyComparison[] = [];
+  for (const resource of RESOURCE_NAMES) {
+    const r = compareKeys(resource, want[resource], await currentKeys(ch, database, resource));
+    results.push(r);
+    say(
+      `${prefix}${resource}: ${r.expected} expected, ${r.rows} rows; ${r.missing.length} missing, ` +
+        `${r.extra.length} extra, ${r.duplicates.length} duplicated` +
+        (r.missing.length ? ` (e.g. ${r.missing.slice(0, 3).join(', ')})` : ''),
+    );
+  }
+  return results;
+}

@@ -6,7 +6,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import type { Config } from '../../core/config.ts';
 import { RESOURCE_NAMES } from '../../core/resources.ts';
 import { producerDlqTopic, sinkDlqTopic } from '../../core/topics.ts';
-import { readTopics } from './pipeline.ts';
+import { readTopics, waitFor } from './pipeline.ts';
 import { committedOffsets, highWaterMarks, plainKafka, scalar } from './sink-pipeline.ts';
 
 /** The sink group has committed every non-empty partition of the topics up to its high-water mark. */
@@ -25,6 +25,31 @@ export async function lagIsZero(config: Config, topics: string[]): Promise<boole
     // a broker that is down or electing answers with errors: not quiet yet
     return false;
   }
+}
+
+/**
+ * Waits until the sink group has no lag on the topics and the `_current` views hold the same number of
+ * rows over two checks 1.5 s apart: the pipeline is quiet and the views are final.
+ */
+export async function waitForQuiescence(
+  config: Config,
+  ch: ClickHouseClient,
+  topics: string[],
+): Promise<void> {
+  const database = config.clickhouse.database;
+  await waitFor('consumer lag 0 on every resource topic', () => lagIsZero(config, topics), 300_000);
+  let last = -1;
+  await waitFor(
+    'counts to stay the same over two checks with lag 0',
+    async () => {
+      const now = await totalCurrentRows(ch, database).catch(() => -2);
+      const stable = now >= 0 && now === last && (await lagIsZero(config, topics));
+      last = now;
+      if (!stable) await new Promise((r) => setTimeout(r, 1_500));
+      return stable;
+    },
+    120_000,
+  );
 }
 
 export const rawCountSql = (database: string, table: string) =>

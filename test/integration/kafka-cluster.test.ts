@@ -23,10 +23,10 @@ import { RESOURCE_NAMES } from '../../core/resources.ts';
 import { resourceTopic } from '../../core/topics.ts';
 import { startSimulator, type SimScale } from '../../sim/index.ts';
 import { DaemonProcess } from '../helpers/daemon-process.ts';
-import { compareKeys, currentKeys, expectedKeys, type KeyComparison } from '../helpers/ground-truth.ts';
+import { compareAll, expectedKeys } from '../helpers/ground-truth.ts';
 import { quietLogger, testConfig, uniqueName, waitFor } from '../helpers/pipeline.ts';
 import { PrivateCluster } from '../helpers/private-cluster.ts';
-import { deadLetterCounts, lagIsZero, rawCountSql, totalCurrentRows } from '../helpers/quiescence.ts';
+import { deadLetterCounts, rawCountSql, waitForQuiescence } from '../helpers/quiescence.ts';
 import { freePort } from '../helpers/sink-clickhouse.ts';
 import { cleanUp, plainKafka, scalar, testClickHouse } from '../helpers/sink-pipeline.ts';
 import { committedCounts } from '../helpers/topic-counts.ts';
@@ -52,7 +52,6 @@ const SCALE: Partial<SimScale> = {
 // kafkajs is CommonJS and Node's named-export detection misses this enum.
 const { ConfigResourceTypes } = kafkajs;
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function say(t: TestContext, line: string): void {
   t.diagnostic(line);
@@ -338,32 +337,11 @@ describe(
             },
             300_000,
           );
-          await waitFor('consumer lag 0 on every resource topic', () => lagIsZero(config, topics), 300_000);
-          let last = -1;
-          await waitFor(
-            'counts to stay the same over two checks with lag 0',
-            async () => {
-              const now = await totalCurrentRows(ch, database);
-              const stable = now === last && (await lagIsZero(config, topics));
-              last = now;
-              if (!stable) await sleep(1_500);
-              return stable;
-            },
-            120_000,
-          );
+          await waitForQuiescence(config, ch, topics);
           say(t, `quiescence ${seconds(Date.now() - restored)} after the restart`);
 
           const want = await expectedKeys(sim, SCALE.docsPerFile ?? 2);
-          const results: KeyComparison[] = [];
-          for (const resource of RESOURCE_NAMES) {
-            const r = compareKeys(resource, want[resource], await currentKeys(ch, database, resource));
-            results.push(r);
-            say(
-              t,
-              `${resource}: ${r.expected} expected, ${r.rows} rows; ${r.missing.length} missing, ` +
-                `${r.extra.length} extra, ${r.duplicates.length} duplicated`,
-            );
-          }
+          const results = await compareAll(want, ch, database, (line) => say(t, line));
           const counts = await committedCounts(config, topics);
           reemitted = [...counts]
             .filter(([, c]) => c.messages !== c.keys)

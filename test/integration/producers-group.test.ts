@@ -26,9 +26,9 @@ import { resourceTopic } from '../../core/topics.ts';
 import { startSimulator } from '../../sim/index.ts';
 import { DaemonProcess } from '../helpers/daemon-process.ts';
 import { daemonEnv, simulatorEnv } from '../helpers/daemon-env.ts';
-import { compareKeys, currentKeys, expectedKeys } from '../helpers/ground-truth.ts';
+import { compareAll, expectedKeys } from '../helpers/ground-truth.ts';
 import { quietLogger, testConfig, uniqueName, waitFor } from '../helpers/pipeline.ts';
-import { deadLetterCounts, lagIsZero, totalCurrentRows } from '../helpers/quiescence.ts';
+import { deadLetterCounts, waitForQuiescence } from '../helpers/quiescence.ts';
 import { freePort } from '../helpers/sink-clickhouse.ts';
 import { cleanUp, testClickHouse } from '../helpers/sink-pipeline.ts';
 import { committedCounts } from '../helpers/topic-counts.ts';
@@ -230,30 +230,10 @@ test(
         300_000,
       );
       const topics = RESOURCE_NAMES.map((r) => resourceTopic(config, r));
-      await waitFor('consumer lag 0 on every resource topic', () => lagIsZero(config, topics), 300_000);
-      let last = -1;
-      await waitFor(
-        'counts to stay the same over two checks with lag 0',
-        async () => {
-          const now = await totalCurrentRows(ch, database).catch(() => -2);
-          const stable = now >= 0 && now === last && (await lagIsZero(config, topics));
-          last = now;
-          if (!stable) await sleep(1_500);
-          return stable;
-        },
-        120_000,
-      );
+      await waitForQuiescence(config, ch, topics);
 
       const want = await expectedKeys(sim, DOCS_PER_FILE);
-      const results = [];
-      for (const resource of RESOURCE_NAMES) {
-        const r = compareKeys(resource, want[resource], await currentKeys(ch, database, resource));
-        results.push(r);
-        say(
-          `${resource}: ${r.expected} expected, ${r.rows} rows; ${r.missing.length} missing, ` +
-            `${r.extra.length} extra, ${r.duplicates.length} duplicated`,
-        );
-      }
+      const results = await compareAll(want, ch, database, say);
       const audit = (await committedCounts(config, [resourceTopic(config, 'audit_logs')]))
         .values()
         .next().value!;
