@@ -88,15 +88,9 @@ export class WireDecoder {
   }
 
   decode(value: Buffer | null): Decoded {
-    if (!value || value.length === 0) throw new DecodeError('empty-value', 'the message has no value');
-    if (value.length < 5 || value[0] !== MAGIC_BYTE) {
-      throw new DecodeError('not-wire-format', `first byte is ${value[0]}, length ${value.length}`);
-    }
-    const schemaId = value.readInt32BE(1);
-    const type = this.types.get(schemaId);
-    if (!type) throw new DecodeError('unknown-schema-id', `the registry has no schema ${schemaId}`, schemaId);
+    const { schemaId, type } = this.peek(value);
     try {
-      return { schemaId, type, record: type.fromBuffer(value.subarray(5)) as Record<string, unknown> };
+      return { schemaId, type, record: type.fromBuffer(value!.subarray(5)) as Record<string, unknown> };
     } catch (err) {
       throw new DecodeError('avro-decode-failed', (err as Error).message, schemaId);
     }

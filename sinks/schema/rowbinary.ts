@@ -171,6 +171,17 @@ function skipVarint(c: Cursor): void {
   malformed(pos >= c.end ? 'truncated buffer' : 'a varint longer than 10 bytes');
 }
 
+/**
+ * The item count of an Avro array block (0 ends the array). A negative count is followed by the
+ * block's size in bytes, which is skipped.
+ */
+function readBlockCount(c: Cursor): number {
+  const n = readSmall(c);
+  if (n >= 0) return n;
+  skipVarint(c);
+  return -n;
+}
+
 /** Skips one value of `shape`, checking it; an array also skips its items. */
 function skip(c: Cursor, shape: Shape): void {
   switch (shape.k) {
@@ -213,12 +224,8 @@ function skip(c: Cursor, shape: Shape): void {
     }
     case ARRAY: {
       for (;;) {
-        let n = readSmall(c);
+        const n = readBlockCount(c);
         if (n === 0) return;
-        if (n < 0) {
-          n = -n;
-          skipVarint(c); // the block's size in bytes
-        }
         for (let i = 0; i < n; i++) skip(c, shape.item!);
       }
     }
@@ -362,12 +369,8 @@ function copy(c: Cursor, shape: Shape, out: ByteSink): void {
       const from = c.pos;
       let count = 0;
       for (;;) {
-        let n = readSmall(c);
+        const n = readBlockCount(c);
         if (n === 0) break;
-        if (n < 0) {
-          n = -n;
-          skipVarint(c);
-        }
         count += n;
         for (let i = 0; i < n; i++) skip(c, shape.item!);
       }
@@ -375,12 +378,8 @@ function copy(c: Cursor, shape: Shape, out: ByteSink): void {
       out.ensure(5);
       writeLeb(out, count);
       for (;;) {
-        let n = readSmall(c);
+        const n = readBlockCount(c);
         if (n === 0) break;
-        if (n < 0) {
-          n = -n;
-          skipVarint(c);
-        }
         for (let i = 0; i < n; i++) copy(c, shape.item!, out);
       }
       return;
@@ -645,12 +644,8 @@ export function createTranscoder(layout: ResourceLayout, writerSchema: unknown, 
         c.pos = starts[plan.childField]!;
         let idx = 0;
         for (;;) {
-          let n = readSmall(c);
+          const n = readBlockCount(c);
           if (n === 0) break;
-          if (n < 0) {
-            n = -n;
-            skipVarint(c);
-          }
           for (let i = 0; i < n; i++) {
             for (let f = 0; f < itemShapes.length; f++) {
               istarts[f] = c.pos;
