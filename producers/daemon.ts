@@ -22,8 +22,6 @@ import { UnitOwner } from './unit-owner.ts';
 import { joinWorkGroup, workTopicSpec, type WorkGroupMembership } from './work-group.ts';
 import { publishedResources, startUnit, workUnits, type RunningUnit, type UnitDeps } from './work-units.ts';
 
-export { parseQueryId, publishedResources } from './work-units.ts';
-
 export interface RunningProducers {
   scheduler: Scheduler;
   /** Every resource this instance can publish (in a group, those of the units it may be given). */
