@@ -67,6 +67,21 @@ public class DecodeAll {
     return JSON.readTree(res.body());
   }
 
+  /**
+   * Whether the topic's value subject exists, asked per subject: a registry's subject listing can be
+   * capped (Apicurio's ccompat lists at most 1,000), and a long-lived stack holds more than that.
+   */
+  static boolean hasValueSubject(String topic) throws Exception {
+    String path = "/subjects/" + java.net.URLEncoder.encode(topic + "-value", java.nio.charset.StandardCharsets.UTF_8) + "/versions/latest";
+    HttpResponse<String> res =
+        HTTP.send(
+            HttpRequest.newBuilder(URI.create(registry + path)).timeout(Duration.ofSeconds(15)).build(),
+            HttpResponse.BodyHandlers.ofString());
+    if (res.statusCode() == 404) return false;
+    if (res.statusCode() != 200) throw new IllegalStateException("GET " + path + ": " + res.statusCode() + " " + res.body());
+    return true;
+  }
+
   static Schema schema(int id) throws Exception {
     Schema s = SCHEMAS.get(id);
     if (s == null) {
@@ -132,7 +147,7 @@ public class DecodeAll {
       List<TopicPartition> partitions = new ArrayList<>();
       for (String t : topics) {
         ObjectNode stats = topicsOut.putObject(t);
-        stats.put("format", subjects.contains(t + "-value") ? "avro" : t.endsWith("dlq") ? "json" : "other");
+        stats.put("format", hasValueSubject(t) ? "avro" : t.endsWith("dlq") ? "json" : "other");
         stats.put("messages", 0);
         stats.put("tombstones", 0);
         stats.put("timestamps", 0);

@@ -25,6 +25,7 @@ import time
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
@@ -85,6 +86,17 @@ def main():
 
     registry = SchemaRegistryClient({"url": args.registry})
     subjects = set(registry.get_subjects())
+
+    def has_value_subject(topic):
+        # Asked per subject: a registry's subject listing can be capped (Apicurio's ccompat lists at most
+        # 1,000), and a long-lived stack holds more than that.
+        try:
+            registry.get_latest_version(f"{topic}-value")
+            return True
+        except SchemaRegistryError as err:
+            if err.http_status_code == 404:
+                return False
+            raise
     # No reader schema: each message is read with its writer schema, fetched by id (GET /schemas/ids/{id}).
     deserializer = AvroDeserializer(registry)
 
@@ -106,7 +118,7 @@ def main():
     assignment = []
     pending = set()
     for topic in topics:
-        avro = f"{topic}-value" in subjects
+        avro = has_value_subject(topic)
         report["topics"][topic] = {
             "format": "avro" if avro else ("json" if topic.endswith("dlq") else "other"),
             "messages": 0,
