@@ -295,6 +295,12 @@ export const configSchema = z.strictObject({
         .describe(
           'producers started with the same group share the resources through a Kafka consumer group and take over those of a member that dies; unset: this instance polls all of `resources`',
         ),
+      shards: positiveInt
+        .max(64)
+        .default(2)
+        .describe(
+          'in a producers group, units per root with per-parent work (conversations, batches, runs), each following the parents whose id hashes to it; the same on every member',
+        ),
     })
     .prefault({}),
   sinks: z
@@ -428,6 +434,7 @@ const ENV_MAP: Array<[string, string, (v: string) => unknown]> = [
   ['CLICKHOUSE_CLUSTER', 'clickhouse.cluster', String],
   ['CLICKHOUSE_CA_FILE', 'clickhouse.caFile', String],
   ['PRODUCERS_GROUP', 'producers.group', String],
+  ['PRODUCERS_SHARDS', 'producers.shards', num],
   ['SINK_GROUP', 'sinks.group', String],
   ['HTTP_HOST', 'http.host', String],
   ['HTTP_PORT', 'http.port', num],

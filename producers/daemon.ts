@@ -20,7 +20,14 @@ import { registerSubject } from './registration.ts';
 import { Scheduler } from './scheduler.ts';
 import { UnitOwner } from './unit-owner.ts';
 import { joinWorkGroup, workTopicSpec, type WorkGroupMembership } from './work-group.ts';
-import { publishedResources, startUnit, workUnits, type RunningUnit, type UnitDeps } from './work-units.ts';
+import {
+  groupLayout,
+  publishedResources,
+  startUnit,
+  workUnits,
+  type RunningUnit,
+  type UnitDeps,
+} from './work-units.ts';
 
 export interface RunningProducers {
   scheduler: Scheduler;
@@ -89,7 +96,10 @@ export async function startProducers(
     logger,
   });
   await waitForServices(config, logger, ['kafka', 'registry']);
-  const topics = [...pipelineTopicSpecs(config, resources), ...(group ? [workTopicSpec(config)] : [])];
+  const topics = [
+    ...pipelineTopicSpecs(config, resources),
+    ...(group ? [workTopicSpec(config, groupLayout(config))] : []),
+  ];
   await waitForService('Kafka', () => ensureTopicsWith(kafka, topics, logger), startupWait());
   const registered = await waitForService(
     'schema registry',
@@ -147,6 +157,7 @@ export async function startProducers(
             kafka,
             config: { ...config, producers: { ...config.producers, group } },
             logger,
+            layout: groupLayout(config),
             runs: units.map((u) => u.name),
             owns: () => owner.running(),
             onAssignment: (assigned) => owner.assign(assigned),

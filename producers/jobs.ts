@@ -7,6 +7,7 @@ import { publishTombstones, walkChanges, type EntityState } from './follow/chang
 import { walkEntityWindow, walkReadyChildren } from './follow/entity-window.ts';
 import { isRecord } from './follow/page-records.ts';
 import { stateKey } from './follow/state-keys.ts';
+import { shardName, type Shard } from './follow/shard.ts';
 import { pollTracked } from './follow/tracked.ts';
 import type { ApiRecord, EngineContext } from './follow/types.ts';
 import { InstabaseError } from './instabase/errors.ts';
@@ -27,6 +28,8 @@ interface Poll {
   ctx: EngineContext;
   knobs: Config['producers'];
   enabled: ReadonlySet<ResourceName>;
+  /** The share of the root's records this poll follows, with their children (./follow/shard.ts). */
+  shard: Shard | undefined;
 }
 
 const endpointOf = (d: Declaration) => `${d.spec.method} ${d.spec.path}`;
@@ -136,6 +139,7 @@ async function followChanges(poll: Poll, root: Declaration, follow: Of<'changes'
     children.flatMap((child) => childIds(child, pageRecords(page)).map((id) => ({ child, id })));
   const { deleted } = await walkChanges(ctx, root, {
     tombstones: true,
+    ...(poll.shard ? { shard: poll.shard } : {}),
     ...(follow.pageSize ? { params: pageSizeOf(poll, root) } : {}),
     beforePage: children.length
       ? (page) =>
@@ -204,6 +208,7 @@ async function followEntityWindow(poll: Poll, root: Declaration, follow: Of<'ent
     timeMs: (r) => follow.timeMs(r, ctx.now),
     lookbackMs: knobs[follow.lookbackMs],
     initialLookbackMs: knobs.initialLookbackMs,
+    ...(poll.shard ? { shard: poll.shard } : {}),
   });
   // Records marked ready earlier are walked even when the child is no longer polled, as they always were.
   for (const child of children) {
@@ -251,19 +256,21 @@ export interface JobDeps {
   config: Config;
   runtime: ProducerRuntime;
   logger: Logger;
+  /** Follow only this share of each root's records (a sharded unit of a producers group has one root). */
+  shard?: Shard;
 }
 
 /** One poll job per enabled root resource (./resources.ts), following its tree as declared. */
-export function buildJobs({ config, runtime, logger }: JobDeps): PollJob[] {
+export function buildJobs({ config, runtime, logger, shard }: JobDeps): PollJob[] {
   const knobs = config.producers;
   const enabled = new Set(knobs.resources);
   return ROOTS.filter((root) => enabled.has(root.name)).map((root) => ({
-    name: root.name,
+    name: shardName(root.name, shard),
     intervalMs: knobs.intervalsMs[root.name] ?? knobs.defaultIntervalMs,
     run: async (signal) => {
       const ctx = runtime.context(signal, logger.child({ resource: root.name }));
       try {
-        await follow({ ctx, knobs, enabled }, root);
+        await follow({ ctx, knobs, enabled, shard }, root);
       } catch (err) {
         // A response that stayed malformed through every retry is bad input, and so is paging that would
         // not end (./follow/page-budget.ts): it is dead-lettered, and the poll fails so that its cursor

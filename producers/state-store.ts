@@ -23,6 +23,10 @@ export interface StateChange {
  * - `_pages/<resource>`: the paging guard's page counts (./follow/page-budget.ts);
  * - `__marker__/<instance id>`: the markers `load` writes and reads up to; they are not state and are
  *   never loaded into memory.
+ *
+ * A store with a namespace (a share of a resource in a producers group, ./follow/shard.ts) writes its
+ * keys as `@<namespace>/<key>` in the topic and reads only those: shares of one resource have the same
+ * keys (`runs/_window`), and each must see only its own.
  */
 export class StateStore {
   private values = new Map<string, StateValue>();
@@ -36,13 +40,26 @@ export class StateStore {
   /**
    * @param instanceId the transactional id of the publisher that writes this state (it names the markers)
    * @param owns which keys are this store's: in a producers group each unit of work loads only its own
-   *   resources' keys, which only its transactional id writes (all keys when unset)
+   *   resources' keys, which only its transactional id writes (all keys outside namespaces when unset)
+   * @param namespace set: the store's keys are those under `@<namespace>/` in the topic, and only those
    */
   constructor(
     readonly topic: string,
     private readonly instanceId: string,
     private readonly owns: (key: string) => boolean = () => true,
-  ) {}
+    namespace?: string,
+  ) {
+    this.prefix = namespace === undefined ? '' : `${NAMESPACED}${namespace}/`;
+  }
+
+  /** What this store's keys carry in the topic: `@<namespace>/`, or nothing. */
+  private readonly prefix: string;
+
+  /** The store's key of a key read from the topic; undefined when the key is not this store's. */
+  private own(topicKey: string): string | undefined {
+    if (this.prefix) return topicKey.startsWith(this.prefix) ? topicKey.slice(this.prefix.length) : undefined;
+    return !topicKey.startsWith(NAMESPACED) && this.owns(topicKey) ? topicKey : undefined;
+  }
 
   get<T extends StateValue>(key: string): T | undefined {
     return this.values.get(key) as T | undefined;
@@ -63,7 +80,10 @@ export class StateStore {
 
   toMessages(changes: StateChange[]): Message[] {
     // State may hold API values past 2^53, so it is written and read with the lossless JSON codec.
-    return changes.map((c) => ({ key: c.key, value: c.value === null ? null : stringifyJson(c.value) }));
+    return changes.map((c) => ({
+      key: this.prefix + c.key,
+      value: c.value === null ? null : stringifyJson(c.value),
+    }));
   }
 
   apply(changes: StateChange[]): void {
@@ -134,9 +154,10 @@ export class StateStore {
                 }
                 return;
               }
-              if (!this.owns(key)) return;
-              if (message.value === null) values.delete(key);
-              else values.set(key, parseJson(message.value.toString()) as StateValue);
+              const own = this.own(key);
+              if (own === undefined) return;
+              if (message.value === null) values.delete(own);
+              else values.set(own, parseJson(message.value.toString()) as StateValue);
             },
           })
           .catch(reject);
@@ -157,6 +178,9 @@ export class StateStore {
     logger.info({ topic: this.topic, keys: values.size }, 'cursor state loaded');
   }
 }
+
+/** What begins the topic keys of a namespaced store; no other key does (they begin with a resource). */
+const NAMESPACED = '@';
 
 /** A key's prefixes up to and including its first and its second '/' (fewer when it has fewer). */
 function indexedPrefixes(key: string): string[] {

@@ -3,7 +3,8 @@
  * instance runs one unit holding every root resource it is given, under the transactional id it always
  * had. In a producers group (./work-group.ts) every root resource is a unit of its own, so the group can
  * spread them and move one when its member dies; the unit's transactional id, the same on every member,
- * fences whichever member ran it before.
+ * fences whichever member ran it before. A root with per-parent work is split further into
+ * `producers.shards` units, each following the parents whose id hashes to it (./follow/shard.ts).
  */
 import { createHash } from 'node:crypto';
 import type { Consumer, Kafka } from 'kafkajs';
@@ -13,13 +14,14 @@ import type { Logger } from '../core/log.ts';
 import type { ResourceName } from '../core/resources.ts';
 import { queriesTopic, stateTopic } from '../core/topics.ts';
 import { pageHistoryKey } from './follow/page-budget.ts';
+import { shardName, type Shard } from './follow/shard.ts';
 import { trackIds } from './follow/tracked.ts';
 import type { Step } from './follow/types.ts';
 import type { InstabaseClient } from './instabase/client.ts';
 import { buildJobs } from './jobs.ts';
 import { TransactionalPublisher, type Publisher } from './publisher.ts';
 import type { RecordEncoder } from './record-encoder.ts';
-import { DECLARATIONS, JOB_RESOURCES } from './resources.ts';
+import { DECLARATIONS, JOB_RESOURCES, ROOTS } from './resources.ts';
 import { ProducerRuntime, type RuntimeCounters } from './runtime.ts';
 import type { Scheduler } from './scheduler.ts';
 import { StateStore } from './state-store.ts';
@@ -33,6 +35,8 @@ export interface WorkUnit {
   /** Every resource it publishes (its roots and their children that are polled). */
   resources: ResourceName[];
   transactionalId: string;
+  /** Set when the unit is one share of its root: it follows those parents only, with its own state. */
+  shard?: Shard;
 }
 
 /** The resources a set of enabled roots publishes: a root brings its children along. */
@@ -72,12 +76,55 @@ export function workUnits(config: Config): WorkUnit[] {
     const lead = together[root] ?? root;
     units.set(lead, [...(units.get(lead) ?? []), root]);
   }
-  return [...units].map(([name, roots]) => ({
-    name,
-    roots,
-    resources: publishedResources(config, roots),
-    transactionalId: `${groupId(group)}.${name}`,
-  }));
+  const count = shardsOf(config);
+  return [...units].flatMap(([lead, roots]) => {
+    const shards: Array<Shard | undefined> = count.has(lead)
+      ? Array.from({ length: count.get(lead)! }, (_, index) => ({ index, count: count.get(lead)! }))
+      : [undefined];
+    return shards.map((shard) => {
+      const name = shardName(lead, shard);
+      return {
+        name,
+        roots,
+        resources: publishedResources(config, roots),
+        transactionalId: `${groupId(group)}.${name}`,
+        ...(shard ? { shard } : {}),
+      };
+    });
+  });
+}
+
+/**
+ * The roots a producers group splits into shares, with their number: those with per-parent work, when
+ * `producers.shards` asks for more than one. Batches stay whole while files_metadata reads their files'
+ * paths, which it can only do from one unit's state.
+ */
+function shardsOf(config: Config): Map<ResourceName, number> {
+  const { shards, filesFromBatchFiles } = config.producers;
+  const split = new Map<ResourceName, number>();
+  if (shards < 2) return split;
+  for (const root of ROOTS) {
+    if ((JOB_RESOURCES[root.name]?.length ?? 0) < 2) continue;
+    if (root.name === 'batches' && filesFromBatchFiles) continue;
+    split.set(root.name, shards);
+  }
+  return split;
+}
+
+/**
+ * The units of a producers group, one per partition of its work topic, in partition order: every
+ * root in ROOTS order, each share of a split root in its place. It depends on `producers.shards` and
+ * `producers.filesFromBatchFiles`, not on the resources a member runs, so members that run different
+ * resources still read partitions alike; members must agree on those two settings.
+ */
+export function groupLayout(config: Config): string[] {
+  const count = shardsOf(config);
+  return ROOTS.flatMap((root) => {
+    const n = count.get(root.name);
+    return n
+      ? Array.from({ length: n }, (_, index) => shardName(root.name, { index, count: n }))
+      : [root.name];
+  });
 }
 
 /** Whether a state key belongs to one of these resources (./follow/state-keys.ts, page-budget.ts). */
@@ -119,10 +166,12 @@ export interface RunningUnit {
 export async function startUnit(unit: WorkUnit, deps: UnitDeps): Promise<RunningUnit> {
   const { config, kafka, scheduler } = deps;
   const logger = deps.logger.child({ unit: unit.name });
+  // A share's keys are the same as its siblings' (`runs/_window`): it keeps them in a namespace of its own.
   const state = new StateStore(
     stateTopic(config),
     unit.transactionalId,
     config.producers.group ? stateKeysOf(unit.resources) : undefined,
+    unit.shard ? unit.name : undefined,
   );
   const publisher =
     deps.publisher ??
@@ -155,7 +204,12 @@ export async function startUnit(unit: WorkUnit, deps: UnitDeps): Promise<Running
       ...(deps.now ? { now: deps.now } : {}),
     });
     const unitConfig = { ...config, producers: { ...config.producers, resources: unit.resources } };
-    for (const job of buildJobs({ config: unitConfig, runtime, logger })) {
+    for (const job of buildJobs({
+      config: unitConfig,
+      runtime,
+      logger,
+      ...(unit.shard ? { shard: unit.shard } : {}),
+    })) {
       // After a failed poll, the next one waits for this unit's straggling commits only.
       scheduler.add({ ...job, settle: () => runtime.settled() });
       scheduled.push(job.name);

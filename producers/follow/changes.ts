@@ -3,6 +3,7 @@ import { walk, type Page, type WalkParams } from '../instabase/paginators.ts';
 import type { StateChange } from '../state-store.ts';
 import { pageBudget } from './page-budget.ts';
 import { emitOf, invalidKey, isRecord, shapedRecords } from './page-records.ts';
+import { ownedPage, type Shard } from './shard.ts';
 import { stateKey } from './state-keys.ts';
 import {
   emptyStep,
@@ -50,6 +51,8 @@ export interface ChangesOptions {
    * `state` of its detail). What it adds is part of the published object.
    */
   enrich?: (record: ApiRecord) => ApiRecord;
+  /** Only the records of this share of the listing (./shard.ts); every record when unset. */
+  shard?: Shard;
 }
 
 /**
@@ -75,7 +78,7 @@ export async function walkChanges(
         ctx,
         decl,
         options,
-        page,
+        options.shard ? ownedPage(decl, page, options.shard) : page,
         seen,
         page.last ? budget.complete(page.pageIndex + 1) : [],
       );

@@ -4,6 +4,7 @@ import { walk, type Page, type WalkParams } from '../instabase/paginators.ts';
 import type { StateChange } from '../state-store.ts';
 import { pageBudget } from './page-budget.ts';
 import { emitOf, invalidKey, isRecord, shapedRecords } from './page-records.ts';
+import { ownedPage, type Shard } from './shard.ts';
 import { childCursorKey, stateKey, windowKey } from './state-keys.ts';
 import { emptyStep, type ApiRecord, type EngineContext, type ResourceDeclaration } from './types.ts';
 
@@ -26,6 +27,8 @@ export interface EntityWindowOptions {
   timeMs(record: ApiRecord): number;
   lookbackMs: number;
   initialLookbackMs: number;
+  /** Only the entities of this share of the listing (./shard.ts); every entity when unset. */
+  shard?: Shard;
 }
 
 /**
@@ -60,7 +63,8 @@ export async function walkEntityWindow(
     };
   };
 
-  const publishPage = async (page: Page<unknown>, extraState: StateChange[] = []) => {
+  const publishPage = async (listed: Page<unknown>, extraState: StateChange[] = []) => {
+    const page = options.shard ? ownedPage(decl, listed, options.shard) : listed;
     const step = emptyStep();
     for (const { record, shaped } of shapedRecords(decl, page, ctx, step)) {
       const key = stateKey(decl.name, undefined, shaped.key);

@@ -1,7 +1,9 @@
 /**
  * Producers as a group, failing over (#16). Three `instabase-stream producers` processes with the same
  * PRODUCERS_GROUP and a sinks process run over a simulator that keeps growing (new batches, runs and
- * audit entries every second, on the real clock). The test then
+ * audit entries every second, on the real clock). The roots with per-parent work (conversations, batches,
+ * runs) are split into two shares each (producers.shards' default), and the test checks that each root's
+ * shares start on two members. The test then
  *
  * 1. SIGKILLs the member that runs most units: its units must resume on the survivors, and the gap from
  *    the kill to a survivor running each of them is measured (bounded by the session timeout, 10 s here,
@@ -36,7 +38,19 @@ import { committedCounts } from '../helpers/topic-counts.ts';
 const YEAR_MS = 365 * 24 * 3600 * 1000;
 const SESSION_TIMEOUT_MS = 10_000;
 const POLL_INTERVAL_MS = 2_000;
-const UNITS = ['conversations', 'batches', 'runs', 'queries_status', 'files_metadata', 'audit_logs'];
+/** The group's units with the default producers.shards (2): the roots with per-parent work are split. */
+const UNITS = [
+  'conversations.0',
+  'conversations.1',
+  'batches.0',
+  'batches.1',
+  'runs.0',
+  'runs.1',
+  'queries_status',
+  'files_metadata',
+  'audit_logs',
+];
+const rootOf = (unit: string) => unit.replace(/\.\d+$/, '');
 const DOCS_PER_FILE = 2;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -134,18 +148,24 @@ test(
         const owners = await ownership(live);
         return UNITS.every((u) => owners.get(u)?.length === 1) ? owners : undefined;
       };
-      // Members join one after another; each join rebalances, until every member runs two units.
+      // Members join one after another; each join rebalances, until every member runs three units.
       const even = async () => {
         const owners = await spreadOver(members);
         const counts = members.map((m) => UNITS.filter((u) => owners?.get(u)?.[0] === m.spec.name).length);
-        return owners && counts.every((n) => n === 2) ? owners : undefined;
+        return owners && counts.every((n) => n === 3) ? owners : undefined;
       };
       await waitFor(
-        'the three members to run two units each',
+        'the three members to run three units each',
         async () => (await even()) !== undefined,
         120_000,
       );
-      say(`units at start: ${JSON.stringify(Object.fromEntries((await even())!))}`);
+      const start = (await even())!;
+      say(`units at start: ${JSON.stringify(Object.fromEntries(start))}`);
+      // The per-parent work of a split root is shared: its two shares run on two members.
+      for (const root of ['conversations', 'batches', 'runs']) {
+        const hosts = new Set(UNITS.filter((u) => rootOf(u) === root).map((u) => start.get(u)![0]));
+        assert.equal(hosts.size, 2, `${root}'s shares run on two members`);
+      }
 
       await sleep(8_000); // into the backlog
 

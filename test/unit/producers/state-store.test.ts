@@ -135,6 +135,36 @@ describe('StateStore', () => {
     assert.equal(topic.disconnected, 1);
   });
 
+  it('shares of one resource keep the same keys apart, each in its namespace (#16)', async () => {
+    const topic = new MemoryTopic();
+    const plain = new StateStore('state', 'g.runs');
+    const [first, second] = ['runs.0', 'runs.1'].map(
+      (ns) => new StateStore('state', `g.${ns}`, undefined, ns),
+    );
+    const write = (store: StateStore, wm: number) =>
+      topic.send({
+        messages: [{ topic: 'state', messages: store.toMessages([{ key: 'runs/_window', value: { wm } }]) }],
+      });
+    await write(plain, 1);
+    await write(first!, 2);
+    await write(second!, 3);
+    await topic.send({
+      messages: [{ topic: 'state', messages: second!.toMessages([{ key: 'runs/9', value: null }]) }],
+    });
+    assert.deepEqual(
+      topic.log.slice(0, 4).map((r) => r.key),
+      ['runs/_window', '@runs.0/runs/_window', '@runs.1/runs/_window', '@runs.1/runs/9'],
+    );
+    for (const store of [plain, first!, second!]) await store.load(topic.kafka(), topic.send, logger);
+    assert.deepEqual(
+      plain.entries(''),
+      [['runs/_window', { wm: 1 }]],
+      'no namespaced key outside its namespace',
+    );
+    assert.deepEqual(first!.entries(''), [['runs/_window', { wm: 2 }]]);
+    assert.deepEqual(second!.entries(''), [['runs/_window', { wm: 3 }]]);
+  });
+
   it('a read that does not reach the marker fails and leaves the state as it was', async () => {
     const topic = new MemoryTopic();
     topic.log.push({ key: 'runs/1', value: '{"h":"new"}' });

@@ -1,14 +1,27 @@
 /**
  * How a producers group spreads its units of work (producers/work-group.ts, assignUnits): every unit a
  * member can run goes to exactly one such member, evenly, a unit stays where it runs while that is even,
- * and every member computing the plan gets the same one.
+ * and every member computing the plan gets the same one. The shares of a split root (`runs.0`, `runs.1`)
+ * land on different members as far as the counts allow.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { assignUnits, type MemberUnits } from '../../../producers/work-group.ts';
 
-const UNITS = ['conversations', 'batches', 'runs', 'queries_status', 'files_metadata', 'audit_logs'];
+const UNITS = [
+  'conversations.0',
+  'conversations.1',
+  'conversations.2',
+  'batches.0',
+  'batches.1',
+  'runs.0',
+  'runs.1',
+  'queries_status',
+  'files_metadata',
+  'audit_logs',
+];
+const rootOf = (unit: string) => unit.replace(/\.\d+$/, '');
 
 const members = fc.uniqueArray(fc.integer({ min: 0, max: 50 }), { minLength: 1, maxLength: 6 }).chain((ids) =>
   fc.tuple(
@@ -55,6 +68,37 @@ describe('assignUnits', () => {
     );
   });
 
+  it("spreads a root's shares over the members when it plans from scratch, and keeps that spread", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 6 }), (n) => {
+        const ms = Array.from({ length: n }, (_, i) => ({ memberId: `m-${i}`, runs: UNITS, owns: [] }));
+        const plan = assignUnits(ms, UNITS);
+        for (const root of new Set(UNITS.map(rootOf))) {
+          const shares = UNITS.filter((u) => rootOf(u) === root).length;
+          for (const [id, units] of plan) {
+            const held = units.filter((u) => rootOf(u) === root).length;
+            assert.ok(held <= Math.ceil(shares / n), `${id} holds ${held} of ${root}'s ${shares} shares`);
+          }
+        }
+        const owned = ms.map((m) => ({ ...m, owns: plan.get(m.memberId)! }));
+        assert.deepEqual(assignUnits(owned, UNITS), plan, 'a settled plan is stable');
+      }),
+    );
+  });
+
+  it('a member joining a settled group takes shares of the split roots, not only whole roots', () => {
+    const two = ['a', 'b'].map((id) => ({ memberId: id, runs: UNITS, owns: [] as string[] }));
+    const settled = assignUnits(two, UNITS);
+    const three = [
+      ...two.map((m) => ({ ...m, owns: settled.get(m.memberId)! })),
+      { memberId: 'c', runs: UNITS, owns: [] },
+    ];
+    const after = assignUnits(three, UNITS);
+    for (const [id, units] of after) {
+      assert.ok(units.filter((u) => rootOf(u) === 'conversations').length <= 1, `${id}: ${units.join(', ')}`);
+    }
+  });
+
   it('is the same plan whatever order the members come in', () => {
     fc.assert(
       fc.property(members, (ms) => {
@@ -81,7 +125,7 @@ describe('assignUnits', () => {
     assert.deepEqual([...after.values()].flat().sort(), [...UNITS].sort(), "b's units are taken over");
     assert.deepEqual(
       [...after.values()].map((u) => u.length),
-      [3, 3],
+      [5, 5],
     );
   });
 });
