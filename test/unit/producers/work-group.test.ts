@@ -7,7 +7,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { assignUnits, type MemberUnits } from '../../../producers/work-group.ts';
+import type { Admin } from 'kafkajs';
+import { assignUnits, growWorkTopic, type MemberUnits } from '../../../producers/work-group.ts';
 
 const UNITS = [
   'conversations.0',
@@ -126,6 +127,46 @@ describe('assignUnits', () => {
     assert.deepEqual(
       [...after.values()].map((u) => u.length),
       [5, 5],
+    );
+  });
+});
+
+describe('growWorkTopic', () => {
+  /** An admin over one topic of `partitions` partitions; createPartitions may be made to fail. */
+  const admin = (partitions: number, fail?: { grownByOther: boolean }) => {
+    const calls: number[] = [];
+    const a = {
+      fetchTopicMetadata: async () => ({
+        topics: [
+          { name: 't', partitions: Array.from({ length: partitions }, (_, i) => ({ partitionId: i })) },
+        ],
+      }),
+      createPartitions: async ({ topicPartitions }: { topicPartitions: Array<{ count: number }> }) => {
+        calls.push(topicPartitions[0]!.count);
+        if (fail) {
+          if (fail.grownByOther) partitions = topicPartitions[0]!.count;
+          throw new Error('INVALID_PARTITIONS');
+        }
+        partitions = topicPartitions[0]!.count;
+      },
+    };
+    return { admin: a as unknown as Admin, calls };
+  };
+
+  it('adds the partitions a larger layout needs, and nothing when there are enough', async () => {
+    const short = admin(6);
+    await growWorkTopic(short.admin, 't', 9);
+    assert.deepEqual(short.calls, [9]);
+    const enough = admin(9);
+    await growWorkTopic(enough.admin, 't', 9);
+    assert.deepEqual(enough.calls, []);
+  });
+
+  it('accepts a topic another member grew first, and fails when it is still short', async () => {
+    await growWorkTopic(admin(6, { grownByOther: true }).admin, 't', 9);
+    await assert.rejects(
+      growWorkTopic(admin(6, { grownByOther: false }).admin, 't', 9),
+      /INVALID_PARTITIONS/,
     );
   });
 });
