@@ -132,7 +132,13 @@ export async function collectStatus(config: Config): Promise<ResourceStatus[]> {
         }
       };
       const newest = await count(`SELECT toUInt64(max(_fetched_at)) AS v FROM ${table}`);
-      const lastPoll = jobs[resource]?.lastSuccessAt;
+      // In a producers group a split root has one job per share (`runs.0`, `runs.1`): the resource was
+      // last polled whole when the share polled longest ago last succeeded.
+      const shares = Object.entries(jobs).filter(([name]) => name.replace(/\.\d+$/, '') === resource);
+      const lastPoll =
+        shares.length === 0 || shares.some(([, j]) => !j.lastSuccessAt)
+          ? undefined
+          : Math.min(...shares.map(([, j]) => j.lastSuccessAt!));
       out.push({
         resource,
         topicMessages: await topicSize(admin, topic, known),
