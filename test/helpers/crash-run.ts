@@ -18,6 +18,7 @@ import type { Config } from '../../core/config.ts';
 import { RESOURCE_NAMES } from '../../core/resources.ts';
 import { resourceTopic } from '../../core/topics.ts';
 import { ROOTS } from '../../producers/resources.ts';
+import { groupLayout } from '../../producers/work-units.ts';
 import { startSimulator, type FaultOptions, type SimScale } from '../../sim/index.ts';
 import { DaemonProcess } from './daemon-process.ts';
 import { compareAll, expectedKeys, type KeyComparison } from './ground-truth.ts';
@@ -227,10 +228,12 @@ export async function crashRun(t: TestContext, spec: CrashRunSpec): Promise<void
     const restored = Date.now();
     say(`${plan.length} kills in ${seconds(restored - killsStarted)}`);
 
+    // A group has a job per unit (the shares of a split root: runs.0, runs.1); alone, one per root.
+    const jobNames = members > 1 ? groupLayout(config) : ROOTS.map((r) => r.name);
     await waitFor(
       'every producer job to succeed after the last kill',
       async () => {
-        // Each root's job, on whichever member runs it now; every one must have succeeded since.
+        // Each job, on whichever member runs it now; every one must have succeeded since.
         const last = new Map<string, number>();
         for (const p of producerGroup) {
           const health = await p.health();
@@ -240,7 +243,7 @@ export async function crashRun(t: TestContext, spec: CrashRunSpec): Promise<void
           for (const [name, j] of Object.entries(jobs ?? {}))
             last.set(name, Math.max(last.get(name) ?? 0, j.lastSuccessAt ?? 0));
         }
-        return last.size === ROOTS.length && [...last.values()].every((t) => t > restored);
+        return jobNames.every((name) => (last.get(name) ?? 0) > restored);
       },
       300_000,
     );
