@@ -28,7 +28,7 @@ import { StateStore } from './state-store.ts';
 import { groupId } from './work-group.ts';
 
 export interface WorkUnit {
-  /** The unit's name: its first root resource. */
+  /** The unit's name: its first root resource (`runs.1` for a share of it). */
   name: string;
   /** The root resources it polls, each with its tree. */
   roots: ResourceName[];
