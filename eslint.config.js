@@ -11,6 +11,9 @@ export default tseslint.config(
   {
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      // An interface that only extends another is how a module adds to a shared one by declaration
+      // merging (a simulator resource module's scale knobs and ground truth: sim/serve.ts SimResource).
+      '@typescript-eslint/no-empty-object-type': ['error', { allowInterfaces: 'with-single-extends' }],
     },
   },
 );

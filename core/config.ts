@@ -2,10 +2,10 @@ import { accessSync, constants, readFileSync, existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { RESOURCE_NAMES } from './resources.ts';
+import { nonNegativeInt, positiveInt } from './config-fields.ts';
+import { RESOURCE_KNOBS, RESOURCE_NAMES } from './resources.ts';
 import { registerBasicAuth, registerSecret } from './secrets.ts';
 
-const positiveInt = z.number().int().positive();
 const resourceName = z.enum(RESOURCE_NAMES);
 
 /** A URL that carries no user or password: credentials would leak wherever the URL is logged. */
@@ -85,10 +85,7 @@ export const configSchema = z.strictObject({
       token: z.string().min(1).optional().describe('Bearer token; unset: `start` uses the simulator'),
       context: z.string().min(1).optional().describe('`IB-Context` header'),
       timeoutMs: positiveInt.default(30_000).describe('per-request timeout'),
-      maxRetries: z
-        .number()
-        .int()
-        .min(0)
+      maxRetries: nonNegativeInt
         .default(6)
         .describe('retries, with full jitter, on network errors, 408, 429 (`Retry-After`) and 5xx'),
       retryBaseMs: positiveInt.default(250).describe('base of the retry backoff'),
@@ -160,10 +157,7 @@ export const configSchema = z.strictObject({
     .prefault({}),
   startup: z
     .strictObject({
-      waitMs: z
-        .number()
-        .int()
-        .min(0)
+      waitMs: nonNegativeInt
         .default(120_000)
         .describe(
           'how long a process waits at start-up for Kafka, the registry and ClickHouse; refused credentials and untrusted certificates fail at once',
@@ -248,41 +242,11 @@ export const configSchema = z.strictObject({
         .default(30_000)
         .describe('poll interval of the resources not in `intervalsMs`'),
       concurrency: positiveInt.default(3).describe('polls and fan-out requests at once'),
-      batchesPageSize: positiveInt.default(100).describe('page size of the batches listing'),
-      batchFilesPageSize: positiveInt
-        .default(100)
-        .describe("page size of a batch's files listing (`batch_files`, walked with `batches`)"),
-      runsPageSize: positiveInt.default(100).describe('page size of the runs listing'),
-      auditLogsPageSize: positiveInt.default(500).describe('page size of the audit logs listing'),
-      runsLookbackMs: z
-        .number()
-        .int()
-        .min(0)
-        .default(3_600_000)
-        .describe('each runs poll re-lists this far behind its watermark, so late updates are caught'),
-      initialLookbackMs: z
-        .number()
-        .int()
-        .min(0)
+      initialLookbackMs: nonNegativeInt
         .default(7 * 24 * 3_600_000)
         .describe('how far back runs and audit logs start on the very first poll'),
-      auditLogsSettleMs: z
-        .number()
-        .int()
-        .min(0)
-        .default(5_000)
-        .describe('audit windows end this far behind now, so entries still being written are not missed'),
-      files: z.array(z.string().min(1)).default([]).describe('paths to HEAD for `files_metadata`'),
-      filesFromBatchFiles: z
-        .boolean()
-        .default(false)
-        .describe(
-          'also HEAD, for `files_metadata`, the `full_path` of every batch file published by `batch_files`',
-        ),
-      queryIds: z
-        .array(z.string().min(1))
-        .default([])
-        .describe('query ids to track (more arrive on the `<prefix>_queries` topic)'),
+      // Page sizes, lookbacks, what to poll: each resource's own, declared with its row.
+      ...RESOURCE_KNOBS,
       shutdownTimeoutMs: positiveInt.default(15_000).describe('bound of a graceful stop'),
       group: z
         .string()

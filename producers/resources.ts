@@ -107,6 +107,11 @@ export interface Declaration<K extends ResourceName = ResourceName> extends Reso
   parentId?: (record: ApiRecord) => string | number | bigint | undefined;
   /** A child walked only when `producers.resources` lists it; otherwise it always comes with its parent. */
   optional?: boolean;
+  /**
+   * Paths this resource's published records name that files_metadata HEADs too, beside
+   * `producers.files`; read from the state, which keeps each record's fields for its tombstone.
+   */
+  headPaths?: (ctx: EngineContext) => string[];
 }
 
 /** Epoch ms from a timestamp the API sends as text: digits are ms, anything else is parsed as a date. */
@@ -395,6 +400,18 @@ const batchFilesDeclaration = {
   parentId: integerId,
   optional: true,
   key: (r, page) => batchFileKey(r, page),
+  // With `filesFromBatchFiles`, every full_path published and not tombstoned. A batch file names its path
+  // with a leading '/', which files_metadata's path template already has.
+  headPaths(ctx) {
+    if (!ctx.config.producers.filesFromBatchFiles) return [];
+    const paths: string[] = [];
+    for (const [, entity] of ctx.state.entries<EntityState>(stateKey('batch_files', undefined, ''))) {
+      const fullPath = entity.f?.full_path;
+      const path = typeof fullPath === 'string' ? fullPath.replace(/^\/+/, '') : '';
+      if (path !== '') paths.push(path);
+    }
+    return paths;
+  },
   shape(r, page) {
     const metadata = obj(r.metadata);
     const perms = obj(r.perms);
@@ -740,20 +757,10 @@ const queriesStatusDeclaration = {
 
 // files_metadata --------------------------------------------------------------------------------------------
 
-/**
- * The paths files_metadata HEADs: the configured list, and with `filesFromBatchFiles` every full_path
- * batch_files has published and not tombstoned (its state, kept for tombstones, holds the fields).
- * Batch files name a path with a leading '/', which the path template already has.
- */
+/** The paths files_metadata HEADs: the configured list, then those other resources' records name. */
 export function filesMetadataPaths(ctx: EngineContext): string[] {
-  const p = ctx.config.producers;
-  const paths = new Set(p.files);
-  if (p.filesFromBatchFiles) {
-    for (const [, entity] of ctx.state.entries<EntityState>(stateKey('batch_files', undefined, ''))) {
-      const path = entity.f?.full_path;
-      if (typeof path === 'string' && path.replace(/^\/+/, '') !== '') paths.add(path.replace(/^\/+/, ''));
-    }
-  }
+  const paths = new Set(ctx.config.producers.files);
+  for (const declaration of ALL) for (const path of declaration.headPaths?.(ctx) ?? []) paths.add(path);
   return [...paths];
 }
 

@@ -1,8 +1,9 @@
 // instabase-sim: the simulated Instabase AI Hub API, for demos, development and benchmarks.
 import { Command, InvalidArgumentError } from 'commander';
 import { createLogger } from '../core/log.ts';
-import { DEFAULT_GROWTH, DEFAULT_SCALE, type EndlessMode } from './data.ts';
+import { DEFAULT_GROWTH, type EndlessMode } from './data.ts';
 import { NO_FAULTS } from './faults.ts';
+import { DEFAULT_SCALE, SCALE_KNOBS } from './modules.ts';
 import { DEFAULT_SIM_PORT, DEFAULT_SIM_TOKEN, startSimulator } from './server.ts';
 
 const int = (name: string) => (v: string) => {
@@ -41,12 +42,6 @@ const program = new Command('instabase-sim')
   .option('--batches <n>', 'batches at start', int('--batches'), DEFAULT_SCALE.batches)
   .option('--runs <n>', 'runs at start (spread over the last 20 hours)', int('--runs'), DEFAULT_SCALE.runs)
   .option(
-    '--files-per-batch <n>',
-    'average files per batch at its creation (0..2x each); every batch update adds one',
-    int('--files-per-batch'),
-    DEFAULT_SCALE.filesPerBatch,
-  )
-  .option(
     '--files-per-run <n>',
     'result files per completed run',
     int('--files-per-run'),
@@ -73,7 +68,13 @@ const program = new Command('instabase-sim')
     DEFAULT_SCALE.docsPerConversation,
   )
   .option('--queries <n>', 'queries', int('--queries'), DEFAULT_SCALE.queries)
-  .option('--files <n>', 'paths in the HEAD /v2/files tree', int('--files'), DEFAULT_SCALE.files)
+  .option('--files <n>', 'paths in the HEAD /v2/files tree', int('--files'), DEFAULT_SCALE.files);
+// The resource modules' own scale knobs (./modules.ts), each a flag named for it: `fooBar` is --foo-bar.
+const flag = (name: string) => `--${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+for (const knob of SCALE_KNOBS) {
+  program.option(`${flag(knob.name)} <n>`, knob.description, int(flag(knob.name)), knob.default);
+}
+program
   .option(
     '--results-page-size <n>',
     'files per run-results page',
@@ -167,7 +168,6 @@ const sim = await startSimulator({
   startTime: o.startTime as number | undefined,
   scale: {
     batches: n('batches'),
-    filesPerBatch: n('filesPerBatch'),
     runs: n('runs'),
     filesPerRun: n('filesPerRun'),
     docsPerFile: n('docsPerFile'),
@@ -180,6 +180,7 @@ const sim = await startSimulator({
     resultsPageSize: n('resultsPageSize'),
     defaultPageSize: n('defaultPageSize'),
     maxPageSize: n('maxPageSize'),
+    ...Object.fromEntries(SCALE_KNOBS.map((knob) => [knob.name, n(knob.name)])),
   },
   growth: {
     batchesPerMin: n('newBatchesPerMin'),

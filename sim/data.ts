@@ -2,10 +2,9 @@
 // a million audit entries cost no memory and the ground truth is the same function the server renders.
 import { hash, indexedUuid, pick, seedHash, u01, uuidIndex } from './rng.ts';
 
-export interface SimScale {
+/** The scale knobs of SimData's own world. */
+export interface DataScale {
   batches: number;
-  /** Average files per batch at its creation (each has 0..2x this many); updates add one each. */
-  filesPerBatch: number;
   runs: number;
   filesPerRun: number;
   docsPerFile: number;
@@ -24,6 +23,12 @@ export interface SimScale {
   /** Largest page the server hands out whatever was asked; 0 = no cap. */
   maxPageSize: number;
 }
+
+/**
+ * Every scale knob: SimData's own, and those resource modules declare (SimResource.scale), each module
+ * adding its own to this interface (`declare module '../data.ts'`). ../modules.ts holds the defaults.
+ */
+export interface SimScale extends DataScale {}
 
 /** New records per virtual minute once the clock moves. */
 export interface SimGrowth {
@@ -49,9 +54,9 @@ export interface SimDataOptions {
   edgeValues: boolean;
 }
 
-export const DEFAULT_SCALE: SimScale = {
+/** The defaults of SimData's own scale knobs (../modules.ts adds the modules' to make DEFAULT_SCALE). */
+export const DEFAULT_DATA_SCALE: DataScale = {
   batches: 250,
-  filesPerBatch: 3,
   runs: 120,
   filesPerRun: 5,
   docsPerFile: 2,
@@ -82,10 +87,15 @@ const TAG = {
   query: 16,
   audit: 17,
   path: 18,
-  // 19: batch_files (sim/resources/batch_files.data.ts); a resource module takes an unused number.
   bad: 99,
   badVariant: 98,
 } as const;
+
+/**
+ * The hash tags SimData's own records are drawn with. A resource module that draws data of its own takes
+ * another (SimResource.hashTag); ../modules.ts refuses one taken here or by another module.
+ */
+export const DATA_HASH_TAGS: readonly number[] = Object.values(TAG);
 
 export const RUN_STATUSES = [
   'CANCELLED',
@@ -256,7 +266,7 @@ export class SimData {
 
   /**
    * Resource API: a third of the batches get a file added every period ms (0: never): updated_at_ms
-   * moves with the clock, and batch_files grows by one file per update.
+   * moves with the clock, and the batch's files listing grows by one file per update.
    */
   batchUpdatePeriod(i: number): number {
     return u01(this.seed, TAG.batch, i, 1) < 0.33

@@ -8,9 +8,9 @@ export {
   type SimStats,
   type Expected,
 } from './server.ts';
+export { DEFAULT_SCALE } from './modules.ts';
 export {
   SimData,
-  DEFAULT_SCALE,
   DEFAULT_GROWTH,
   DEFAULT_START_TIME,
   type SimScale,

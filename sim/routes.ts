@@ -1,22 +1,9 @@
-// The route table: every resource the simulator serves, by resource name. Each resource of
-// core/resources.ts is served by its module ./resources/<name>.ts, found by its name, so a new resource
-// is its module with no line here; one without a module stops the simulator as it loads. A request goes
-// to the route whose pattern it matches; patterns ending in `**` are the fallbacks below a parent (an
-// unknown parent is its 404, not "no route").
-import { RESOURCE_NAMES, type ResourceName } from '../core/resources.ts';
+// The route table: every resource module's routes (./modules.ts). A request goes to the route whose
+// pattern it matches; patterns ending in `**` are the fallbacks below a parent (an unknown parent is its
+// 404, not "no route").
 import { HttpError } from './http.ts';
+import { SIM_RESOURCES } from './modules.ts';
 import type { Reply, Route, SimContext, SimResource } from './serve.ts';
-
-async function load(name: ResourceName): Promise<[ResourceName, SimResource]> {
-  const module = (await import(`./resources/${name}.ts`)) as { default?: SimResource };
-  if (!module.default?.routes)
-    throw new Error(`sim/resources/${name}.ts: no default export of a SimResource`);
-  return [name, module.default];
-}
-
-export const SIM_RESOURCES = Object.fromEntries(await Promise.all(RESOURCE_NAMES.map(load))) as Readonly<
-  Record<ResourceName, SimResource>
->;
 
 const ROUTES: Route[] = Object.values(SIM_RESOURCES).flatMap((r) => r.routes);
 // Exact patterns first, then the `**` fallbacks; no two patterns of one kind match the same path.

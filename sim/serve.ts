@@ -1,13 +1,17 @@
 // What a resource module (./resources/*) gets from the server and hands back, and the paging helpers the
 // list endpoints share.
+import type { ResourceName } from '../core/resources.ts';
 import type { AuditFilter, EndlessMode, ExpectedList, FileEntry, RunFilter, SimData } from './data.ts';
 import { HttpError, intParam } from './http.ts';
-import { expectedBatchFiles } from './resources/batch_files.data.ts';
 
-/** What every handler may read: the data and the pagination mode, which a test may change at any time. */
+/**
+ * What every handler may read: the data, the pagination mode, which a test may change at any time, and
+ * every resource module (./modules.ts SIM_RESOURCES), for what one serves of another's.
+ */
 export interface SimContext {
   data: SimData;
   endless(): EndlessMode;
+  resources: Readonly<Record<ResourceName, SimResource>>;
 }
 
 export interface RouteRequest {
@@ -41,11 +45,9 @@ export interface Route {
   handle: Handler;
 }
 
-/** Ground truth at the current virtual time: what a clean walk yields. */
-export interface Expected {
+/** The ground truth of SimData's own world at the current virtual time: what a clean walk yields. */
+export interface DataExpected {
   batches(filter?: { workspace?: string; username?: string }): ExpectedList<number | bigint>;
-  /** Full paths of a batch's files (`withoutId` counts the edge-value node served without one). */
-  batchFiles(batchId: string): ExpectedList<string>;
   /** Run ids (`withoutId` counts the edge-value run served without one). */
   runs(filter?: RunFilter): ExpectedList<string>;
   runResults(runId: string): ExpectedList<number>;
@@ -59,10 +61,16 @@ export interface Expected {
   auditLogs(filter?: AuditFilter): ExpectedList<number> & { invalidCount: number };
 }
 
-/** The ground truth of `data` at the virtual time `now()` tells. */
-export const expectedAt = (data: SimData, now: () => number): Expected => ({
+/**
+ * Ground truth at the current virtual time: SimData's, and that of the resource modules that compute
+ * data of their own (SimResource.expected), each module adding its own to this interface
+ * (`declare module '../serve.ts'`). What `sim.expected` offers tests.
+ */
+export interface Expected extends DataExpected {}
+
+/** The ground truth of `data`'s own world at the virtual time `now()` tells. */
+export const dataExpectedAt = (data: SimData, now: () => number): DataExpected => ({
   batches: (f) => data.expectedBatches(now(), f),
-  batchFiles: (id) => expectedBatchFiles(data, id, now()),
   runs: (f) => data.expectedRuns(now(), f),
   runResults: (id) => data.expectedRunResults(id, now()),
   conversations: () => data.expectedConversations(),
@@ -81,7 +89,31 @@ export const expectedAt = (data: SimData, now: () => number): Expected => ({
 export interface SimResource {
   routes: Route[];
   groundTruth?: (expected: Expected, q: URLSearchParams) => unknown;
+  /**
+   * Scale knobs of its own, by name: each is a field of SimScale (the module adds it with
+   * `interface SimScale extends ScaleOf<typeof scale> {}`) and the CLI flag `--<name in kebab-case>`.
+   */
+  scale?: Readonly<Record<string, ScaleKnob>>;
+  /**
+   * Ground truth of data it computes itself, added to `sim.expected` (the module adds it with
+   * `interface Expected extends ReturnType<typeof expected> {}`).
+   */
+  expected?: (data: SimData, now: () => number) => object;
+  /** The tag its own data is drawn with, for hash/u01/pick (./data.ts DATA_HASH_TAGS): unique. */
+  hashTag?: number;
+  /** Headers of a file of its own that HEAD /v2/files/{path} serves; undefined when `path` names none. */
+  headFile?: (data: SimData, path: string, now: number) => Record<string, string> | undefined;
 }
+
+/** A scale knob of a resource module: a non-negative integer. */
+export interface ScaleKnob {
+  default: number;
+  /** The CLI flag's help. */
+  description: string;
+}
+
+/** The SimScale fields a module's scale knobs add. */
+export type ScaleOf<Knobs extends Readonly<Record<string, ScaleKnob>>> = { [K in keyof Knobs]: number };
 
 export const json = (body: unknown): Reply => ({ kind: 'json', status: 200, body });
 

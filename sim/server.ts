@@ -6,7 +6,6 @@ import { createLogger, type Logger } from '../core/log.ts';
 import { control, type Controlled } from './control.ts';
 import {
   DEFAULT_GROWTH,
-  DEFAULT_SCALE,
   DEFAULT_START_TIME,
   SimData,
   type EndlessMode,
@@ -16,8 +15,9 @@ import {
 import { writeEarlyFault, writeJsonWithFault } from './fault-writer.ts';
 import { FaultInjector, type FaultKind, type FaultOptions } from './faults.ts';
 import { HttpError, readBody, writeError } from './http.ts';
+import { DEFAULT_SCALE, expectedAt, SIM_RESOURCES } from './modules.ts';
 import { dispatch } from './routes.ts';
-import { expectedAt, type Expected, type SimContext } from './serve.ts';
+import type { Expected, SimContext } from './serve.ts';
 
 export type { Expected } from './serve.ts';
 
@@ -93,7 +93,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
   const now = () => data.opts.startTime + offsetMs;
   const stats: SimStats = { requests: 0, byStatus: {}, faults: faults.injected };
   const sockets = new Set<Socket>();
-  const ctx: SimContext = { data, endless: () => endless };
+  const ctx: SimContext = { data, endless: () => endless, resources: SIM_RESOURCES };
   const expected = expectedAt(data, now);
   const controlled: Controlled = {
     data,

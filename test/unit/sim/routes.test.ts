@@ -6,9 +6,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { RESOURCE_NAMES } from '../../../core/resources.ts';
-import { DEFAULT_GROWTH, DEFAULT_SCALE, DEFAULT_START_TIME, SimData } from '../../../sim/data.ts';
+import { DEFAULT_GROWTH, DEFAULT_START_TIME, SimData } from '../../../sim/data.ts';
 import { HttpError } from '../../../sim/http.ts';
-import { dispatch, GROUND_TRUTH, SIM_RESOURCES } from '../../../sim/routes.ts';
+import { DEFAULT_SCALE, SIM_RESOURCES } from '../../../sim/modules.ts';
+import { dispatch, GROUND_TRUTH } from '../../../sim/routes.ts';
 import type { Reply, SimContext } from '../../../sim/serve.ts';
 
 const data = new SimData({
@@ -19,7 +20,7 @@ const data = new SimData({
   badRecords: 0,
   edgeValues: false,
 });
-const ctx: SimContext = { data, endless: () => 'off' };
+const ctx: SimContext = { data, endless: () => 'off', resources: SIM_RESOURCES };
 const t = DEFAULT_START_TIME;
 
 const call = (method: string, path: string, body = ''): Reply | string => {
