@@ -109,9 +109,11 @@ export interface Declaration<K extends ResourceName = ResourceName> extends Reso
   optional?: boolean;
   /**
    * Paths this resource's published records name that files_metadata HEADs too, beside
-   * `producers.files`; read from the state, which keeps each record's fields for its tombstone.
+   * `producers.files`, while `when` holds; read from the state, which keeps each record's fields for
+   * its tombstone. In a producers group the HEAD-per-path root then runs in this resource's root's unit,
+   * whose state it reads (../producers/work-units.ts).
    */
-  headPaths?: (ctx: EngineContext) => string[];
+  headPaths?: { when: (config: Config) => boolean; paths: (ctx: EngineContext) => string[] };
 }
 
 /** Epoch ms from a timestamp the API sends as text: digits are ms, anything else is parsed as a date. */
@@ -402,15 +404,17 @@ const batchFilesDeclaration = {
   key: (r, page) => batchFileKey(r, page),
   // With `filesFromBatchFiles`, every full_path published and not tombstoned. A batch file names its path
   // with a leading '/', which files_metadata's path template already has.
-  headPaths(ctx) {
-    if (!ctx.config.producers.filesFromBatchFiles) return [];
-    const paths: string[] = [];
-    for (const [, entity] of ctx.state.entries<EntityState>(stateKey('batch_files', undefined, ''))) {
-      const fullPath = entity.f?.full_path;
-      const path = typeof fullPath === 'string' ? fullPath.replace(/^\/+/, '') : '';
-      if (path !== '') paths.push(path);
-    }
-    return paths;
+  headPaths: {
+    when: (config) => config.producers.filesFromBatchFiles,
+    paths(ctx) {
+      const paths: string[] = [];
+      for (const [, entity] of ctx.state.entries<EntityState>(stateKey('batch_files', undefined, ''))) {
+        const fullPath = entity.f?.full_path;
+        const path = typeof fullPath === 'string' ? fullPath.replace(/^\/+/, '') : '';
+        if (path !== '') paths.push(path);
+      }
+      return paths;
+    },
   },
   shape(r, page) {
     const metadata = obj(r.metadata);
@@ -760,7 +764,10 @@ const queriesStatusDeclaration = {
 /** The paths files_metadata HEADs: the configured list, then those other resources' records name. */
 export function filesMetadataPaths(ctx: EngineContext): string[] {
   const paths = new Set(ctx.config.producers.files);
-  for (const declaration of ALL) for (const path of declaration.headPaths?.(ctx) ?? []) paths.add(path);
+  for (const declaration of ALL) {
+    if (!declaration.headPaths?.when(ctx.config)) continue;
+    for (const path of declaration.headPaths.paths(ctx)) paths.add(path);
+  }
   return [...paths];
 }
 
@@ -889,3 +896,19 @@ export const descendantsOf = (name: ResourceName): Declaration[] =>
 export const JOB_RESOURCES: Readonly<Record<string, ResourceName[]>> = Object.fromEntries(
   ROOTS.map((root) => [root.name, [root.name, ...descendantsOf(root.name).map((d) => d.name)]]),
 );
+
+/**
+ * The root whose state the HEAD-per-path roots read extra paths from, while a declaration below it
+ * offers them (batches, for batch_files' full paths with `filesFromBatchFiles`); undefined otherwise.
+ * In a producers group those roots run in that root's unit, and that root is not split into shares.
+ */
+export function headPathSource(config: Config): ResourceName | undefined {
+  const offering = ALL.find((d) => d.headPaths?.when(config));
+  if (!offering) return undefined;
+  return ROOTS.find((root) => JOB_RESOURCES[root.name]!.includes(offering.name))?.name;
+}
+
+/** The roots followed by HEAD per path (files_metadata). */
+export const HEAD_PER_PATH_ROOTS: readonly ResourceName[] = ROOTS.filter(
+  (root) => root.follow.kind === 'head-per-path',
+).map((root) => root.name);

@@ -160,7 +160,7 @@ function unitAssignor(
         if (data.layout !== digest) {
           logger.error(
             { memberId },
-            'a member of the producers group splits the work differently (producers.shards or producers.filesFromBatchFiles differ); it is given no work until every member uses the same settings',
+            'a member of the producers group splits the work differently (its producers.shards, or the settings that make resources run together, differ); it is given no work until every member uses the same settings',
           );
           return { memberId, runs: [], owns: [] };
         }

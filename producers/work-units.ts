@@ -21,7 +21,7 @@ import type { InstabaseClient } from './instabase/client.ts';
 import { buildJobs } from './jobs.ts';
 import { TransactionalPublisher, type Publisher } from './publisher.ts';
 import type { RecordEncoder } from './record-encoder.ts';
-import { DECLARATIONS, JOB_RESOURCES, ROOTS } from './resources.ts';
+import { DECLARATIONS, HEAD_PER_PATH_ROOTS, headPathSource, JOB_RESOURCES, ROOTS } from './resources.ts';
 import { ProducerRuntime, type RuntimeCounters } from './runtime.ts';
 import type { Scheduler } from './scheduler.ts';
 import { StateStore } from './state-store.ts';
@@ -49,7 +49,7 @@ export function publishedResources(config: Config, roots?: readonly ResourceName
 
 /** The units this instance can run, from its config. */
 export function workUnits(config: Config): WorkUnit[] {
-  const { group, resources, filesFromBatchFiles } = config.producers;
+  const { group, resources } = config.producers;
   const enabled = Object.keys(JOB_RESOURCES).filter((r) =>
     resources.includes(r as ResourceName),
   ) as ResourceName[];
@@ -67,10 +67,13 @@ export function workUnits(config: Config): WorkUnit[] {
       },
     ];
   }
-  // files_metadata reads the paths batch_files keeps in its state: they run as one unit, so that the
-  // state it reads is the state its own transactions keep current.
+  // files_metadata may read paths another root's tree keeps in its state (batch_files'): they run as one
+  // unit, so that the state it reads is the state its own transactions keep current.
+  const source = headPathSource(config);
   const together: Partial<Record<ResourceName, ResourceName>> =
-    filesFromBatchFiles && enabled.includes('batches') ? { files_metadata: 'batches' } : {};
+    source && enabled.includes(source)
+      ? Object.fromEntries(HEAD_PER_PATH_ROOTS.map((reader) => [reader, source]))
+      : {};
   const units = new Map<ResourceName, ResourceName[]>();
   for (const root of enabled) {
     const lead = together[root] ?? root;
@@ -96,16 +99,16 @@ export function workUnits(config: Config): WorkUnit[] {
 
 /**
  * The roots a producers group splits into shares, with their number: those with per-parent work, when
- * `producers.shards` asks for more than one. Batches stay whole while files_metadata reads their files'
- * paths, which it can only do from one unit's state.
+ * `producers.shards` asks for more than one. A root whose state files_metadata reads paths from stays
+ * whole: it can only read them from one unit's state.
  */
 function shardsOf(config: Config): Map<ResourceName, number> {
-  const { shards, filesFromBatchFiles } = config.producers;
+  const { shards } = config.producers;
   const split = new Map<ResourceName, number>();
   if (shards < 2) return split;
+  const source = headPathSource(config);
   for (const root of ROOTS) {
-    if ((JOB_RESOURCES[root.name]?.length ?? 0) < 2) continue;
-    if (root.name === 'batches' && filesFromBatchFiles) continue;
+    if ((JOB_RESOURCES[root.name]?.length ?? 0) < 2 || root.name === source) continue;
     split.set(root.name, shards);
   }
   return split;
@@ -114,8 +117,9 @@ function shardsOf(config: Config): Map<ResourceName, number> {
 /**
  * The units of a producers group, one per partition of its work topic, in partition order: every
  * root in ROOTS order, each share of a split root in its place. It depends on `producers.shards` and
- * `producers.filesFromBatchFiles`, not on the resources a member runs, so members that run different
- * resources still read partitions alike; members must agree on those two settings.
+ * on whether files_metadata reads another root's paths (which keeps that root whole), not on the
+ * resources a member runs, so members that run different resources still read partitions alike;
+ * members must agree on those settings.
  */
 export function groupLayout(config: Config): string[] {
   const count = shardsOf(config);
