@@ -15,6 +15,8 @@ ENV npm_config_update_notifier=false \
     npm_config_fund=false \
     npm_config_audit=false
 COPY package.json package-lock.json ./
+# Fixes to dependencies, applied by the postinstall script (patch-package); see patches/README.md.
+COPY patches ./patches
 RUN npm ci --omit=dev && npm cache clean --force
 
 # --- runtime ----------------------------------------------------------------------------------------------
