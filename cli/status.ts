@@ -7,6 +7,7 @@ import { RESOURCE_NAMES } from '../core/resources.ts';
 import { redact } from '../core/secrets.ts';
 import { producerDlqTopic, resourceTopic, sinkDlqTopic } from '../core/topics.ts';
 import { quoteIdentifier } from '../sinks/schema/sql.ts';
+import { rootOfShare } from '../producers/follow/shard.ts';
 
 export interface ResourceStatus {
   resource: string;
@@ -134,7 +135,7 @@ export async function collectStatus(config: Config): Promise<ResourceStatus[]> {
       const newest = await count(`SELECT toUInt64(max(_fetched_at)) AS v FROM ${table}`);
       // In a producers group a split root has one job per share (`runs.0`, `runs.1`): the resource was
       // last polled whole when the share polled longest ago last succeeded.
-      const shares = Object.entries(jobs).filter(([name]) => name.replace(/\.\d+$/, '') === resource);
+      const shares = Object.entries(jobs).filter(([name]) => rootOfShare(name) === resource);
       const lastPoll =
         shares.length === 0 || shares.some(([, j]) => !j.lastSuccessAt)
           ? undefined

@@ -96,9 +96,10 @@ export async function startProducers(
     logger,
   });
   await waitForServices(config, logger, ['kafka', 'registry']);
+  const layout = groupLayout(config);
   const topics = [
     ...pipelineTopicSpecs(config, resources),
-    ...(group ? [workTopicSpec(config, groupLayout(config))] : []),
+    ...(group ? [workTopicSpec(config, layout)] : []),
   ];
   await waitForService('Kafka', () => ensureTopicsWith(kafka, topics, logger), startupWait());
   const registered = await waitForService(
@@ -157,7 +158,7 @@ export async function startProducers(
             kafka,
             config: { ...config, producers: { ...config.producers, group } },
             logger,
-            layout: groupLayout(config),
+            layout,
             runs: units.map((u) => u.name),
             owns: () => owner.running(),
             onAssignment: (assigned) => owner.assign(assigned),

@@ -24,6 +24,7 @@ import {
 import type { Config } from '../core/config.ts';
 import { groupTimeouts } from '../core/kafka.ts';
 import type { Logger } from '../core/log.ts';
+import { rootOfShare } from './follow/shard.ts';
 
 /** The topic whose partitions are the group's units of work, one per unit of the layout, in its order. */
 export const workTopic = (config: Config): string => `${config.kafka.topicPrefix}_producers`;
@@ -88,28 +89,27 @@ export function assignUnits(members: MemberUnits[], units: string[]): Map<string
   // root's per-parent work is what splitting it was for. A member keeps no more of a root's shares
   // than its even part of them, and new homes go to those holding fewest of that root.
   const siblings = (id: string, unit: string) =>
-    plan.get(id)!.filter((u) => rootOfUnit(u) === rootOfUnit(unit)).length;
+    plan.get(id)!.filter((u) => rootOfShare(u) === rootOfShare(unit)).length;
   const siblingShare = (unit: string) =>
     Math.ceil(
-      assignable.filter((u) => rootOfUnit(u) === rootOfUnit(unit)).length / Math.max(1, members.length),
+      assignable.filter((u) => rootOfShare(u) === rootOfShare(unit)).length / Math.max(1, members.length),
     );
-  const rest: string[] = [];
-  for (const unit of assignable) {
-    const owner = eligible(unit).find((id) => byId.get(id)!.owns.includes(unit));
-    const held = owner === undefined ? Infinity : plan.get(owner)!.length;
-    if (
-      owner !== undefined &&
-      (held < base || (held === base && extra > 0)) &&
-      siblings(owner, unit) < siblingShare(unit)
-    ) {
-      if (held === base) extra -= 1;
-      plan.get(owner)!.push(unit);
-    } else rest.push(unit);
-  }
   const hasRoom = (id: string) => {
     const held = plan.get(id)!.length;
     return held < base || (held === base && extra > 0);
   };
+  /** Gives a unit to a member, counting the one-more places the even spread has left. */
+  const give = (id: string, unit: string) => {
+    if (plan.get(id)!.length === base) extra -= 1;
+    plan.get(id)!.push(unit);
+  };
+  const rest: string[] = [];
+  for (const unit of assignable) {
+    const owner = eligible(unit).find((id) => byId.get(id)!.owns.includes(unit));
+    if (owner !== undefined && hasRoom(owner) && siblings(owner, unit) < siblingShare(unit))
+      give(owner, unit);
+    else rest.push(unit);
+  }
   for (const unit of rest) {
     // Among the members with room left, fewest shares of the unit's root first, then fewest units;
     // without room anywhere eligible (members that run different resources), fewest units.
@@ -120,15 +120,12 @@ export function assignUnits(members: MemberUnits[], units: string[]): Map<string
       const [a, b] = [rank(id), rank(best)];
       return a[0]! < b[0]! || (a[0] === b[0] && (a[1] ?? 0) < (b[1] ?? 0)) ? id : best;
     });
-    if (plan.get(target)!.length === base && roomy.length > 0) extra -= 1;
-    plan.get(target)!.push(unit);
+    if (roomy.length > 0) give(target, unit);
+    else plan.get(target)!.push(unit);
   }
   for (const list of plan.values()) list.sort((a, b) => units.indexOf(a) - units.indexOf(b));
   return plan;
 }
-
-/** The root resource a unit follows: a share's name is its root's with `.<index>`. */
-const rootOfUnit = (unit: string): string => unit.replace(/\.\d+$/, '');
 
 const ASSIGNOR = 'InstabaseWorkUnits';
 

@@ -19,6 +19,9 @@ export interface Shard {
 export const shardName = (root: string, shard: Shard | undefined): string =>
   shard ? `${root}.${shard.index}` : root;
 
+/** The root a unit or job name stands for: `runs` for `runs.1` (root names hold no '.'). */
+export const rootOfShare = (name: string): string => name.replace(/\.\d+$/, '');
+
 /**
  * The share a key falls in: the same on every member and in every version (a hash of the key's bytes,
  * not a hash table's), or two members would both claim, or both drop, a parent.

@@ -23,8 +23,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
+import { loadConfig } from '../../core/config.ts';
 import { RESOURCE_NAMES } from '../../core/resources.ts';
 import { resourceTopic } from '../../core/topics.ts';
+import { rootOfShare } from '../../producers/follow/shard.ts';
+import { groupLayout } from '../../producers/work-units.ts';
 import { startSimulator } from '../../sim/index.ts';
 import { DaemonProcess } from '../helpers/daemon-process.ts';
 import { daemonEnv, simulatorEnv } from '../helpers/daemon-env.ts';
@@ -39,18 +42,7 @@ const YEAR_MS = 365 * 24 * 3600 * 1000;
 const SESSION_TIMEOUT_MS = 10_000;
 const POLL_INTERVAL_MS = 2_000;
 /** The group's units with the default producers.shards (2): the roots with per-parent work are split. */
-const UNITS = [
-  'conversations.0',
-  'conversations.1',
-  'batches.0',
-  'batches.1',
-  'runs.0',
-  'runs.1',
-  'queries_status',
-  'files_metadata',
-  'audit_logs',
-];
-const rootOf = (unit: string) => unit.replace(/\.\d+$/, '');
+const UNITS = groupLayout(loadConfig({ cwd: os.tmpdir(), env: { PRODUCERS_GROUP: 'g' } }));
 const DOCS_PER_FILE = 2;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -159,11 +151,12 @@ test(
         async () => (await even()) !== undefined,
         120_000,
       );
+      assert.equal(UNITS.length, 9, 'three whole roots and three split in two');
       const start = (await even())!;
       say(`units at start: ${JSON.stringify(Object.fromEntries(start))}`);
       // The per-parent work of a split root is shared: its two shares run on two members.
       for (const root of ['conversations', 'batches', 'runs']) {
-        const hosts = new Set(UNITS.filter((u) => rootOf(u) === root).map((u) => start.get(u)![0]));
+        const hosts = new Set(UNITS.filter((u) => rootOfShare(u) === root).map((u) => start.get(u)![0]));
         assert.equal(hosts.size, 2, `${root}'s shares run on two members`);
       }
 

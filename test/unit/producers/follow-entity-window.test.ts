@@ -10,24 +10,23 @@ import {
   walkEntityWindow,
   walkReadyChildren,
   type ChildCursor,
-  type EntityWindowOptions,
   type TrackedEntity,
 } from '../../../producers/follow/entity-window.ts';
 import type { RequestSpec } from '../../../producers/instabase/client.ts';
-import { declaration, emitted, MemoryApi, offsetSpec, port, type Item } from './follow-ports.ts';
+import {
+  declaration,
+  emitted,
+  MemoryApi,
+  offsetSpec,
+  port,
+  runsWindowOptions,
+  type Item,
+} from './follow-ports.ts';
 
 const runs = declaration('runs', offsetSpec('runs', '/runs', 'runs', 100));
 const results = declaration('runs_results', offsetSpec('runs_results', '/runs/{run_id}/results', 'files'));
 
-const options: EntityWindowOptions = {
-  bounds: (from, to) => ({ from, to }),
-  byKey: (key) => ({ id: key }),
-  isOpen: (r) => r.v === 'RUNNING',
-  isReady: (r) => r.v === 'COMPLETE',
-  timeMs: (r) => r.t as number,
-  lookbackMs: 10_000,
-  initialLookbackMs: 100_000,
-};
+const options = runsWindowOptions;
 
 /** Runs listed by time window ([from, to] in the query) or by id. */
 function runsApi(all: () => Item[], files: (runId: string) => Item[] = () => []) {

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { configSchema } from '../../../core/config.ts';
 import { createLogger } from '../../../core/log.ts';
 import type { ResourceName } from '../../../core/resources.ts';
+import type { EntityWindowOptions } from '../../../producers/follow/entity-window.ts';
 import type { EngineContext, ResourceDeclaration, Step } from '../../../producers/follow/types.ts';
 import type { ApiResponse, InstabaseClient, RequestSpec } from '../../../producers/instabase/client.ts';
 import type { ResourceSpec } from '../../../producers/instabase/resource.ts';
@@ -133,3 +134,17 @@ export const emitted = (p: Port): string[] =>
   p.committed.flatMap((s) =>
     s.emits.map((e) => (e.deleted ? `-${e.key}` : `${e.key}:${String(e.fields.v)}`)),
   );
+
+/**
+ * How the entity-window tests follow runs: listed by [from, to] in the query or by id, open while
+ * RUNNING, ready (results due) once COMPLETE, timed by `t`.
+ */
+export const runsWindowOptions: EntityWindowOptions = {
+  bounds: (from, to) => ({ from, to }),
+  byKey: (key) => ({ id: key }),
+  isOpen: (r) => r.v === 'RUNNING',
+  isReady: (r) => r.v === 'COMPLETE',
+  timeMs: (r) => r.t as number,
+  lookbackMs: 10_000,
+  initialLookbackMs: 100_000,
+};

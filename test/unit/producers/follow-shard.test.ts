@@ -11,7 +11,16 @@ import { walkChanges } from '../../../producers/follow/changes.ts';
 import { walkEntityWindow, walkReadyChildren } from '../../../producers/follow/entity-window.ts';
 import { ownedPage, shardOf } from '../../../producers/follow/shard.ts';
 import type { Page } from '../../../producers/instabase/paginators.ts';
-import { declaration, emitted, MemoryApi, offsetSpec, port, type Item, type Port } from './follow-ports.ts';
+import {
+  declaration,
+  emitted,
+  MemoryApi,
+  offsetSpec,
+  port,
+  runsWindowOptions,
+  type Item,
+  type Port,
+} from './follow-ports.ts';
 
 const batches = {
   ...declaration('batches', offsetSpec('batches', '/items', 'items', 3)),
@@ -142,16 +151,7 @@ describe('shares of a root resource', () => {
           { id: Number(req.pathParams?.run_id) * 100 + 1, v: 'r2' },
         ]);
     const poll = async (p: Port, shard?: { index: number; count: number }) => {
-      await walkEntityWindow(p.ctx, runs, {
-        bounds: () => ({}),
-        byKey: (key) => ({ id: key }),
-        isOpen: (r) => r.v === 'RUNNING',
-        isReady: (r) => r.v === 'COMPLETE',
-        timeMs: (r) => r.t as number,
-        lookbackMs: 10_000,
-        initialLookbackMs: 100_000,
-        ...(shard ? { shard } : {}),
-      });
+      await walkEntityWindow(p.ctx, runs, { ...runsWindowOptions, ...(shard ? { shard } : {}) });
       await walkReadyChildren(p.ctx, runs, results, (key) => ({ run_id: key }), 2);
     };
     const whole = port(api());

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import type { Admin } from 'kafkajs';
+import { rootOfShare } from '../../../producers/follow/shard.ts';
 import { assignUnits, growWorkTopic, type MemberUnits } from '../../../producers/work-group.ts';
 
 const UNITS = [
@@ -22,7 +23,7 @@ const UNITS = [
   'files_metadata',
   'audit_logs',
 ];
-const rootOf = (unit: string) => unit.replace(/\.\d+$/, '');
+const rootOf = rootOfShare;
 
 const members = fc.uniqueArray(fc.integer({ min: 0, max: 50 }), { minLength: 1, maxLength: 6 }).chain((ids) =>
   fc.tuple(
