@@ -241,7 +241,11 @@ export const configSchema = z.strictObject({
       defaultIntervalMs: positiveInt
         .default(30_000)
         .describe('poll interval of the resources not in `intervalsMs`'),
-      concurrency: positiveInt.default(3).describe('polls and fan-out requests at once'),
+      concurrency: positiveInt
+        .default(3)
+        .describe(
+          'polls at once; each poll walks up to 4 × this many children at once, whose requests wait for `instabase.concurrency`',
+        ),
       initialLookbackMs: nonNegativeInt
         .default(7 * 24 * 3_600_000)
         .describe('how far back runs and audit logs start on the very first poll'),
