@@ -98,7 +98,9 @@ const TABLE = {
       auditLogsPageSize: positiveInt.default(500).describe('page size of the audit logs listing'),
       auditLogsSettleMs: nonNegativeInt
         .default(5_000)
-        .describe('audit windows end this far behind now, so entries still being written are not missed'),
+        .describe(
+          'audit windows are walked once they are this far behind now, so entries written late are not missed; the newer tail is read at every poll, and what it published is not repeated',
+        ),
     },
   },
 } satisfies Record<string, ResourceMeta>;

@@ -19,6 +19,7 @@ export interface StateChange {
  *
  * - `<resource>/<id>`, `<resource>/<scope>/<id>`: an entity's last published hash (scope: a parent id);
  * - `<resource>/_window`: a time-windowed resource's watermark;
+ * - `<resource>/_tail`: what an append-only resource published from its unsettled tail;
  * - `<child>/_cursor/<parent id>`: where a parent's children walk resumes;
  * - `_pages/<resource>`: the paging guard's page counts (./follow/page-budget.ts);
  * - `__marker__/<instance id>`: the markers `load` writes and reads up to; they are not state and are

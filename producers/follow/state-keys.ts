@@ -4,6 +4,7 @@
  * - `<resource>/<id>` and `<resource>/<scope>/<id>`: an entity's last published hash (and, where
  *   tombstones are due, what it last published); a scope is a parent's id (a conversation's documents).
  * - `<resource>/_window`: a time-windowed resource's watermark (./entity-window.ts, ./append-window.ts).
+ * - `<resource>/_tail`: the keys an append-only resource published from its unsettled tail (./append-window.ts).
  * - `<child>/_cursor/<parent id>`: the page a parent's children walk resumes at (./entity-window.ts).
  * - `_pages/<resource>`: the page counts of the paging guard (./page-budget.ts).
  */
@@ -14,6 +15,9 @@ export const stateKey = (resource: string, scope: string | undefined, key: strin
 
 /** The key of a time-windowed resource's watermark; it sits among the entity keys of its resource. */
 export const windowKey = (resource: string): string => `${resource}/_window`;
+
+/** The key of what an append-only resource published from the unsettled tail of its windows. */
+export const tailKey = (resource: string): string => `${resource}/_tail`;
 
 /** The key of the checkpoint of one parent's children walk. */
 export const childCursorKey = (child: string, parentKey: string): string => `${child}/_cursor/${parentKey}`;
