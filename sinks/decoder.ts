@@ -40,6 +40,7 @@ function isNotFound(err: unknown): boolean {
  */
 export class WireDecoder {
   private readonly types = new Map<number, avro.Type>();
+  private readonly peeked = new Map<number, Peeked>();
   private readonly unknownIds = new Set<number>();
 
   constructor(private readonly registry: SchemaRegistry) {}
@@ -82,9 +83,16 @@ export class WireDecoder {
       throw new DecodeError('not-wire-format', `first byte is ${value[0]}, length ${value.length}`);
     }
     const schemaId = value.readInt32BE(1);
-    const type = this.types.get(schemaId);
-    if (!type) throw new DecodeError('unknown-schema-id', `the registry has no schema ${schemaId}`, schemaId);
-    return { schemaId, type };
+    let peeked = this.peeked.get(schemaId);
+    if (!peeked) {
+      const type = this.types.get(schemaId);
+      if (!type)
+        throw new DecodeError('unknown-schema-id', `the registry has no schema ${schemaId}`, schemaId);
+      // One answer per schema id, not an object per message (#14).
+      peeked = Object.freeze({ schemaId, type });
+      this.peeked.set(schemaId, peeked);
+    }
+    return peeked;
   }
 
   decode(value: Buffer | null): Decoded {

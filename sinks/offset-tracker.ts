@@ -70,13 +70,19 @@ const key = (topic: string, partition: number) => `${topic}\u0000${partition}`;
 export class OffsetTracker {
   private readonly partitions = new Map<string, { topic: string; partition: number; p: PartitionOffsets }>();
 
+  /** The partition the last lookup found: a batch's messages ask for the same one in a row (#14). */
+  private last: { topic: string; partition: number; p: PartitionOffsets } | undefined;
+
   private of(topic: string, partition: number, start: number): PartitionOffsets {
+    const last = this.last;
+    if (last && last.partition === partition && last.topic === topic) return last.p;
     const k = key(topic, partition);
     let entry = this.partitions.get(k);
     if (!entry) {
       entry = { topic, partition, p: new PartitionOffsets(start) };
       this.partitions.set(k, entry);
     }
+    this.last = entry;
     return entry.p;
   }
 
@@ -147,5 +153,6 @@ export class OffsetTracker {
   /** A new assignment: the consumer re-reads every partition from its committed offset. */
   reset(): void {
     this.partitions.clear();
+    this.last = undefined;
   }
 }

@@ -86,7 +86,8 @@ export class SinkCore {
   private assignment: ReadonlyMap<string, ReadonlySet<number>> | undefined;
   private readonly tracker = new OffsetTracker();
   private readonly queue: FlushQueue;
-  private readonly prepared = new Set<string>();
+  /** Per topic, the schema ids whose tables are prepared (looked up per message: no key string is built). */
+  private readonly prepared = new Map<string, Set<number>>();
   private readonly wakers = new Set<() => void>();
   private readonly now: () => number;
   private nextBufferId = 1;
@@ -273,7 +274,7 @@ export class SinkCore {
     const decoder = this.o.decoder;
     if (!decoder.ready?.(value)) return undefined;
     const decoded = target.transcode && decoder.peek ? decoder.peek(value) : decoder.decode(value);
-    return this.prepared.has(`${target.topic}#${decoded.schemaId}`) ? decoded : undefined;
+    return this.prepared.get(target.topic)?.has(decoded.schemaId) ? decoded : undefined;
   }
 
   /**
@@ -297,10 +298,11 @@ export class SinkCore {
           target.transcode && this.o.decoder.peek
             ? this.o.decoder.peek(message.value)
             : this.o.decoder.decode(message.value);
-        const preparedKey = `${target.topic}#${decoded.schemaId}`;
-        if (!this.prepared.has(preparedKey)) {
+        if (!this.prepared.get(target.topic)?.has(decoded.schemaId)) {
           await target.prepare(decoded.schemaId, decoded.type);
-          this.prepared.add(preparedKey);
+          const ids = this.prepared.get(target.topic) ?? new Set<number>();
+          ids.add(decoded.schemaId);
+          this.prepared.set(target.topic, ids);
         }
         return decoded;
       } catch (err) {
