@@ -11,6 +11,7 @@ import type {
 import { CompressionTypes, Partitioners } from 'kafkajs';
 import type { Logger } from '../core/log.ts';
 import { errorChain, firstLine } from '../core/secrets.ts';
+import { keyPartition } from './key-partition.ts';
 
 /**
  * The messages of one Kafka transaction (records, dead letters and cursor state, for every topic they
@@ -153,9 +154,15 @@ export class PartitionRouter {
     const routes = new Map<number, Map<string, Map<number, Message[]>>>();
     for (const { topic, messages } of known) {
       const partitionMetadata = this.metadata.get(topic)!;
+      const leaders = new Map(partitionMetadata.map((p) => [p.partitionId, p.leader]));
       for (const message of messages) {
-        const partition = this.choose({ topic, partitionMetadata, message });
-        const leader = partitionMetadata.find((p) => p.partitionId === partition)?.leader ?? -1;
+        // A keyed message's partition is murmur2 of its key, as kafkajs's default partitioner has it,
+        // without its BigInt arithmetic (key-partition.ts); a message without a key is kafkajs's to place.
+        const partition =
+          message.key != null
+            ? keyPartition(message.key, partitionMetadata.length)
+            : this.choose({ topic, partitionMetadata, message });
+        const leader = leaders.get(partition) ?? -1;
         const byTopic = routes.get(leader) ?? new Map<string, Map<number, Message[]>>();
         routes.set(leader, byTopic);
         const byPartition = byTopic.get(topic) ?? new Map<number, Message[]>();
