@@ -106,6 +106,12 @@ export interface CrashRunSpec {
    * (by the seed), so its units fail over to the others while it is down. One plain instance when unset.
    */
   producerMembers?: number;
+  /**
+   * auditLogsSettleMs (0 when unset). The audit entries end where the frozen clock stands, one a second,
+   * so a settle puts the newest entries in the unsettled tail that every poll walks again (#14): only the
+   * tail can publish them, and a repeat would show as more committed records than keys.
+   */
+  auditLogsSettleMs?: number;
   /** Kills per target when the services are ours (`external` says how many otherwise). */
   perTarget: Record<CrashTarget, number>;
   external?: Record<CrashTarget, number>;
@@ -155,7 +161,7 @@ export async function crashRun(t: TestContext, spec: CrashRunSpec): Promise<void
       queryIds: sim.expected.queryIds(),
       initialLookbackMs: 5 * YEAR_MS,
       defaultIntervalMs: 2_000,
-      auditLogsSettleMs: 0,
+      auditLogsSettleMs: spec.auditLogsSettleMs ?? 0,
       auditLogsPageSize: 1_000,
       concurrency: 4,
     },

@@ -79,6 +79,8 @@ describe('crash suite: random SIGKILLs, then every key exactly once', { timeout:
       name: 'crashf',
       seed: CRASH_SEED + 1,
       faults: CRASH_FAULTS,
+      // The newest 2,400 audit entries (the last 40 minutes) come from the unsettled tail only.
+      auditLogsSettleMs: 40 * 60_000,
       flush: { flushRows: 3_000, flushMs: 150 },
       perTarget,
       services,
@@ -95,6 +97,8 @@ describe('crash suite: random SIGKILLs, then every key exactly once', { timeout:
       name: 'crashg',
       seed: CRASH_SEED + 2,
       producerMembers: 2,
+      // As in the faults run; here a unit's `_tail` state also moves between members.
+      auditLogsSettleMs: 40 * 60_000,
       flush: { flushRows: 20_000, flushMs: 100 },
       perTarget,
       services,
