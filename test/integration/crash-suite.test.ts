@@ -79,8 +79,8 @@ describe('crash suite: random SIGKILLs, then every key exactly once', { timeout:
       name: 'crashf',
       seed: CRASH_SEED + 1,
       faults: CRASH_FAULTS,
-      // The newest audit entries, those of the last 40 minutes (2,257), come from the unsettled tail only:
-      // with the settled windows alone this run finds them missing.
+      // The newest audit entries, those of the last 40 minutes (2,257 in a group run), come from the
+      // unsettled tail only: with the settled windows alone this run finds them missing.
       auditLogsSettleMs: 40 * 60_000,
       flush: { flushRows: 3_000, flushMs: 150 },
       perTarget,
