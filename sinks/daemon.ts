@@ -1,6 +1,6 @@
 import type { Config } from '../core/config.ts';
 import { createClickHouse } from '../core/clickhouse.ts';
-import { createKafka, groupTimeouts } from '../core/kafka.ts';
+import { createKafka, groupTimeouts, kafkaConnectionError } from '../core/kafka.ts';
 import type { Logger } from '../core/log.ts';
 import { createRegistry } from '../core/registry.ts';
 import { waitForService, waitForServices } from '../core/service-wait.ts';
@@ -104,7 +104,13 @@ export async function startSinks(
     logger,
     ...(options.onFatal ? { onFatal: options.onFatal } : {}),
   });
-  await runner.start();
+  // Kafka can also go away between the probes above and the runner's own connections (a broker that
+  // restarts resets them): that is waited out like any outage at start-up instead of ending the process.
+  await waitForService(
+    'Kafka',
+    () => runner.start().catch((err: unknown) => Promise.reject(kafkaConnectionError(config, err))),
+    { waitMs: config.startup.waitMs, retryMaxMs: config.startup.retryMaxMs, logger },
+  );
   logger.info(
     {
       resources,

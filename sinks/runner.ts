@@ -148,16 +148,32 @@ export class SinkRunner {
     return this.core.consumed;
   }
 
+  /**
+   * Connects the dead-letter producer, the admin and the consumer, and starts consuming. A start that
+   * fails half way (Kafka going away between the start-up probe and these connections) leaves nothing
+   * connected, so that it can be tried again.
+   */
   async start(): Promise<void> {
-    this.dlqProducer = this.o.kafka.producer({
-      idempotent: true,
-      maxInFlightRequests: 1,
-      allowAutoTopicCreation: false,
-    });
-    await this.dlqProducer.connect();
-    this.admin = this.o.kafka.admin();
-    await this.admin.connect();
-    await this.startConsumer();
+    try {
+      this.dlqProducer = this.o.kafka.producer({
+        idempotent: true,
+        maxInFlightRequests: 1,
+        allowAutoTopicCreation: false,
+      });
+      await this.dlqProducer.connect();
+      this.admin = this.o.kafka.admin();
+      await this.admin.connect();
+      await this.startConsumer();
+    } catch (err) {
+      const consumer = this.consumer;
+      this.consumer = undefined;
+      await consumer?.disconnect().catch(() => undefined);
+      await this.dlqProducer?.disconnect().catch(() => undefined);
+      await this.admin?.disconnect().catch(() => undefined);
+      this.dlqProducer = undefined;
+      this.admin = undefined;
+      throw err;
+    }
     this.timer = setInterval(
       () => {
         this.core.tick();
