@@ -56,11 +56,12 @@ export async function walkAppendWindow(
   // Entries between the watermark and the tail (after an outage) are left to the next settled window.
   const start = Math.max(watermark + 1, now - options.settleMs + 1);
   if (start > now) return;
-  const tail = { ...(ctx.state.get<TailState>(tailKey(decl.name))?.keys ?? {}) };
-  await walkPages(ctx, decl, options, start, now, 0, (step, _page, published) => {
+  // The tail's page count says nothing of a settled window's: it does not teach the page budget.
+  await walkPages(ctx, decl, options, start, now, 0, false, (step, _page, published) => {
     if (published.size === 0) return;
-    for (const key of published) tail[key] = now;
-    step.state.push({ key: tailKey(decl.name), value: { keys: { ...tail } } });
+    const keys = { ...ctx.state.get<TailState>(tailKey(decl.name))?.keys };
+    for (const key of published) keys[key] = now;
+    step.state.push({ key: tailKey(decl.name), value: { keys } });
   });
 }
 
@@ -77,7 +78,7 @@ async function walkSettled(
   const end = current.e ?? now - options.settleMs;
   if (end < start) return current.wm;
   const startOffset = current.s !== undefined ? (current.next ?? 0) : 0;
-  await walkPages(ctx, decl, options, start, end, startOffset, (step, page) => {
+  await walkPages(ctx, decl, options, start, end, startOffset, true, (step, page) => {
     const next: WindowState = page.next
       ? { wm: current.wm, s: start, e: end, next: page.next.offset }
       : { wm: end };
@@ -105,6 +106,8 @@ async function walkPages(
   start: number,
   end: number,
   startOffset: number,
+  /** Whether a complete walk sets the page budget of the next (./page-budget.ts). */
+  teachesBudget: boolean,
   finish: (step: Step, page: Page<unknown>, published: ReadonlySet<string>) => void,
 ): Promise<void> {
   const { body, query } = options.bounds(start, end);
@@ -127,7 +130,7 @@ async function walkPages(
         step.emits.push(emitOf(decl, shaped, page));
       }
       finish(step, page, published);
-      if (page.last) step.state.push(...budget.complete(page.pageIndex + 1));
+      if (page.last && teachesBudget) step.state.push(...budget.complete(page.pageIndex + 1));
       await ctx.commit(step);
     }
   } catch (err) {

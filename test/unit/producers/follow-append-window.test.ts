@@ -137,4 +137,17 @@ describe('walkAppendWindow', () => {
     await walkAppendWindow(p.ctx, audit, options);
     assert.equal(api.requests.length, 1, 'the tail (1_000_000, 1_000_000] is empty too');
   });
+
+  it("the tail's short walks do not set the page budget a settled window learned", async () => {
+    const api = auditApi([entry(1, 999_500)]);
+    const p = port(api, 1_000_000);
+    await walkAppendWindow(p.ctx, audit, options);
+    p.state.apply([{ key: '_pages/audit_logs', value: { n: 30 } }]);
+    await walkAppendWindow(p.ctx, audit, options); // no settled window is due: the tail alone
+    assert.deepEqual(bounds(api).slice(-2), [
+      ['999001', '1000000', 0],
+      ['999001', '1000000', 1],
+    ]);
+    assert.deepEqual(p.state.get('_pages/audit_logs'), { n: 30 });
+  });
 });
