@@ -252,6 +252,13 @@ export const configSchema = z.strictObject({
       // Page sizes, lookbacks, what to poll: each resource's own, declared with its row.
       ...RESOURCE_KNOBS,
       shutdownTimeoutMs: positiveInt.default(15_000).describe('bound of a graceful stop'),
+      stateDir: z
+        .string()
+        .min(1)
+        .optional()
+        .describe(
+          'where the producers keep their local copy of the cursor state (LevelDB, rebuilt from the state topic at every start); unset: `instabase-stream-state` in the system temp directory',
+        ),
       group: z
         .string()
         .min(1)

@@ -75,7 +75,7 @@ export type Follow =
    */
   | { kind: 'tracked'; pathParam: string }
   /** One request per path, each published when it changes; no tombstones (HEAD /v2/files/{path}). */
-  | { kind: 'head-per-path'; pathParam: string; paths(ctx: EngineContext): string[] }
+  | { kind: 'head-per-path'; pathParam: string; paths(ctx: EngineContext): Promise<string[]> }
   /**
    * Append-only: settled time windows [start, end], each walked once, resuming inside a window after a
    * restart (./follow/append-window.ts). Its topic is the one kind of resource with delete retention
@@ -113,7 +113,7 @@ export interface Declaration<K extends ResourceName = ResourceName> extends Reso
    * its tombstone. In a producers group the HEAD-per-path root then runs in this resource's root's unit,
    * whose state it reads (../producers/work-units.ts).
    */
-  headPaths?: { when: (config: Config) => boolean; paths: (ctx: EngineContext) => string[] };
+  headPaths?: { when: (config: Config) => boolean; paths: (ctx: EngineContext) => AsyncIterable<string> };
 }
 
 /** Epoch ms from a timestamp the API sends as text: digits are ms, anything else is parsed as a date. */
@@ -406,14 +406,12 @@ const batchFilesDeclaration = {
   // with a leading '/', which files_metadata's path template already has.
   headPaths: {
     when: (config) => config.producers.filesFromBatchFiles,
-    paths(ctx) {
-      const paths: string[] = [];
-      for (const [, entity] of ctx.state.entries<EntityState>(stateKey('batch_files', undefined, ''))) {
+    async *paths(ctx) {
+      for await (const [, entity] of ctx.state.entries<EntityState>(stateKey('batch_files', undefined, ''))) {
         const fullPath = entity.f?.full_path;
         const path = typeof fullPath === 'string' ? fullPath.replace(/^\/+/, '') : '';
-        if (path !== '') paths.push(path);
+        if (path !== '') yield path;
       }
-      return paths;
     },
   },
   shape(r, page) {
@@ -762,11 +760,11 @@ const queriesStatusDeclaration = {
 // files_metadata --------------------------------------------------------------------------------------------
 
 /** The paths files_metadata HEADs: the configured list, then those other resources' records name. */
-export function filesMetadataPaths(ctx: EngineContext): string[] {
+export async function filesMetadataPaths(ctx: EngineContext): Promise<string[]> {
   const paths = new Set(ctx.config.producers.files);
   for (const declaration of ALL) {
     if (!declaration.headPaths?.when(ctx.config)) continue;
-    for (const path of declaration.headPaths.paths(ctx)) paths.add(path);
+    for await (const path of declaration.headPaths.paths(ctx)) paths.add(path);
   }
   return [...paths];
 }

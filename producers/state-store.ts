@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Kafka, Message } from 'kafkajs';
 import type { Logger } from '../core/log.ts';
-import { parseJson, stringifyJson } from './instabase/json.ts';
+import { stringifyJson } from './instabase/json.ts';
+import { defaultStateDir, LocalState } from './local-state.ts';
 import type { PublishUnit } from './publisher.ts';
 
 export type StateValue = Record<string, unknown>;
@@ -15,7 +16,7 @@ export interface StateChange {
 /**
  * Cursor state (watermarks, per-parent cursors, last-seen hashes) kept in a compacted Kafka topic, as
  * Kafka Connect keeps source offsets. Changes are written in the same transaction as the records they
- * cover and applied in memory only once that transaction commits. The keys (./follow/state-keys.ts):
+ * cover and applied here only once that transaction commits. The keys (./follow/state-keys.ts):
  *
  * - `<resource>/<id>`, `<resource>/<scope>/<id>`: an entity's last published hash (scope: a parent id);
  * - `<resource>/_window`: a time-windowed resource's watermark;
@@ -23,32 +24,40 @@ export interface StateChange {
  * - `<child>/_cursor/<parent id>`: where a parent's children walk resumes;
  * - `_pages/<resource>`: the paging guard's page counts (./follow/page-budget.ts);
  * - `__marker__/<instance id>`: the markers `load` writes and reads up to; they are not state and are
- *   never loaded into memory.
+ *   never loaded.
  *
  * A store with a namespace (a share of a resource in a producers group, ./follow/shard.ts) writes its
  * keys as `@<namespace>/<key>` in the topic and reads only those: shares of one resource have the same
  * keys (`runs/_window`), and each must see only its own.
+ *
+ * Where the state lives once loaded: in a local LevelDB (./local-state.ts), not on the heap. It grows
+ * with the number of entities followed (an entity with tombstones keeps what it last published), and
+ * the producers' memory must not (#14). The local copy is only a cache of the topic: every load builds a
+ * new one from the topic, so what it holds never decides what is committed. Changes applied since the
+ * last write to it wait in `pending`, which reads see first. Before the first load (unit tests with an
+ * in-memory Kafka-less context never load), `pending` is all there is.
  */
 export class StateStore {
-  private values = new Map<string, StateValue>();
-  /**
-   * The keys under each of their first two '/'-ended prefixes (`batch_files/`, `batch_files/<batch>/`):
-   * tombstones are concluded per scope, once per parent, and a scan of the whole state each time grew
-   * with the square of the backlog (a quarter of the producers' CPU at 60k records, #14).
-   */
-  private byPrefix = new Map<string, Set<string>>();
+  private local: LocalState | undefined;
+  /** Applied changes not yet written to `local` (null: forgotten); all of the state before a load. */
+  private pending = new Map<string, StateValue | null>();
+  /** The writes of `pending` into `local`, one after the other. */
+  private writing: Promise<void> = Promise.resolve();
+  private writeScheduled = false;
 
   /**
    * @param instanceId the transactional id of the publisher that writes this state (it names the markers)
    * @param owns which keys are this store's: in a producers group each unit of work loads only its own
    *   resources' keys, which only its transactional id writes (all keys outside namespaces when unset)
    * @param namespace set: the store's keys are those under `@<namespace>/` in the topic, and only those
+   * @param localRoot the directory the local copies are made in (`producers.stateDir`)
    */
   constructor(
     readonly topic: string,
     private readonly instanceId: string,
     private readonly owns: (key: string) => boolean = () => true,
     namespace?: string,
+    private readonly localRoot: string = defaultStateDir(),
   ) {
     this.prefix = namespace === undefined ? '' : `${NAMESPACED}${namespace}/`;
   }
@@ -63,19 +72,32 @@ export class StateStore {
   }
 
   get<T extends StateValue>(key: string): T | undefined {
-    return this.values.get(key) as T | undefined;
+    if (this.pending.has(key)) return (this.pending.get(key) ?? undefined) as T | undefined;
+    return this.local?.get(key) as T | undefined;
   }
 
-  /** Every key under a prefix, e.g. all per-entity hashes of one resource, in the order they came. */
-  entries<T extends StateValue>(prefix: string): Array<[string, T]> {
-    const out: Array<[string, T]> = [];
-    // A key starts with a prefix that ends in its first or second '/' exactly when that is one of the
-    // key's own indexed prefixes; any other prefix is answered by a scan.
-    if (indexedPrefixes(prefix).at(-1) === prefix) {
-      for (const key of this.byPrefix.get(prefix) ?? []) out.push([key, this.values.get(key) as T]);
-      return out;
+  /**
+   * Every key under a prefix, e.g. all per-entity hashes of one resource, in key order. It is read
+   * from a snapshot taken when the iteration starts: changes applied meanwhile are not in it.
+   */
+  async *entries<T extends StateValue>(prefix: string): AsyncGenerator<[string, T]> {
+    if (!this.local) {
+      const keys = [...this.pending.keys()].filter((k) => k.startsWith(prefix)).sort();
+      const snapshot = keys.map((k) => [k, this.pending.get(k)] as const);
+      for (const [key, value] of snapshot) if (value) yield [key, value as T];
+      return;
     }
-    for (const [key, value] of this.values) if (key.startsWith(prefix)) out.push([key, value as T]);
+    await this.written();
+    yield* this.local.entries(prefix) as AsyncGenerator<[string, T]>;
+  }
+
+  /** Every key under a prefix whose value passes `keep`, as an array (for the few callers that need one). */
+  async collect<T extends StateValue>(
+    prefix: string,
+    keep: (key: string, value: T) => boolean = () => true,
+  ): Promise<Array<[string, T]>> {
+    const out: Array<[string, T]> = [];
+    for await (const [key, value] of this.entries<T>(prefix)) if (keep(key, value)) out.push([key, value]);
     return out;
   }
 
@@ -87,40 +109,52 @@ export class StateStore {
     }));
   }
 
+  /** Applies committed changes: reads see them at once; the local copy gets them in the background. */
   apply(changes: StateChange[]): void {
-    for (const c of changes) {
-      if (c.value === null) {
-        if (this.values.delete(c.key)) this.unindex(c.key);
-      } else {
-        if (!this.values.has(c.key)) this.index(c.key);
-        this.values.set(c.key, c.value);
-      }
+    for (const c of changes) this.pending.set(c.key, c.value);
+    if (this.local && !this.writeScheduled && this.pending.size > 0) {
+      this.writeScheduled = true;
+      const local = this.local;
+      this.writing = this.writing.then(() => this.writePending(local));
     }
   }
 
-  private index(key: string): void {
-    for (const prefix of indexedPrefixes(key)) {
-      const keys = this.byPrefix.get(prefix);
-      if (keys) keys.add(key);
-      else this.byPrefix.set(prefix, new Set([key]));
+  private async writePending(local: LocalState): Promise<void> {
+    this.writeScheduled = false;
+    if (local !== this.local) return; // a load replaced it, and `pending` with it
+    const batch = [...this.pending];
+    try {
+      await local.write(batch);
+    } catch (err) {
+      // Left in `pending`, where reads still find them; the next apply or entries() tries again.
+      this.writeError = err as Error;
+      return;
     }
+    this.writeError = undefined;
+    // A key applied again while the batch was written keeps its newer value in `pending`.
+    for (const [key, value] of batch) if (this.pending.get(key) === value) this.pending.delete(key);
   }
 
-  private unindex(key: string): void {
-    for (const prefix of indexedPrefixes(key)) {
-      const keys = this.byPrefix.get(prefix);
-      keys?.delete(key);
-      if (keys?.size === 0) this.byPrefix.delete(prefix);
+  private writeError: Error | undefined;
+
+  /** Resolves once everything applied so far is in the local copy; rejects when it could not be written. */
+  private async written(): Promise<void> {
+    if (this.local && this.pending.size > 0 && !this.writeScheduled) {
+      const local = this.local;
+      this.writing = this.writing.then(() => this.writePending(local));
     }
+    await this.writing;
+    if (this.writeError)
+      throw new Error(`the local copy of the cursor state could not be written: ${this.writeError.message}`);
   }
 
   /**
    * Reads the topic from the beginning up to a marker this instance writes first. Everything before
    * the marker is then either committed (and read) or aborted (and skipped by read_committed), so the
-   * loaded state is complete without reasoning about transaction markers and high-water marks. The
-   * state in memory is replaced only once the read is complete, so calling it again (after a
-   * transaction whose outcome was unknown) swaps in exactly what is committed. `send` publishes the
-   * marker in a transaction of its own.
+   * loaded state is complete without reasoning about transaction markers and high-water marks. It is
+   * read into a new local copy, which replaces the current one only once the read is complete, so
+   * calling it again (after a transaction whose outcome was unknown) swaps in exactly what is
+   * committed. `send` publishes the marker in a transaction of its own.
    */
   async load(
     kafka: Kafka,
@@ -132,61 +166,88 @@ export class StateStore {
     const markerValue = randomUUID();
     await send({ messages: [{ topic: this.topic, messages: [{ key: markerKey, value: markerValue }] }] });
 
-    const values = new Map<string, StateValue>();
+    const local = await LocalState.create(this.localRoot, this.instanceId, logger);
     const groupId = `${this.instanceId}-state-loader-${markerValue}`;
     const consumer = kafka.consumer({ groupId, readUncommitted: false, allowAutoTopicCreation: false });
-    await consumer.connect();
+    let read = 0;
     try {
-      await consumer.subscribe({ topic: this.topic, fromBeginning: true });
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(
-          () => reject(new Error(`state topic ${this.topic} was not read to its end within ${timeoutMs} ms`)),
-          timeoutMs,
-        );
-        void consumer
-          .run({
-            autoCommit: false,
-            eachMessage: async ({ message }) => {
-              const key = message.key?.toString() ?? '';
-              if (key.startsWith('__marker__/')) {
-                if (key === markerKey && message.value?.toString() === markerValue) {
-                  clearTimeout(timer);
-                  resolve();
+      await consumer.connect();
+      try {
+        await consumer.subscribe({ topic: this.topic, fromBeginning: true });
+        await new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(
+            () =>
+              reject(new Error(`state topic ${this.topic} was not read to its end within ${timeoutMs} ms`)),
+            timeoutMs,
+          );
+          // Written in batches as they come, so a large state never sits in memory whole.
+          let batch: Array<[string, string | null]> = [];
+          void consumer
+            .run({
+              autoCommit: false,
+              eachMessage: async ({ message }) => {
+                const key = message.key?.toString() ?? '';
+                if (key.startsWith('__marker__/')) {
+                  if (key === markerKey && message.value?.toString() === markerValue) {
+                    await local.writeRaw(batch);
+                    batch = [];
+                    clearTimeout(timer);
+                    resolve();
+                  }
+                  return;
                 }
-                return;
-              }
-              const own = this.own(key);
-              if (own === undefined) return;
-              if (message.value === null) values.delete(own);
-              else values.set(own, parseJson(message.value.toString()) as StateValue);
-            },
-          })
-          .catch(reject);
-      });
-    } finally {
-      await consumer.disconnect();
-      // The loader's group never commits; delete it so loads leave nothing behind on the broker.
-      const admin = kafka.admin();
-      await admin
-        .connect()
-        .then(() => admin.deleteGroups([groupId]))
-        .catch(() => undefined)
-        .finally(() => admin.disconnect());
+                const own = this.own(key);
+                if (own === undefined) return;
+                read++;
+                batch.push([own, message.value === null ? null : message.value.toString()]);
+                if (batch.length >= LOAD_BATCH) {
+                  const full = batch;
+                  batch = [];
+                  await local.writeRaw(full);
+                }
+              },
+            })
+            .catch(reject);
+        });
+      } finally {
+        await consumer.disconnect();
+        // The loader's group never commits; delete it so loads leave nothing behind on the broker.
+        const admin = kafka.admin();
+        await admin
+          .connect()
+          .then(() => admin.deleteGroups([groupId]))
+          .catch(() => undefined)
+          .finally(() => admin.disconnect());
+      }
+    } catch (err) {
+      await local.destroy();
+      throw err;
     }
-    this.values = values;
-    this.byPrefix = new Map();
-    for (const key of values.keys()) this.index(key);
-    logger.info({ topic: this.topic, keys: values.size }, 'cursor state loaded');
+    const previous = this.local;
+    this.local = local;
+    // What was applied before is committed, so the read has it: the new copy replaces all of it.
+    this.pending = new Map();
+    this.writeScheduled = false;
+    this.writeError = undefined;
+    const before = this.writing;
+    this.writing = Promise.resolve();
+    await before;
+    await previous?.destroy();
+    logger.info({ topic: this.topic, records: read }, 'cursor state loaded');
+  }
+
+  /** Closes and removes the local copy (a stopped unit of work). */
+  async close(): Promise<void> {
+    const local = this.local;
+    this.local = undefined;
+    this.pending = new Map();
+    await this.writing.catch(() => undefined);
+    await local?.destroy();
   }
 }
 
+/** State records written to the local copy per batch while a load reads the topic. */
+const LOAD_BATCH = 2_000;
+
 /** What begins the topic keys of a namespaced store; no other key does (they begin with a resource). */
 const NAMESPACED = '@';
-
-/** A key's prefixes up to and including its first and its second '/' (fewer when it has fewer). */
-function indexedPrefixes(key: string): string[] {
-  const out: string[] = [];
-  for (let i = key.indexOf('/'); i >= 0 && out.length < 2; i = key.indexOf('/', i + 1))
-    out.push(key.slice(0, i + 1));
-  return out;
-}

@@ -176,6 +176,7 @@ export async function startUnit(unit: WorkUnit, deps: UnitDeps): Promise<Running
     unit.transactionalId,
     config.producers.group ? stateKeysOf(unit.resources) : undefined,
     unit.shard ? unit.name : undefined,
+    config.producers.stateDir,
   );
   const publisher =
     deps.publisher ??
@@ -193,6 +194,7 @@ export async function startUnit(unit: WorkUnit, deps: UnitDeps): Promise<Running
     // Both at once: a poll waiting for Kafka during an outage holds its removal until the publisher
     // gives its step up, which closing the publisher does (within a few seconds).
     await Promise.all([Promise.all(scheduled.map((name) => scheduler.remove(name))), publisher.close()]);
+    await state.close();
   };
   try {
     await takeOver(publisher, state, kafka, logger);

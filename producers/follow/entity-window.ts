@@ -105,8 +105,11 @@ export async function walkEntityWindow(
   }
 
   const prefix = stateKey(decl.name, undefined, '');
-  for (const [key, entity] of ctx.state.entries<TrackedEntity>(prefix)) {
-    if (!entity.open || seen.has(key) || key === watermarkKey) continue;
+  const unseen = await ctx.state.collect<TrackedEntity>(
+    prefix,
+    (key, entity) => Boolean(entity.open) && !seen.has(key) && key !== watermarkKey,
+  );
+  for (const [key] of unseen) {
     // One entity's listing: the window's budget is more than it can legitimately need.
     for await (const page of walk(ctx.client, decl.spec, {
       query: options.byKey(key.slice(prefix.length)),
@@ -118,10 +121,12 @@ export async function walkEntityWindow(
   }
 
   const forgetBefore = from - options.lookbackMs;
-  const prune: StateChange[] = ctx.state
-    .entries<TrackedEntity>(prefix)
-    .filter(([key, e]) => key !== watermarkKey && !e.open && !e.ready && e.t < forgetBefore)
-    .map(([key]) => ({ key, value: null }));
+  const prune: StateChange[] = (
+    await ctx.state.collect<TrackedEntity>(
+      prefix,
+      (key, e) => key !== watermarkKey && !e.open && !e.ready && e.t < forgetBefore,
+    )
+  ).map(([key]) => ({ key, value: null }));
   await ctx.commit({ emits: [], dead: [], state: [...prune, { key: watermarkKey, value: { wm: now } }] });
 }
 
@@ -145,10 +150,12 @@ export async function walkReadyChildren(
   concurrency: number,
 ): Promise<void> {
   const prefix = stateKey(parent.name, undefined, '');
-  const ready = ctx.state
-    .entries<TrackedEntity>(prefix)
-    .filter(([key, e]) => e.ready && key !== windowKey(parent.name))
-    .map(([key, e]) => ({ parentKey: key.slice(prefix.length), stateKey: key, entity: e }));
+  const ready = (
+    await ctx.state.collect<TrackedEntity>(
+      prefix,
+      (key, e) => Boolean(e.ready) && key !== windowKey(parent.name),
+    )
+  ).map(([key, e]) => ({ parentKey: key.slice(prefix.length), stateKey: key, entity: e }));
   await forEachLimit(ready, concurrency, async ({ parentKey, stateKey: parentStateKey, entity }) => {
     const cursorKey = childCursorKey(child.name, parentKey);
     const cursor = ctx.state.get<ChildCursor>(cursorKey);

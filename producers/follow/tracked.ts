@@ -37,7 +37,7 @@ export async function pollTracked(
   concurrency: number,
 ): Promise<void> {
   const prefix = stateKey(decl.name, undefined, '');
-  const open = ctx.state.entries<TrackedId>(prefix).filter(([, v]) => !v.done);
+  const open = await ctx.state.collect<TrackedId>(prefix, (_key, v) => !v.done);
   await forEachLimit(open, concurrency, async ([key, tracked]) => {
     const id = key.slice(prefix.length);
     for await (const page of walk(ctx.client, decl.spec, {

@@ -182,6 +182,7 @@ class Member {
         stopped = true;
         await publisher.close();
         await walk;
+        await state.close();
       },
     };
   }

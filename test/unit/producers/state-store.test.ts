@@ -6,6 +6,10 @@
 import assert from 'node:assert/strict';
 import { describe, it, test } from 'node:test';
 import fc from 'fast-check';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ClassicLevel } from 'classic-level';
 import type { Kafka } from 'kafkajs';
 import { createLogger } from '../../../core/log.ts';
 import type { PublishUnit } from '../../../producers/publisher.ts';
@@ -69,7 +73,7 @@ class MemoryTopic {
 }
 
 describe('StateStore', () => {
-  it('applies changes in order; null forgets a key; entries are by prefix', () => {
+  it('applies changes in order; null forgets a key; entries are by prefix, in key order', async () => {
     const store = new StateStore('state', 'p1');
     store.apply([
       { key: 'runs/1', value: { h: 'a' } },
@@ -80,8 +84,8 @@ describe('StateStore', () => {
     ]);
     assert.deepEqual(store.get('runs/1'), { h: 'c' });
     assert.equal(store.get('runs/2'), undefined);
-    assert.deepEqual(store.entries('runs/'), [['runs/1', { h: 'c' }]]);
-    assert.deepEqual(store.entries('runs'), [
+    assert.deepEqual(await store.collect('runs/'), [['runs/1', { h: 'c' }]]);
+    assert.deepEqual(await store.collect('runs'), [
       ['runs/1', { h: 'c' }],
       ['runs_results/_cursor/1', { next: 2 }],
     ]);
@@ -114,10 +118,12 @@ describe('StateStore', () => {
     const store = new StateStore('state', 'p1');
     store.apply([{ key: 'stale/key', value: { h: 'x' } }]);
     await store.load(topic.kafka(), topic.send, logger);
-    assert.deepEqual(store.entries(''), [
-      ['runs/2', { h: 'b' }],
+    assert.deepEqual(await store.collect(''), [
       ['batches/3', { f: { id: 9007199254740993n } }],
+      ['runs/2', { h: 'b' }],
     ]);
+    assert.deepEqual(store.get('batches/3'), { f: { id: 9007199254740993n } });
+    await store.close();
     const marker = topic.log.at(-1)!;
     assert.equal(marker.key, '__marker__/p1', 'the marker was sent before reading');
     assert.deepEqual(topic.consumerConfigs, [
@@ -157,12 +163,13 @@ describe('StateStore', () => {
     );
     for (const store of [plain, first!, second!]) await store.load(topic.kafka(), topic.send, logger);
     assert.deepEqual(
-      plain.entries(''),
+      await plain.collect(''),
       [['runs/_window', { wm: 1 }]],
       'no namespaced key outside its namespace',
     );
-    assert.deepEqual(first!.entries(''), [['runs/_window', { wm: 2 }]]);
-    assert.deepEqual(second!.entries(''), [['runs/_window', { wm: 3 }]]);
+    assert.deepEqual(await first!.collect(''), [['runs/_window', { wm: 2 }]]);
+    assert.deepEqual(await second!.collect(''), [['runs/_window', { wm: 3 }]]);
+    for (const store of [plain, first!, second!]) await store.close();
   });
 
   it('a read that does not reach the marker fails and leaves the state as it was', async () => {
@@ -175,39 +182,93 @@ describe('StateStore', () => {
       store.load(topic.kafka(), async () => undefined, logger, 50),
       /state topic state was not read to its end within 50 ms/,
     );
-    assert.deepEqual(store.entries(''), [['runs/1', { h: 'old' }]]);
+    assert.deepEqual(await store.collect(''), [['runs/1', { h: 'old' }]]);
     assert.equal(topic.disconnected, 1, 'the consumer is closed after a failed read too');
   });
 });
 
-test('entries(prefix) through the prefix index equals a scan of every key, order included (#14)', () => {
-  const segment = fc.constantFrom('a', 'b', '_window', '_cursor', '', 'x/y', '12');
+/** Byte order of UTF-8 keys, which is LevelDB's. */
+const byteOrder = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
+
+test('the local copy agrees with a map, whatever the interleaving of applies, writes and reads (#14)', async () => {
+  const segment = fc.constantFrom('a', 'b', '_window', '_cursor', '', 'x/y', '12', 'é', '\u{1F600}');
   const key = fc.array(segment, { minLength: 1, maxLength: 4 }).map((parts) => parts.join('/'));
-  const change = fc.record({ key, value: fc.option(fc.constant({ h: 1 }), { nil: null }) });
-  fc.assert(
-    fc.property(
-      fc.array(fc.array(change, { maxLength: 6 }), { maxLength: 20 }),
-      fc.array(key),
-      (steps, probes) => {
-        const store = new StateStore('t', 'i');
-        const model = new Map<string, unknown>();
-        for (const changes of steps) {
-          store.apply(changes);
-          for (const c of changes) {
-            if (c.value === null) model.delete(c.key);
-            else model.set(c.key, c.value);
+  const value = fc.option(
+    fc.integer({ min: 0, max: 3 }).map((h) => ({ h })),
+    { nil: null },
+  );
+  const op = fc.oneof(
+    fc.record({
+      kind: fc.constant('apply' as const),
+      changes: fc.array(fc.record({ key, value }), { maxLength: 6 }),
+    }),
+    // Lets the background writes of the local copy run (or not) before the next step.
+    fc.record({ kind: fc.constant('yield' as const), turns: fc.integer({ min: 0, max: 3 }) }),
+    fc.record({ kind: fc.constant('read' as const), probe: key, slash: fc.boolean() }),
+  );
+  await fc.assert(
+    fc.asyncProperty(fc.array(op, { maxLength: 40 }), async (ops) => {
+      const topic = new MemoryTopic();
+      const store = new StateStore('t', 'i');
+      await store.load(topic.kafka(), topic.send, logger);
+      const model = new Map<string, { h: number }>();
+      try {
+        for (const o of ops) {
+          if (o.kind === 'apply') {
+            store.apply(o.changes);
+            for (const c of o.changes) {
+              if (c.value === null) model.delete(c.key);
+              else model.set(c.key, c.value);
+            }
+          } else if (o.kind === 'yield') {
+            for (let t = 0; t < o.turns; t++) await new Promise((r) => setImmediate(r));
+          } else {
+            const probe = o.slash ? `${o.probe}/` : o.probe;
+            for (const k of [o.probe, probe]) assert.deepEqual(store.get(k), model.get(k), `get ${k}`);
+            const want = [...model].filter(([k]) => k.startsWith(probe)).sort(([a], [b]) => byteOrder(a, b));
+            assert.deepEqual(await store.collect(probe), want, `prefix ${JSON.stringify(probe)}`);
           }
         }
-        for (const probe of [...probes, ...probes.map((p) => `${p}/`), 'a/', 'a/b/', '']) {
-          const want = [...model].filter(([k]) => k.startsWith(probe)).map(([k]) => k);
-          assert.deepEqual(
-            store.entries(probe).map(([k]) => k),
-            want,
-            `prefix ${JSON.stringify(probe)}`,
-          );
-        }
-      },
-    ),
-    { numRuns: 500 },
+        for (const k of model.keys()) assert.deepEqual(store.get(k), model.get(k), `get ${k}`);
+        assert.deepEqual(
+          await store.collect(''),
+          [...model].sort(([a], [b]) => byteOrder(a, b)),
+        );
+      } finally {
+        await store.close();
+      }
+    }),
+    { numRuns: 200 },
   );
+});
+
+test('a copy a killed producer left behind is removed by the next load of its instance; a live one is not', async () => {
+  const root = await mkdtemp(join(tmpdir(), 'state-dir-'));
+  try {
+    const topic = new MemoryTopic();
+    const live = new StateStore('t', 'live', undefined, undefined, root);
+    await live.load(topic.kafka(), topic.send, logger);
+    // What a SIGKILL leaves: a copy no process holds.
+    const orphan = join(root, 'p1.00000000-0000-0000-0000-000000000000');
+    const left = new ClassicLevel(orphan);
+    await left.open();
+    await left.put('runs/1', '{}');
+    await left.close();
+    const store = new StateStore('t', 'p1', undefined, undefined, root);
+    await store.load(topic.kafka(), topic.send, logger);
+    const dirs = await readdir(root);
+    assert.equal(dirs.length, 2, dirs.join(', '));
+    assert.ok(!dirs.includes('p1.00000000-0000-0000-0000-000000000000'));
+    assert.ok(
+      dirs.some((d) => d.startsWith('live.')),
+      'the live copy of another instance stays',
+    );
+    await store.load(topic.kafka(), topic.send, logger);
+    assert.equal((await readdir(root)).length, 2, 'a new load replaces its own copy');
+    await store.close();
+    await live.close();
+    assert.deepEqual(await readdir(root), [], 'closing removes the copy');
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
 });

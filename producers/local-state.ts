@@ -1,0 +1,94 @@
+import { randomUUID } from 'node:crypto';
+import { mkdir, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ClassicLevel } from 'classic-level';
+import type { Logger } from '../core/log.ts';
+import { parseJson, stringifyJson } from './instabase/json.ts';
+
+type Value = Record<string, unknown>;
+
+/** Where local copies of the cursor state are made when `producers.stateDir` is not set. */
+export const defaultStateDir = (): string => join(tmpdir(), 'instabase-stream-state');
+
+/** The greatest code point: `prefix + LAST` is above every key that starts with `prefix`. */
+const LAST = '\u{10FFFF}';
+
+/**
+ * One local copy of a state store's keys (./state-store.ts), in a LevelDB of its own under the state
+ * directory: read synchronously by key, and in key order by prefix, with memory bounded by LevelDB's
+ * cache rather than by the number of keys. It is a cache of the state topic, never the truth: every
+ * copy is new (a directory of its own), and is removed when it is replaced or closed.
+ */
+export class LocalState {
+  private constructor(
+    private readonly db: ClassicLevel<string, string>,
+    readonly dir: string,
+  ) {}
+
+  /**
+   * Opens a new, empty copy for `instanceId`. Copies of the same instance that no process holds any
+   * more (a producer killed before it could remove its own) are removed first: an open copy is locked
+   * by LevelDB, so one that opens is abandoned.
+   */
+  static async create(root: string, instanceId: string, logger: Logger): Promise<LocalState> {
+    await mkdir(root, { recursive: true });
+    const stem = `${instanceId.replace(/[^A-Za-z0-9._-]/g, '_')}.`;
+    for (const name of await readdir(root)) {
+      if (!name.startsWith(stem)) continue;
+      if (await abandoned(join(root, name))) {
+        await rm(join(root, name), { recursive: true, force: true });
+        logger.info({ dir: join(root, name) }, 'removed an abandoned local copy of the cursor state');
+      }
+    }
+    const dir = join(root, `${stem}${randomUUID()}`);
+    const db = new ClassicLevel<string, string>(dir, { keyEncoding: 'utf8', valueEncoding: 'utf8' });
+    await db.open();
+    return new LocalState(db, dir);
+  }
+
+  get(key: string): Value | undefined {
+    const json = this.db.getSync(key);
+    return json === undefined ? undefined : (parseJson(json) as Value);
+  }
+
+  /** The keys under `prefix` with their values, in key order, from a snapshot taken now. */
+  async *entries(prefix: string): AsyncGenerator<[string, Value]> {
+    for await (const [key, json] of this.db.iterator({ gte: prefix, lt: prefix + LAST }))
+      yield [key, parseJson(json) as Value];
+  }
+
+  /** Writes values (null: forgets the key), in order. */
+  write(changes: ReadonlyArray<readonly [string, Value | null]>): Promise<void> {
+    return this.writeRaw(changes.map(([key, value]) => [key, value === null ? null : stringifyJson(value)]));
+  }
+
+  /** Writes values as they are in the topic: lossless JSON (null: forgets the key), in order. */
+  async writeRaw(changes: ReadonlyArray<readonly [string, string | null]>): Promise<void> {
+    if (changes.length === 0) return;
+    await this.db.batch(
+      changes.map(([key, value]) =>
+        value === null ? { type: 'del' as const, key } : { type: 'put' as const, key, value },
+      ),
+    );
+  }
+
+  /** Closes the copy and removes its directory. */
+  async destroy(): Promise<void> {
+    await this.db.close().catch(() => undefined);
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Whether a copy's directory is held by no open LevelDB (in this process or any other). */
+async function abandoned(dir: string): Promise<boolean> {
+  const db = new ClassicLevel(dir, { createIfMissing: false });
+  try {
+    await db.open();
+  } catch (err) {
+    // LEVEL_LOCKED: a live store holds it. Anything else (a copy half made or damaged) is of no use.
+    return (err as { cause?: { code?: string }; code?: string }).cause?.code !== 'LEVEL_LOCKED';
+  }
+  await db.close();
+  return true;
+}
