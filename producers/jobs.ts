@@ -249,16 +249,14 @@ function follow(poll: Poll, root: Declaration): Promise<void> {
     case 'tracked':
       return pollTracked(ctx, root, (id) => ({ [f.pathParam]: id }), terminalOf(root), fanOut(knobs));
     case 'head-per-path':
-      return f
-        .paths(ctx)
-        .then((paths) =>
-          settleAll(paths, fanOut(knobs), (path) =>
-            walkChanges(ctx, root, {
-              tombstones: false,
-              params: { pathParams: { [f.pathParam]: path } },
-            }).then(() => undefined),
-          ),
-        );
+      return f.paths(ctx).then((paths) =>
+        settleAll(paths, fanOut(knobs), (path) =>
+          walkChanges(ctx, root, {
+            tombstones: false,
+            params: { pathParams: { [f.pathParam]: path } },
+          }).then(() => undefined),
+        ),
+      );
     case 'append-window':
       return walkAppendWindow(ctx, root, {
         bounds: f.bounds,
