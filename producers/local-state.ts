@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import type { Logger } from '../core/log.ts';
-import { parseJson, stringifyJson } from './instabase/json.ts';
+import { parseJson } from './instabase/json.ts';
 
 type Value = Record<string, unknown>;
 
@@ -52,19 +52,17 @@ export class LocalState {
     return json === undefined ? undefined : (parseJson(json) as Value);
   }
 
-  /** The keys under `prefix` with their values, in key order, from a snapshot taken now. */
-  async *entries(prefix: string): AsyncGenerator<[string, Value]> {
+  /**
+   * The keys under `prefix` that pass `keep`, with their values, in key order, from a snapshot taken
+   * now. Only the values of kept keys are parsed.
+   */
+  async *entries(prefix: string, keep: (key: string) => boolean): AsyncGenerator<[string, Value]> {
     for await (const [key, json] of this.db.iterator({ gte: prefix, lt: prefix + LAST }))
-      yield [key, parseJson(json) as Value];
+      if (keep(key)) yield [key, parseJson(json) as Value];
   }
 
-  /** Writes values (null: forgets the key), in order. */
-  write(changes: ReadonlyArray<readonly [string, Value | null]>): Promise<void> {
-    return this.writeRaw(changes.map(([key, value]) => [key, value === null ? null : stringifyJson(value)]));
-  }
-
-  /** Writes values as they are in the topic: lossless JSON (null: forgets the key), in order. */
-  async writeRaw(changes: ReadonlyArray<readonly [string, string | null]>): Promise<void> {
+  /** Writes values as they are in the topic, lossless JSON (null: forgets the key), in order. */
+  async write(changes: ReadonlyArray<readonly [string, string | null]>): Promise<void> {
     if (changes.length === 0) return;
     await this.db.batch(
       changes.map(([key, value]) =>

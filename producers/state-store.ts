@@ -80,34 +80,57 @@ export class StateStore {
    * Every key under a prefix, e.g. all per-entity hashes of one resource, in key order. It is read
    * from a snapshot taken when the iteration starts: changes applied meanwhile are not in it.
    */
-  async *entries<T extends StateValue>(prefix: string): AsyncGenerator<[string, T]> {
+  async *entries<T extends StateValue>(
+    prefix: string,
+    keepKey: (key: string) => boolean = () => true,
+  ): AsyncGenerator<[string, T]> {
     if (!this.local) {
-      const keys = [...this.pending.keys()].filter((k) => k.startsWith(prefix)).sort();
+      const keys = [...this.pending.keys()].filter((k) => k.startsWith(prefix) && keepKey(k)).sort();
       const snapshot = keys.map((k) => [k, this.pending.get(k)] as const);
       for (const [key, value] of snapshot) if (value) yield [key, value as T];
       return;
     }
     await this.written();
-    yield* this.local.entries(prefix) as AsyncGenerator<[string, T]>;
+    yield* this.local.entries(prefix, keepKey) as AsyncGenerator<[string, T]>;
   }
 
-  /** Every key under a prefix whose value passes `keep`, as an array (for the few callers that need one). */
+  /**
+   * The entries under a prefix that pass `keep`, as an array. `keepKey` is asked first, and spares
+   * reading the values of the keys it refuses (a walk's tombstone check reads only the missing).
+   */
   async collect<T extends StateValue>(
     prefix: string,
     keep: (key: string, value: T) => boolean = () => true,
+    keepKey: (key: string) => boolean = () => true,
   ): Promise<Array<[string, T]>> {
     const out: Array<[string, T]> = [];
-    for await (const [key, value] of this.entries<T>(prefix)) if (keep(key, value)) out.push([key, value]);
+    for await (const [key, value] of this.entries<T>(prefix, keepKey))
+      if (keep(key, value)) out.push([key, value]);
     return out;
   }
 
   toMessages(changes: StateChange[]): Message[] {
-    // State may hold API values past 2^53, so it is written and read with the lossless JSON codec.
     return changes.map((c) => ({
       key: this.prefix + c.key,
-      value: c.value === null ? null : stringifyJson(c.value),
+      value: c.value === null ? null : this.json(c.value),
     }));
   }
+
+  /**
+   * A value as the topic and the local copy hold it. State may hold API values past 2^53, so it is
+   * written and read with the lossless JSON codec. A value is written twice, to the topic and, once
+   * committed, to the local copy: the text is made once.
+   */
+  private json(value: StateValue): string {
+    let text = this.texts.get(value);
+    if (text === undefined) {
+      text = stringifyJson(value);
+      this.texts.set(value, text);
+    }
+    return text;
+  }
+
+  private readonly texts = new WeakMap<StateValue, string>();
 
   /** Applies committed changes: reads see them at once; the local copy gets them in the background. */
   apply(changes: StateChange[]): void {
@@ -124,7 +147,7 @@ export class StateStore {
     if (local !== this.local) return; // a load replaced it, and `pending` with it
     const batch = [...this.pending];
     try {
-      await local.write(batch);
+      await local.write(batch.map(([key, value]) => [key, value === null ? null : this.json(value)]));
     } catch (err) {
       // Left in `pending`, where reads still find them; the next apply or entries() tries again.
       this.writeError = err as Error;
@@ -189,7 +212,7 @@ export class StateStore {
                 const key = message.key?.toString() ?? '';
                 if (key.startsWith('__marker__/')) {
                   if (key === markerKey && message.value?.toString() === markerValue) {
-                    await local.writeRaw(batch);
+                    await local.write(batch);
                     batch = [];
                     clearTimeout(timer);
                     resolve();
@@ -203,7 +226,7 @@ export class StateStore {
                 if (batch.length >= LOAD_BATCH) {
                   const full = batch;
                   batch = [];
-                  await local.writeRaw(full);
+                  await local.write(full);
                 }
               },
             })

@@ -158,7 +158,7 @@ export async function publishTombstones(
   endpoint: string,
   confirmed = false,
 ): Promise<string[]> {
-  const missing = await ctx.state.collect<EntityState>(prefix, (key) => !keep.has(key));
+  const missing = await ctx.state.collect<EntityState>(prefix, undefined, (key) => !keep.has(key));
   if (missing.length === 0) return [];
   const emits: Emit[] = [];
   const state: StateChange[] = [];

@@ -107,7 +107,8 @@ export async function walkEntityWindow(
   const prefix = stateKey(decl.name, undefined, '');
   const unseen = await ctx.state.collect<TrackedEntity>(
     prefix,
-    (key, entity) => Boolean(entity.open) && !seen.has(key) && key !== watermarkKey,
+    (_key, entity) => Boolean(entity.open),
+    (key) => !seen.has(key) && key !== watermarkKey,
   );
   for (const [key] of unseen) {
     // One entity's listing: the window's budget is more than it can legitimately need.
