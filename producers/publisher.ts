@@ -50,6 +50,40 @@ const MAX_MESSAGES_PER_TRANSACTION = 5_000;
  */
 const COMMIT_SETTLE_MS = 3;
 const MAX_BYTES_PER_TRANSACTION = 8 * 1024 * 1024;
+/**
+ * Most bytes (as messageBytes counts them) one `sendBatch` carries. kafkajs writes a partition's
+ * messages of one request as one record batch, and the broker refuses a batch over `message.max.bytes`
+ * (1 MiB by default) with MESSAGE_TOO_LARGE, which no retry cures: a transaction of several pages whose
+ * records land on one partition (the state topic has one) would fail at every poll. A transaction is
+ * therefore sent in requests of at most this size, one after the other.
+ */
+export const MAX_BYTES_PER_SEND = 768 * 1024;
+
+/**
+ * `topicMessages` in consecutive parts of at most MAX_BYTES_PER_SEND each (a larger message alone),
+ * every partition's messages in their order across the parts.
+ */
+export function sendParts(topicMessages: TopicMessages[]): TopicMessages[][] {
+  const parts: TopicMessages[][] = [];
+  let part = new Map<string, Message[]>();
+  let bytes = 0;
+  for (const { topic, messages } of topicMessages) {
+    for (const message of messages) {
+      const size = messageBytes(message);
+      if (bytes > 0 && bytes + size > MAX_BYTES_PER_SEND) {
+        parts.push([...part].map(([t, m]) => ({ topic: t, messages: m })));
+        part = new Map();
+        bytes = 0;
+      }
+      const list = part.get(topic) ?? [];
+      part.set(topic, list);
+      list.push(message);
+      bytes += size;
+    }
+  }
+  if (bytes > 0) parts.push([...part].map(([t, m]) => ({ topic: t, messages: m })));
+  return parts;
+}
 
 function messageBytes(message: Message): number {
   const len = (v: Message['value'] | Message['key']): number =>
@@ -178,19 +212,29 @@ export class PartitionRouter {
         messages: [...byPartition.values()].flat(),
       }));
       for (const { messages } of batch) for (const m of messages) this.meantFor.set(m, broker);
+      const parts = sendParts(batch);
+      let sent = 0;
       try {
-        await transaction.sendBatch({ ...options, topicMessages: batch });
+        for (const part of parts) {
+          await transaction.sendBatch({ ...options, topicMessages: part });
+          sent++;
+        }
         continue;
       } catch (err) {
         if (!errorChain(err).some((e) => e instanceof LeaderMoved)) throw err;
       }
-      // Leadership moved since the metadata was read: nothing of this send went out.
-      for (const [topic, byPartition] of byTopic)
-        for (const messages of byPartition.values())
-          await sendOne(
-            topic,
-            messages.map((m) => ({ ...m })),
-          );
+      // Leadership moved since the metadata was read: nothing of the refused part, or of the parts
+      // after it, went out. Their messages go one partition per send (each part fits one send).
+      for (const part of parts.slice(sent))
+        for (const { topic, messages } of part) {
+          const byPartition = new Map<number | undefined, Message[]>();
+          for (const m of messages) {
+            const list = byPartition.get(m.partition) ?? [];
+            byPartition.set(m.partition, list);
+            list.push({ ...m });
+          }
+          for (const list of byPartition.values()) await sendOne(topic, list);
+        }
     }
   }
 }

@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Partitioners, type Message, type PartitionMetadata, type TopicMessages } from 'kafkajs';
-import { PartitionRouter } from '../../../producers/publisher.ts';
+import { MAX_BYTES_PER_SEND, PartitionRouter } from '../../../producers/publisher.ts';
 
 /** n partitions, partition i led by broker leaders[i] (default: i % 3 + 1). */
 const partitions = (n: number, leaders?: number[]): PartitionMetadata[] =>
@@ -142,4 +142,36 @@ test('leadership moved since the metadata was read: nothing goes out, then one p
     'every message sent exactly once',
   );
   for (const m of tx.sends.flat()) assert.equal(m.partition, expected(m.topic, m.key));
+});
+
+test('a broker share larger than one send goes in parts; a move found at a later part resends only the rest (#14)', async () => {
+  const router = new PartitionRouter();
+  const metadata = new Map([['state', partitions(1)]]);
+  const tx = recordingTransaction(router, metadata);
+  await router.send(tx, [{ topic: 'state', messages: keyed(['first']) }], options);
+  tx.sends.length = 0;
+  // 40 messages of 100 KiB on one partition: several record batches' worth, over the broker's 1 MiB.
+  const big = keys.map((key): Message => ({ key, value: 'v'.repeat(100 * 1024) }));
+  const sendBatch = tx.sendBatch;
+  let calls = 0;
+  tx.sendBatch = async (args) => {
+    // After the first part went out, the partition's leader moves to broker 2.
+    if (++calls === 2) metadata.set('state', partitions(1, [2]));
+    return sendBatch(args);
+  };
+  await router.send(tx, [{ topic: 'state', messages: big }], options);
+  assert.equal(tx.refused(), 1, 'the second part was refused before anything of it went out');
+  assert.ok(tx.sends.length >= 4, `${tx.sends.length} sends`);
+  for (const batch of tx.sends)
+    assert.ok(batch.length * 100 * 1024 <= MAX_BYTES_PER_SEND, `a send of ${batch.length} messages`);
+  assert.deepEqual(
+    tx.sends.flat().map((m) => m.key),
+    keys,
+    'every message exactly once, in order',
+  );
+  assert.deepEqual(
+    tx.sends.slice(1).flatMap((b) => b.map((m) => m.leader)),
+    tx.sends.slice(1).flatMap((b) => b.map(() => 2)),
+    'the rest went to the new leader',
+  );
 });

@@ -6,10 +6,17 @@
  * failed transaction is in publisher-reset.test.ts.)
  */
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it, test } from 'node:test';
+import fc from 'fast-check';
 import type { Kafka, Message, TopicMessages } from 'kafkajs';
 import { createLogger } from '../../../core/log.ts';
-import { TransactionalPublisher, type Publisher, type PublishUnit } from '../../../producers/publisher.ts';
+import {
+  MAX_BYTES_PER_SEND,
+  sendParts,
+  TransactionalPublisher,
+  type Publisher,
+  type PublishUnit,
+} from '../../../producers/publisher.ts';
 
 const logger = createLogger('test', undefined, 'silent');
 
@@ -150,4 +157,43 @@ describe('TransactionalPublisher', () => {
     assert.deepEqual(kafka.transactions, [['t:1'], ['t:2']]);
     assert.deepEqual(kafka.events, ['connect', 'disconnect']);
   });
+});
+
+test('a transaction goes out in sends of at most MAX_BYTES_PER_SEND, each partition in its order (#14)', () => {
+  const message = fc.record({
+    topic: fc.constantFrom('a', 'b', 'state'),
+    partition: fc.integer({ min: 0, max: 2 }),
+    size: fc.oneof(fc.integer({ min: 0, max: 2_000 }), fc.integer({ min: 100_000, max: 900_000 })),
+  });
+  fc.assert(
+    fc.property(fc.array(message, { maxLength: 60 }), (specs) => {
+      const byTopic = new Map<string, Message[]>();
+      specs.forEach((s, i) => {
+        const list = byTopic.get(s.topic) ?? [];
+        byTopic.set(s.topic, list);
+        list.push({ key: `k${i}`, value: 'x'.repeat(s.size), partition: s.partition });
+      });
+      const topicMessages = [...byTopic].map(([topic, messages]) => ({ topic, messages }));
+      const parts = sendParts(topicMessages);
+      for (const part of parts) {
+        const sizes = part.flatMap((t) =>
+          t.messages.map((m) => String(m.value).length + String(m.key).length + 64),
+        );
+        const bytes = sizes.reduce((a, b) => a + b, 0);
+        assert.ok(bytes <= MAX_BYTES_PER_SEND || sizes.length === 1, `a part of ${bytes} bytes`);
+      }
+      // Every message once, each partition's messages in their order.
+      const order = (tms: TopicMessages[]) => {
+        const seen = new Map<string, string[]>();
+        for (const t of tms)
+          for (const m of t.messages) {
+            const k = `${t.topic}-${m.partition}`;
+            seen.set(k, [...(seen.get(k) ?? []), String(m.key)]);
+          }
+        return seen;
+      };
+      assert.deepEqual(order(parts.flat()), order(topicMessages));
+    }),
+    { numRuns: 300 },
+  );
 });
