@@ -17,7 +17,8 @@ import { runSinkBench } from './sink.ts';
 const USAGE = `usage: npm run bench -- sink [--records N] [--flush-rows N] [--partitions N] [--json] [--keep]
                                 [--profile DIR]
        npm run bench -- freshness [--changes N] [--intervals MS,MS] [--json]
-       npm run bench -- producers [--audit-logs N] [--batches N] [--runs N] [--concurrency N] [--json]
+       npm run bench -- producers [--audit-logs N] [--batches N] [--runs N] [--concurrency N]
+                                [--batch-files-page-size N] [--json]
        npm run bench -- top FILE.cpuprofile [--limit N]
 
   sink          fill a topic with N batches records, then measure (a) the sink replaying it into
@@ -34,6 +35,10 @@ const USAGE = `usage: npm run bench -- sink [--records N] [--flush-rows N] [--pa
                 counting; records/s, CPU per record, peak RSS, a/b
   --audit-logs, --batches, --runs  the backlog (default 300000, 20000, 2000: 20000 run results)
   --concurrency the client's and the scheduler's concurrency (default 8)
+  --batch-files-page-size  producers.batchFilesPageSize (default 100). The simulator's older batches
+                gain a file per update, so from ~4,000 batches one can need more than 4x the pages of the
+                largest walked before it (and more than 10): the paging guard stops that walk, the two
+                phases then differ, and the bench fails. A larger page size avoids it
   freshness     the simulator live on the real clock, producers and sinks in-process: time from an
                 entity's appearance in the API to its row in <resource>_current, p50/p99 per resource
   --changes     new entities to observe per resource and interval (default 200)
@@ -70,6 +75,7 @@ async function main(): Promise<void> {
       batches: { type: 'string' },
       runs: { type: 'string' },
       concurrency: { type: 'string' },
+      'batch-files-page-size': { type: 'string' },
       intervals: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -100,6 +106,7 @@ async function main(): Promise<void> {
       batches: positive('batches', values.batches, 20_000),
       runs: positive('runs', values.runs, 2_000),
       concurrency: positive('concurrency', values.concurrency, 8),
+      batchFilesPageSize: positive('batch-files-page-size', values['batch-files-page-size'], 100),
       logger,
       onCleanup: (fn) => (cleanup = fn),
     });

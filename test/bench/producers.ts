@@ -9,6 +9,8 @@
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import type { Config } from '../../core/config.ts';
 import { createKafka } from '../../core/kafka.ts';
 import type { Logger } from '../../core/log.ts';
@@ -21,6 +23,7 @@ export interface ProducersBenchOptions {
   batches: number;
   runs: number;
   concurrency: number;
+  batchFilesPageSize: number;
   logger: Logger;
   onCleanup: (cleanup: () => Promise<void>) => void;
 }
@@ -32,6 +35,11 @@ interface Phase {
   /** CPU time of this process (the producers; the simulator runs in a child) per record published. */
   cpuMicrosPerRecord: number;
   peakRssMb: number;
+  /**
+   * Heap in use after a full garbage collection at the end of the phase, the producers still running:
+   * what stays live (code, libraries, state held in memory), without the garbage V8 lets pile up.
+   */
+  liveHeapMb: number;
   perResource: Record<string, number>;
 }
 
@@ -39,6 +47,7 @@ export interface ProducersBenchResult {
   bench: 'producers';
   scale: { auditLogs: number; batches: number; runs: number; runResults: number };
   concurrency: number;
+  batchFilesPageSize: number;
   kafka: Phase;
   ceiling: Phase;
   ratios: { kafkaToCeiling: number };
@@ -91,6 +100,12 @@ function simulatorInChild(args: number[]): Promise<ChildSimulator> {
     child.once('error', reject);
     child.once('exit', (code) => reject(new Error(`the simulator exited (${code}) before it listened`)));
   });
+}
+
+/** A full garbage collection, without starting the bench with --expose-gc. */
+function fullGc(): void {
+  setFlagsFromString('--expose-gc');
+  (runInNewContext('gc') as () => void)();
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -167,6 +182,8 @@ async function walk(
   }
   const seconds = (performance.now() - started) / 1000;
   const cpu = process.cpuUsage(cpu0);
+  fullGc();
+  const liveHeap = process.memoryUsage().heapUsed;
   await producers.stop();
   const perResource = Object.fromEntries(producers.published);
   const records = Object.values(perResource).reduce((a, b) => a + b, 0);
@@ -176,6 +193,7 @@ async function walk(
     recordsPerSecond: Math.round(records / seconds),
     cpuMicrosPerRecord: Math.round(((cpu.user + cpu.system) / Math.max(1, records)) * 10) / 10,
     peakRssMb: mb(peakRss),
+    liveHeapMb: mb(liveHeap),
     perResource,
   };
 }
@@ -192,7 +210,11 @@ export async function runProducersBench(o: ProducersBenchOptions): Promise<Produ
     prefixes.push(prefix);
     return testConfig(prefix, {
       instabase: { apiUrl: sim.url, token: sim.token, rps: 0, concurrency: o.concurrency },
-      producers: { concurrency: o.concurrency, initialLookbackMs: 30 * 24 * 3_600_000 },
+      producers: {
+        concurrency: o.concurrency,
+        initialLookbackMs: 30 * 24 * 3_600_000,
+        batchFilesPageSize: o.batchFilesPageSize,
+      },
     });
   };
   let cleaned = false;
@@ -234,6 +256,7 @@ export async function runProducersBench(o: ProducersBenchOptions): Promise<Produ
         runResults: o.runs * filesPerRun * docsPerFile,
       },
       concurrency: o.concurrency,
+      batchFilesPageSize: o.batchFilesPageSize,
       kafka,
       ceiling,
       ratios: {
@@ -248,7 +271,7 @@ export async function runProducersBench(o: ProducersBenchOptions): Promise<Produ
 export function producersTable(r: ProducersBenchResult): string {
   const row = (name: string, p: Phase) =>
     `  ${name.padEnd(26)} ${String(p.recordsPerSecond).padStart(8)} rec/s  ${p.seconds.toFixed(1).padStart(6)} s  ` +
-    `${p.cpuMicrosPerRecord} µs CPU/record  peak RSS ${p.peakRssMb} MB`;
+    `${p.cpuMicrosPerRecord} µs CPU/record  peak RSS ${p.peakRssMb} MB  live heap ${p.liveHeapMb} MB`;
   return [
     `producers benchmark: ${r.scale.auditLogs} audit entries, ${r.scale.batches} batches, ${r.scale.runs} runs ` +
       `(${r.scale.runResults} results), concurrency ${r.concurrency}, no rate limit`,
