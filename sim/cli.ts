@@ -40,6 +40,12 @@ const program = new Command('instabase-sim')
   .option('--start-time <t>', 'virtual start time, epoch ms or ISO date (default 2026-01-10T00:00:00Z)', time)
   // scale
   .option('--batches <n>', 'batches at start', int('--batches'), DEFAULT_SCALE.batches)
+  .option(
+    '--batch-spacing-ms <n>',
+    'ms between the creations of the batches at start (the older a batch, the more files it has gained)',
+    int('--batch-spacing-ms'),
+    DEFAULT_SCALE.batchSpacingMs,
+  )
   .option('--runs <n>', 'runs at start (spread over the last 20 hours)', int('--runs'), DEFAULT_SCALE.runs)
   .option(
     '--files-per-run <n>',
@@ -168,6 +174,7 @@ const sim = await startSimulator({
   startTime: o.startTime as number | undefined,
   scale: {
     batches: n('batches'),
+    batchSpacingMs: n('batchSpacingMs'),
     runs: n('runs'),
     filesPerRun: n('filesPerRun'),
     docsPerFile: n('docsPerFile'),

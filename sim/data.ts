@@ -5,6 +5,12 @@ import { hash, indexedUuid, pick, seedHash, u01, uuidIndex } from './rng.ts';
 /** The scale knobs of SimData's own world. */
 export interface DataScale {
   batches: number;
+  /**
+   * Time between the creations of the batches that exist at the start (newest first, back from the
+   * start). A third of batches gain a file every 5-60 minutes, so this sets how many files the oldest
+   * have: at 60 s, 20,000 batches reach back 14 days and the oldest have thousands.
+   */
+  batchSpacingMs: number;
   runs: number;
   filesPerRun: number;
   docsPerFile: number;
@@ -57,6 +63,7 @@ export interface SimDataOptions {
 /** The defaults of SimData's own scale knobs (../modules.ts adds the modules' to make DEFAULT_SCALE). */
 export const DEFAULT_DATA_SCALE: DataScale = {
   batches: 250,
+  batchSpacingMs: 60_000,
   runs: 120,
   filesPerRun: 5,
   docsPerFile: 2,
@@ -149,7 +156,6 @@ const EDGE_DATE_TIMES = [
 const PAUSE_MS = 30 * 60_000;
 const RUN_SPACING_MAX_MS = 60_000;
 const AUDIT_SPACING_MS = 1000;
-const BATCH_SPACING_MS = 60_000;
 const QUERY_SPACING_MS = 60_000;
 /** Strings that have broken JSON writers and readers before. */
 export const ODD_STRING = 'edge "quoted" \\ back\\slash \u0000 nul \u2028 sep 😀 emoji עברית';
@@ -256,7 +262,12 @@ export class SimData {
 
   /** Resource API: when batch i was created (epoch ms). */
   batchCreated(i: number): number {
-    return this.growthTime(this.opts.scale.batches, this.opts.growth.batchesPerMin, i, BATCH_SPACING_MS);
+    return this.growthTime(
+      this.opts.scale.batches,
+      this.opts.growth.batchesPerMin,
+      i,
+      this.opts.scale.batchSpacingMs,
+    );
   }
 
   /** Batch ids are 1, 2, 3…; with edge values, the third one is 2^53 + 1 (a bigint). */

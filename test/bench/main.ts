@@ -35,10 +35,7 @@ const USAGE = `usage: npm run bench -- sink [--records N] [--flush-rows N] [--pa
                 counting; records/s, CPU per record, peak RSS, a/b
   --audit-logs, --batches, --runs  the backlog (default 300000, 20000, 2000: 20000 run results)
   --concurrency the client's and the scheduler's concurrency (default 8)
-  --batch-files-page-size  producers.batchFilesPageSize (default 100). The simulator's older batches
-                gain a file per update, so from ~4,000 batches one can need more than 4x the pages of the
-                largest walked before it (and more than 10): the paging guard stops that walk, the two
-                phases then differ, and the bench fails. A larger page size avoids it
+  --batch-files-page-size  producers.batchFilesPageSize (default 100)
   freshness     the simulator live on the real clock, producers and sinks in-process: time from an
                 entity's appearance in the API to its row in <resource>_current, p50/p99 per resource
   --changes     new entities to observe per resource and interval (default 200)

@@ -202,8 +202,19 @@ export async function runProducersBench(o: ProducersBenchOptions): Promise<Produ
   const filesPerRun = 5;
   const docsPerFile = 2;
   // Frozen clock: both phases see the same backlog. Runs spread over the last 20 hours, audit entries
-  // one a second, so the default 7-day first lookback covers 300,000 of them (3.5 days).
-  const sim = await simulatorInChild([o.auditLogs, o.batches, o.runs, filesPerRun, docsPerFile]);
+  // one a second, so the default 7-day first lookback covers 300,000 of them (3.5 days). Batches are a
+  // minute apart, or closer when there are more than two days of them: a third of batches gain a file
+  // every 5-60 minutes, so at a minute apart 20,000 batches would reach back 14 days and hold millions
+  // of files, the oldest more than the paging guard lets a first walk take.
+  const batchSpacingMs = Math.min(60_000, Math.floor((48 * 3_600_000) / o.batches));
+  const sim = await simulatorInChild([
+    o.auditLogs,
+    o.batches,
+    o.runs,
+    filesPerRun,
+    docsPerFile,
+    batchSpacingMs,
+  ]);
   const prefixes: string[] = [];
   const configFor = () => {
     const prefix = uniqueName('pbench');

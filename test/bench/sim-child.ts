@@ -1,15 +1,17 @@
 // The producers bench's simulator, in a child process (see simulatorInChild in producers.ts), so that
 // the bench's CPU time and RSS are the producers' own. argv is auditLogs, batches, runs, filesPerRun,
-// docsPerFile. It replies with where it listens and its (frozen) virtual time, and stays up until the
+// docsPerFile, batchSpacingMs. It replies with where it listens and its (frozen) virtual time, and stays up until the
 // parent goes away.
 import { startSimulator } from '../../sim/index.ts';
 
-const [auditLogs, batches, runs, filesPerRun, docsPerFile] = process.argv.slice(2).map(Number);
+const [auditLogs, batches, runs, filesPerRun, docsPerFile, batchSpacingMs] = process.argv
+  .slice(2)
+  .map(Number);
 
 startSimulator({
   port: 0,
   tickMs: 0,
-  scale: { auditLogs, batches, runs, filesPerRun, docsPerFile },
+  scale: { auditLogs, batches, runs, filesPerRun, docsPerFile, batchSpacingMs },
 }).then(
   (sim) => {
     const stop = () => void sim.close().finally(() => process.exit(0));
