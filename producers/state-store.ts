@@ -85,7 +85,10 @@ export class StateStore {
     keepKey: (key: string) => boolean = () => true,
   ): AsyncGenerator<[string, T]> {
     if (!this.local) {
-      const keys = [...this.pending.keys()].filter((k) => k.startsWith(prefix) && keepKey(k)).sort();
+      // In LevelDB's order (UTF-8 bytes), which differs from a string sort past U+FFFF.
+      const keys = [...this.pending.keys()]
+        .filter((k) => k.startsWith(prefix) && keepKey(k))
+        .sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
       const snapshot = keys.map((k) => [k, this.pending.get(k)] as const);
       for (const [key, value] of snapshot) if (value) yield [key, value as T];
       return;
