@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, readdir, rm } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
@@ -10,6 +10,9 @@ type Value = Record<string, unknown>;
 
 /** Where local copies of the cursor state are made when `producers.stateDir` is not set. */
 export const defaultStateDir = (): string => join(tmpdir(), 'instabase-stream-state');
+
+/** How long another instance's copy must have been untouched before it may be taken for abandoned. */
+const STALE_MS = 3_600_000;
 
 /** The greatest code point: `prefix + LAST` is above every key that starts with `prefix`. */
 const LAST = '\u{10FFFF}';
@@ -27,18 +30,32 @@ export class LocalState {
   ) {}
 
   /**
-   * Opens a new, empty copy for `instanceId`. Copies of the same instance that no process holds any
-   * more (a producer killed before it could remove its own) are removed first: an open copy is locked
-   * by LevelDB, so one that opens is abandoned.
+   * Opens a new, empty copy for `instanceId`. Copies no process holds any more (a producer killed
+   * before it could remove its own) are removed first: an open copy is locked by LevelDB, so one that
+   * opens is abandoned. Those of other instances (a renamed group or client id never loads again) are
+   * removed only once untouched for STALE_MS, so that a copy another unit is creating this moment,
+   * before LevelDB has locked it, is left alone.
    */
-  static async create(root: string, instanceId: string, logger: Logger): Promise<LocalState> {
+  static async create(
+    root: string,
+    instanceId: string,
+    logger: Logger,
+    now = Date.now(),
+  ): Promise<LocalState> {
     await mkdir(root, { recursive: true });
     const stem = `${instanceId.replace(/[^A-Za-z0-9._-]/g, '_')}.`;
     for (const name of await readdir(root)) {
-      if (!name.startsWith(stem)) continue;
-      if (await abandoned(join(root, name))) {
-        await rm(join(root, name), { recursive: true, force: true });
-        logger.info({ dir: join(root, name) }, 'removed an abandoned local copy of the cursor state');
+      const dir = join(root, name);
+      if (!name.startsWith(stem)) {
+        const modified = await stat(dir).then(
+          (s) => s.mtimeMs,
+          () => now,
+        );
+        if (now - modified < STALE_MS) continue;
+      }
+      if (await abandoned(dir)) {
+        await rm(dir, { recursive: true, force: true });
+        logger.info({ dir }, 'removed an abandoned local copy of the cursor state');
       }
     }
     const dir = join(root, `${stem}${randomUUID()}`);

@@ -174,7 +174,11 @@ async function walk(
       }
       if (done) break;
       const failed = statuses.find((s) => s.lastError !== undefined);
-      if (failed) throw new Error(`a poll failed: ${String(failed.lastError)}`);
+      if (failed) {
+        // Stopped, so that its units remove their local state copies.
+        await producers.stop().catch(() => undefined);
+        throw new Error(`a poll failed: ${String(failed.lastError)}`);
+      }
     }
   } finally {
     clearInterval(sampler);

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it, test } from 'node:test';
 import fc from 'fast-check';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, utimes } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
@@ -269,10 +269,24 @@ test('a copy a killed producer left behind is removed by the next load of its in
     await left.open();
     await left.put('runs/1', '{}');
     await left.close();
+    // Abandoned copies of other instances (a client id no longer used): one untouched for two hours,
+    // one just made (it could be another unit's, being created).
+    const stale = 'gone.00000000-0000-0000-0000-000000000001';
+    const recent = 'gone.00000000-0000-0000-0000-000000000002';
+    for (const name of [stale, recent]) {
+      const db = new ClassicLevel(join(root, name));
+      await db.open();
+      await db.close();
+    }
+    const twoHoursAgo = new Date(Date.now() - 2 * 3_600_000);
+    await utimes(join(root, stale), twoHoursAgo, twoHoursAgo);
     const store = new StateStore('t', 'p1', undefined, undefined, root);
     await store.load(topic.kafka(), topic.send, logger);
     const dirs = await readdir(root);
-    assert.equal(dirs.length, 2, dirs.join(', '));
+    assert.ok(!dirs.includes(stale), "another instance's stale abandoned copy is removed");
+    assert.ok(dirs.includes(recent), "another instance's recent copy stays");
+    await rm(join(root, recent), { recursive: true });
+    assert.equal(dirs.length, 3, dirs.join(', '));
     assert.ok(!dirs.includes(orphan), 'the abandoned copy is removed');
     assert.ok(dirs.includes(liveDir!), 'the open copy stays');
     await store.load(topic.kafka(), topic.send, logger);
