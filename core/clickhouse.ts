@@ -108,6 +108,24 @@ export function clickhouseConnectionError(config: Config, err: unknown): Error {
 }
 
 /**
+ * A request the server never answered (no ClickHouse error code: refused, reset, timed out), as the
+ * ServiceConnectionError start-up waits out; undefined for the server's own answer (a refused
+ * statement), which waiting would not change. A client createClickHouse did not make gets a plain
+ * "unreachable" error.
+ */
+export function unansweredFailure(client: object, err: unknown): ServiceConnectionError | undefined {
+  if (serverCode(err) !== undefined) return undefined;
+  const config = configOf.get(client as ClickHouseClient);
+  if (config) return clickhouseConnectionError(config, err) as ServiceConnectionError;
+  return new ServiceConnectionError(
+    'ClickHouse',
+    networkFailure(err)?.kind ?? 'unreachable',
+    `ClickHouse unreachable: ${firstLine(err)}`,
+    err,
+  );
+}
+
+/**
  * e.g. "18.16.1" → [18, 16]; used to choose dedup tokens and syntax per server generation. Being the
  * first call a sink makes, it is also the connection check: a refused login or an untrusted
  * certificate fails here with a ServiceConnectionError naming ClickHouse.

@@ -14,7 +14,7 @@ import {
 } from '../core/topics.ts';
 import { WireDecoder } from './decoder.ts';
 import { SinkRunner } from './runner.ts';
-import { serverFeatures, withCluster } from './schema/features.ts';
+import { serverFeatures, withCluster, type ServerFeatures } from './schema/features.ts';
 import { TableTarget } from './target.ts';
 import { ensureDashboardViews } from './views.ts';
 
@@ -62,18 +62,34 @@ export async function startSinks(
   );
   const clickhouse = createClickHouse(config);
   const auditTtl = config.clickhouse.auditTtlDays ? { auditTtlDays: config.clickhouse.auditTtlDays } : {};
-  // On a cluster (CLICKHOUSE_CLUSTER) the DDL, the views and the insert settings all follow it.
-  const features = withCluster(
-    await serverFeatures(clickhouse).catch(async (err: unknown) => {
-      await clickhouse.close();
-      throw err;
-    }),
-    config.clickhouse.cluster,
-  );
-  // Dashboard views (sinks/views.ts) before the first insert: the audit materialized view sees only later
-  // inserts. Not for a replay into differently named tables, which the views do not read.
-  if (Object.entries(options.tables ?? {}).every(([r, t]) => r === t))
-    await ensureDashboardViews(clickhouse, database, logger, { features, ...auditTtl });
+  // ClickHouse can go away after the probe above too (a restart while Kafka's topics are checked): each
+  // step that needs it waits the outage out like the probe, instead of ending the process.
+  const clickhouseWait = {
+    waitMs: config.startup.waitMs,
+    retryMaxMs: config.startup.retryMaxMs,
+    logger,
+  };
+  let features: ServerFeatures;
+  try {
+    // On a cluster (CLICKHOUSE_CLUSTER) the DDL, the views and the insert settings all follow it.
+    features = withCluster(
+      await waitForService('ClickHouse', () => serverFeatures(clickhouse), clickhouseWait),
+      config.clickhouse.cluster,
+    );
+    // Dashboard views (sinks/views.ts) before the first insert: the audit materialized view sees only
+    // later inserts. Not for a replay into differently named tables, which the views do not read.
+    if (Object.entries(options.tables ?? {}).every(([r, t]) => r === t)) {
+      const viewOptions = { features, ...auditTtl };
+      await waitForService(
+        'ClickHouse',
+        () => ensureDashboardViews(clickhouse, database, logger, viewOptions),
+        clickhouseWait,
+      );
+    }
+  } catch (err) {
+    await clickhouse.close();
+    throw err;
+  }
   const targets = resources.map(
     (resource) =>
       new TableTarget({

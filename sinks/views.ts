@@ -18,6 +18,7 @@
 // computed when read. Those tables are small (thousands to a few million rows); the audit log is the one
 // that grows without bound and whose per-minute aggregation pays off.
 import type { ClickHouseClient } from '@clickhouse/client';
+import { unansweredFailure } from '../core/clickhouse.ts';
 import type { Logger } from '../core/log.ts';
 import { RESOURCE_NAMES, type ResourceName } from '../core/resources.ts';
 import { valueSchema } from '../schemas/index.ts';
@@ -360,7 +361,9 @@ function firstLineOf(err: unknown): string {
  *    aggregated into it once. Counting distinct content hashes, an event the materialized view also saw
  *    still counts once.
  *
- * Only a failure to read system.tables or system.columns (ClickHouse unreachable) is thrown.
+ * A server that does not answer (unreachable, reset, timed out) is thrown as a ServiceConnectionError
+ * at the first statement it fails, whatever the statement: only the server's own refusals are
+ * collected in `failed`.
  */
 export interface DashboardViewsOptions {
   /** The server's features, for the resource tables made here; looked up from version() when absent. */
@@ -402,6 +405,10 @@ export async function createDashboardViews(
       }
       return true;
     } catch (err) {
+      // The server went away: the rest of this pass would fail alike and record the dashboard as
+      // missing. Thrown, so that the caller can wait for the server and run the pass again.
+      const down = unansweredFailure(client, err);
+      if (down) throw down;
       const dependents = dependentsOf(name);
       failed.push({ name, error: firstLineOf(err), dependents });
       failedNames.add(name);
@@ -450,9 +457,12 @@ export async function createDashboardViews(
 }
 
 /**
- * createDashboardViews for the sinks: failures are logged, not thrown, one warning per failed object
- * naming what it kept from being created. The dashboard is secondary to loading the tables, and a
- * server that refuses one of these statements must not stop the pipeline. True when nothing failed.
+ * createDashboardViews for the sinks: the server's refusals are logged, not thrown, one warning per
+ * failed object naming what it kept from being created. The dashboard is secondary to loading the
+ * tables, and a server that refuses one of these statements must not stop the pipeline. True when
+ * nothing failed. A server that does not answer is thrown (ServiceConnectionError), so that start-up
+ * waits for it and runs this again rather than go on without views: the materialized view must exist
+ * before the first audit insert it should count.
  */
 export async function ensureDashboardViews(
   client: Client,
@@ -464,6 +474,8 @@ export async function ensureDashboardViews(
   try {
     result = await createDashboardViews(client, database, options);
   } catch (err) {
+    const down = unansweredFailure(client, err);
+    if (down) throw down;
     logger.warn({ err, database }, 'could not create the dashboard views; the sinks run without them');
     return false;
   }

@@ -300,7 +300,7 @@ describe('createDashboardViews', () => {
     assert.ok(ran.some((c) => c.startsWith(`CREATE TABLE IF NOT EXISTS \`${DB}\`.\`batches\``)));
   });
 
-  test('ensureDashboardViews logs each failure with what it kept from being created, and never throws', async () => {
+  test("ensureDashboardViews logs each of the server's refusals with what it kept from being created", async () => {
     const warnings: [Record<string, unknown>, string][] = [];
     const logger = {
       info: () => undefined,
@@ -313,16 +313,51 @@ describe('createDashboardViews', () => {
     assert.deepEqual(warnings[0]![0].notAttempted, [AUDIT_PER_MINUTE_MV, AUDIT_PER_MINUTE, AUDIT_BACKFILL]);
     assert.match(warnings[0]![1], new RegExp(`${AUDIT_PER_MINUTE_STATE}, so neither ${AUDIT_PER_MINUTE_MV}`));
 
+    const { client } = fakeClient(everything());
+    assert.equal(await ensureDashboardViews(client, DB, logger as never), true);
+    assert.equal(warnings.length, 1);
+  });
+
+  // Going on without the views would leave the materialized view missing while audit rows are inserted:
+  // the sinks' start-up waits for the server instead (sinks/daemon.ts) and runs the pass again.
+  test('a server that stops answering, at any statement, is thrown as an outage to wait out', async () => {
+    const logger = { info: () => undefined, warn: () => undefined };
+    const { client: healthy, commands } = fakeClient({});
+    await createDashboardViews(healthy, DB);
+    const statements = commands.length;
+    assert.ok(statements > 10);
+    for (let at = 0; at <= statements; at += 1) {
+      const { client } = fakeClient({});
+      let seen = 0;
+      const down = new Error('connect ECONNREFUSED 127.0.0.1:8123');
+      const failing = {
+        query: (...args: Parameters<typeof client.query>) => client.query(...args),
+        command: (...args: Parameters<typeof client.command>) => {
+          if (seen++ === at) return Promise.reject(down);
+          return client.command(...args);
+        },
+      };
+      const err = await ensureDashboardViews(failing, DB, logger as never).then(
+        () => undefined,
+        (e: unknown) => e as Error & { service?: string; permanent?: boolean },
+      );
+      if (at === statements) {
+        assert.equal(err, undefined, 'nothing failed');
+        continue;
+      }
+      assert.equal(err?.name, 'ServiceConnectionError', `statement ${at}`);
+      assert.equal(err?.service, 'ClickHouse');
+      assert.equal(err?.permanent, false);
+      assert.match(err!.message, /ECONNREFUSED/);
+    }
     const unreachable = {
       command: async () => ({}) as never,
       query: async () => {
         throw new Error('connect ECONNREFUSED 127.0.0.1:8123');
       },
     };
-    assert.equal(await ensureDashboardViews(unreachable, DB, logger as never), false);
-    assert.equal(warnings.length, 2);
-    const { client } = fakeClient(everything());
-    assert.equal(await ensureDashboardViews(client, DB, logger as never), true);
-    assert.equal(warnings.length, 2);
+    await assert.rejects(ensureDashboardViews(unreachable, DB, logger as never), {
+      name: 'ServiceConnectionError',
+    });
   });
 });
