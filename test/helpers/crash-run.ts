@@ -308,7 +308,9 @@ export async function crashRun(t: TestContext, spec: CrashRunSpec): Promise<void
     assert.deepEqual(
       exits.map((e) => `${e.name}: ${e.code ?? e.signal}`),
       [],
-      'no process exited on its own (outages must make processes wait, not die)',
+      // The reasons are in the message too: CI shows a failed assertion, not always the run's lines.
+      'no process exited on its own (outages must make processes wait, not die): ' +
+        exits.map((e) => `${e.name} (${e.code ?? e.signal}): ${e.problems}`).join(' || '),
     );
     passed = true;
   } finally {

@@ -130,11 +130,18 @@ export class DaemonProcess {
     }
   }
 
-  /** The last lines of the log at warn level or above. */
+  /**
+   * The last lines of the log at warn level or above, and lines that are not pino's (what node itself
+   * prints when a process dies of an uncaught error, without its stack frames).
+   */
   problems(lines = 5): string {
     return this.log()
       .split('\n')
-      .filter((l) => /"level":(40|50|60)/.test(l))
+      .filter(
+        (l) =>
+          /"level":(40|50|60)/.test(l) ||
+          (l.trim() !== '' && !l.startsWith('{') && !/^\s+at |^Node\.js v/.test(l)),
+      )
       .slice(-lines)
       .join('\n');
   }
