@@ -18,7 +18,7 @@ const USAGE = `usage: npm run bench -- sink [--records N] [--flush-rows N] [--pa
                                 [--profile DIR]
        npm run bench -- freshness [--changes N] [--intervals MS,MS] [--json]
        npm run bench -- producers [--audit-logs N] [--batches N] [--runs N] [--concurrency N]
-                                [--batch-files-page-size N] [--json]
+                                [--batch-files-page-size N] [--node-options="FLAGS"] [--json]
        npm run bench -- top FILE.cpuprofile [--limit N]
 
   sink          fill a topic with N batches records, then measure (a) the sink replaying it into
@@ -36,6 +36,8 @@ const USAGE = `usage: npm run bench -- sink [--records N] [--flush-rows N] [--pa
   --audit-logs, --batches, --runs  the backlog (default 300000, 20000, 2000: 20000 run results)
   --concurrency the client's and the scheduler's concurrency (default 8)
   --batch-files-page-size  producers.batchFilesPageSize (default 100)
+  --node-options="..."  node flags of the two phases' processes (each phase runs in one of its own), e.g.
+                "--max-old-space-size=128 --max-semi-space-size=4" as README's production notes give
   freshness     the simulator live on the real clock, producers and sinks in-process: time from an
                 entity's appearance in the API to its row in <resource>_current, p50/p99 per resource
   --changes     new entities to observe per resource and interval (default 200)
@@ -73,6 +75,7 @@ async function main(): Promise<void> {
       runs: { type: 'string' },
       concurrency: { type: 'string' },
       'batch-files-page-size': { type: 'string' },
+      'node-options': { type: 'string' },
       intervals: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -104,6 +107,7 @@ async function main(): Promise<void> {
       runs: positive('runs', values.runs, 2_000),
       concurrency: positive('concurrency', values.concurrency, 8),
       batchFilesPageSize: positive('batch-files-page-size', values['batch-files-page-size'], 100),
+      nodeOptions: (values['node-options'] ?? '').split(/\s+/).filter(Boolean),
       logger,
       onCleanup: (fn) => (cleanup = fn),
     });

@@ -3,20 +3,17 @@
 //   (b) the same walk by the same code, with publishing replaced by counting (the Publisher seam of
 //       startProducers): HTTP, validation, shaping and Avro encoding, no Kafka. a/b is what Kafka costs.
 // The simulator's clock is frozen, so both phases walk exactly the same data; there is no rate limit.
-// The simulator runs in a child process (./sim-child.ts): CPU time and RSS are the producers' own.
+// The simulator runs in a child process (./sim-child.ts), and each phase in one of its own
+// (./producers-child.ts): CPU time and RSS are the producers' own.
 // Each phase ends when every job has finished its first poll. A benchmark, not a test: it fails only
 // when the two phases did not publish the same number of records per resource.
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { performance } from 'node:perf_hooks';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
-import type { Config } from '../../core/config.ts';
+import type { ConfigInput } from '../../core/config.ts';
 import { createKafka } from '../../core/kafka.ts';
 import type { Logger } from '../../core/log.ts';
-import { startProducers } from '../../producers/daemon.ts';
-import { TransactionalPublisher, type Publisher, type PublishUnit } from '../../producers/publisher.ts';
 import { testConfig, uniqueName } from '../helpers/pipeline.ts';
+import type { Phase, PhaseReply, PhaseRequest } from './producers-child.ts';
 
 export interface ProducersBenchOptions {
   auditLogs: number;
@@ -24,23 +21,10 @@ export interface ProducersBenchOptions {
   runs: number;
   concurrency: number;
   batchFilesPageSize: number;
+  /** Node flags of the phases' processes, e.g. V8's heap limits as a deployment would set them. */
+  nodeOptions: string[];
   logger: Logger;
   onCleanup: (cleanup: () => Promise<void>) => void;
-}
-
-interface Phase {
-  seconds: number;
-  records: number;
-  recordsPerSecond: number;
-  /** CPU time of this process (the producers; the simulator runs in a child) per record published. */
-  cpuMicrosPerRecord: number;
-  peakRssMb: number;
-  /**
-   * Heap in use after a full garbage collection at the end of the phase, the producers still running:
-   * what stays live (code, libraries, state held in memory), without the garbage V8 lets pile up.
-   */
-  liveHeapMb: number;
-  perResource: Record<string, number>;
 }
 
 export interface ProducersBenchResult {
@@ -48,6 +32,7 @@ export interface ProducersBenchResult {
   scale: { auditLogs: number; batches: number; runs: number; runResults: number };
   concurrency: number;
   batchFilesPageSize: number;
+  nodeOptions: string[];
   kafka: Phase;
   ceiling: Phase;
   ratios: { kafkaToCeiling: number };
@@ -102,104 +87,31 @@ function simulatorInChild(args: number[]): Promise<ChildSimulator> {
   });
 }
 
-/** A full garbage collection, without starting the bench with --expose-gc. */
-function fullGc(): void {
-  setFlagsFromString('--expose-gc');
-  (runInNewContext('gc') as () => void)();
-}
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-const mb = (bytes: number) => Math.round((bytes / (1024 * 1024)) * 10) / 10;
-
 /**
- * Counts what it is handed and makes it "durable" at once, so the walk goes on exactly as with Kafka.
- * Only the state store's start-up marker (it reads the state topic up to a marker it wrote itself) goes
- * to Kafka for real, through a transactional publisher of its own.
+ * One phase in a process of its own (./producers-child.ts), started with the bench's own loader and
+ * profiler flags plus `nodeOptions`.
  */
-class CountingPublisher implements Publisher {
-  messages = 0;
-  private readonly real: TransactionalPublisher;
-  constructor(config: Config, logger: Logger) {
-    this.real = new TransactionalPublisher(
-      createKafka(config, logger, 'bench-marker'),
-      `${config.kafka.clientId}-bench-marker`,
-      logger,
-    );
-  }
-  start(): Promise<void> {
-    return this.real.start();
-  }
-  async publish(unit: PublishUnit): Promise<void> {
-    const markerOnly = unit.messages.every((t) =>
-      t.messages.every((m) => String(m.key ?? '').startsWith('__marker__/')),
-    );
-    if (markerOnly) return this.real.publish(unit);
-    for (const t of unit.messages) this.messages += t.messages.length;
-    unit.onCommitted?.();
-  }
-  close(): Promise<void> {
-    return this.real.close();
-  }
-}
-
-async function walk(
-  sim: ChildSimulator,
-  config: Config,
-  o: ProducersBenchOptions,
-  label: string,
-  publisher?: Publisher,
-): Promise<Phase> {
-  const rssAtStart = process.memoryUsage().rss;
-  let peakRss = rssAtStart;
-  const sampler = setInterval(() => {
-    peakRss = Math.max(peakRss, process.memoryUsage().rss);
-  }, 100);
-  const cpu0 = process.cpuUsage();
-  const started = performance.now();
-  const producers = await startProducers(config, o.logger, {
-    now: () => sim.now,
-    ...(publisher ? { publisher } : {}),
+function phaseInChild(request: PhaseRequest, nodeOptions: readonly string[]): Promise<Phase> {
+  const child = fork(fileURLToPath(new URL('./producers-child.ts', import.meta.url)), [], {
+    execArgv: [...process.execArgv, ...nodeOptions],
   });
-  let lastLine = 0;
-  try {
-    for (;;) {
-      await sleep(100);
-      const statuses = [...producers.scheduler.status.values()];
-      const done = statuses.every((s) => s.polls >= 1 && !s.running);
-      const records = [...producers.published.values()].reduce((a, b) => a + b, 0);
-      if (Date.now() - lastLine > (process.stderr.isTTY ? 200 : 5_000)) {
-        lastLine = Date.now();
-        const line = `(${label}) ${records} records, ${Math.round(records / ((performance.now() - started) / 1000))}/s`;
-        process.stderr.write(process.stderr.isTTY ? `\r${line}\x1b[K` : `${line}\n`);
-      }
-      if (done) break;
-      const failed = statuses.find((s) => s.lastError !== undefined);
-      if (failed) {
-        // Stopped, so that its units remove their local state copies.
-        await producers.stop().catch(() => undefined);
-        throw new Error(`a poll failed: ${String(failed.lastError)}`);
-      }
-    }
-  } finally {
-    clearInterval(sampler);
-    if (process.stderr.isTTY) process.stderr.write('\n');
-  }
-  const seconds = (performance.now() - started) / 1000;
-  const cpu = process.cpuUsage(cpu0);
-  fullGc();
-  const liveHeap = process.memoryUsage().heapUsed;
-  await producers.stop();
-  const perResource = Object.fromEntries(producers.published);
-  const records = Object.values(perResource).reduce((a, b) => a + b, 0);
-  return {
-    seconds: Math.round(seconds * 100) / 100,
-    records,
-    recordsPerSecond: Math.round(records / seconds),
-    cpuMicrosPerRecord: Math.round(((cpu.user + cpu.system) / Math.max(1, records)) * 10) / 10,
-    peakRssMb: mb(peakRss),
-    liveHeapMb: mb(liveHeap),
-    perResource,
-  };
+  const killChild = () => child.kill();
+  process.once('exit', killChild);
+  return new Promise<Phase>((resolve, reject) => {
+    let replied = false;
+    child.once('message', (m) => {
+      replied = true;
+      const reply = m as PhaseReply;
+      if (reply.ok) resolve(reply.phase);
+      else reject(new Error(`phase ${request.label} failed: ${reply.error}`));
+    });
+    child.once('error', reject);
+    child.once('exit', (code, signal) => {
+      process.off('exit', killChild);
+      if (!replied) reject(new Error(`phase ${request.label}: its process exited (${code ?? signal})`));
+    });
+    child.send(request);
+  });
 }
 
 export async function runProducersBench(o: ProducersBenchOptions): Promise<ProducersBenchResult> {
@@ -220,17 +132,18 @@ export async function runProducersBench(o: ProducersBenchOptions): Promise<Produ
     batchSpacingMs,
   ]);
   const prefixes: string[] = [];
-  const configFor = () => {
+  const phase = (label: string, counting: boolean) => {
     const prefix = uniqueName('pbench');
     prefixes.push(prefix);
-    return testConfig(prefix, {
+    const overrides: ConfigInput = {
       instabase: { apiUrl: sim.url, token: sim.token, rps: 0, concurrency: o.concurrency },
       producers: {
         concurrency: o.concurrency,
         initialLookbackMs: 30 * 24 * 3_600_000,
         batchFilesPageSize: o.batchFilesPageSize,
       },
-    });
+    };
+    return phaseInChild({ label, counting, prefix, overrides, now: sim.now }, o.nodeOptions);
   };
   let cleaned = false;
   const cleanup = async () => {
@@ -249,15 +162,8 @@ export async function runProducersBench(o: ProducersBenchOptions): Promise<Produ
   };
   o.onCleanup(cleanup);
   try {
-    const kafka = await walk(sim, configFor(), o, 'a: into Kafka');
-    const countingConfig = configFor();
-    const ceiling = await walk(
-      sim,
-      countingConfig,
-      o,
-      'b: counting',
-      new CountingPublisher(countingConfig, o.logger),
-    );
+    const kafka = await phase('a: into Kafka', false);
+    const ceiling = await phase('b: counting', true);
     for (const [resource, n] of Object.entries(kafka.perResource)) {
       if (ceiling.perResource[resource] !== n)
         throw new Error(`${resource}: ${n} records into Kafka but ${ceiling.perResource[resource]} counted`);
@@ -272,6 +178,7 @@ export async function runProducersBench(o: ProducersBenchOptions): Promise<Produ
       },
       concurrency: o.concurrency,
       batchFilesPageSize: o.batchFilesPageSize,
+      nodeOptions: o.nodeOptions,
       kafka,
       ceiling,
       ratios: {
@@ -284,15 +191,18 @@ export async function runProducersBench(o: ProducersBenchOptions): Promise<Produ
 }
 
 export function producersTable(r: ProducersBenchResult): string {
+  const parts = (p: Phase) =>
+    p.peakRssAnonMb === null ? '' : ` (anon ${p.peakRssAnonMb}, file ${p.peakRssFileMb})`;
   const row = (name: string, p: Phase) =>
     `  ${name.padEnd(26)} ${String(p.recordsPerSecond).padStart(8)} rec/s  ${p.seconds.toFixed(1).padStart(6)} s  ` +
-    `${p.cpuMicrosPerRecord} µs CPU/record  peak RSS ${p.peakRssMb} MB  live heap ${p.liveHeapMb} MB`;
+    `${p.cpuMicrosPerRecord} µs CPU/record  peak RSS ${p.peakRssMb} MB${parts(p)}  live heap ${p.liveHeapMb} MB`;
   return [
     `producers benchmark: ${r.scale.auditLogs} audit entries, ${r.scale.batches} batches, ${r.scale.runs} runs ` +
-      `(${r.scale.runResults} results), concurrency ${r.concurrency}, no rate limit`,
+      `(${r.scale.runResults} results), concurrency ${r.concurrency}, no rate limit, ` +
+      `node flags: ${r.nodeOptions.length ? r.nodeOptions.join(' ') : 'none'}`,
     row('(a) into Kafka', r.kafka),
     row('(b) counting (no Kafka)', r.ceiling),
     `  a/b = ${r.ratios.kafkaToCeiling} (goal ≥ 0.7: ${r.ratios.kafkaToCeiling >= 0.7 ? 'met' : 'not met'}); ` +
-      `RSS goal ≤ 150 MB: ${r.kafka.peakRssMb <= 150 ? 'met' : 'not met'} (the simulator runs in a child)`,
+      `RSS goal ≤ 150 MB: ${r.kafka.peakRssMb <= 150 ? 'met' : 'not met'} (each phase in a process of its own)`,
   ].join('\n');
 }
