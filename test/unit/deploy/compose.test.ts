@@ -246,13 +246,15 @@ function configEnvNames(): Set<string> {
 const ENV_NAMES = configEnvNames();
 /** Read by deploy/docker/demo-switch.sh, which runs before the CLI in the producers container. */
 const DEMO_SWITCH_VARS = ['DEMO_SIM_URL', 'DEMO_SIM_TOKEN'];
+/** Read by node and glibc, not by the config: the producers' memory bounds (README: Producers' memory). */
+const RUNTIME_VARS = ['NODE_OPTIONS', 'MALLOC_ARENA_MAX'];
 
 function usesDemoSwitch(s: Service): boolean {
   return ([] as string[]).concat(s.entrypoint ?? []).some((a) => a.endsWith('deploy/docker/demo-switch.sh'));
 }
 
 function unknownEnvNames(s: Service): string[] {
-  const allowed = new Set([...ENV_NAMES, ...(usesDemoSwitch(s) ? DEMO_SWITCH_VARS : [])]);
+  const allowed = new Set([...ENV_NAMES, ...RUNTIME_VARS, ...(usesDemoSwitch(s) ? DEMO_SWITCH_VARS : [])]);
   return Object.keys(rawEnvironment(s)).filter(
     (k) => !allowed.has(k) && !(k.endsWith('_FILE') && ENV_NAMES.has(k.slice(0, -5))),
   );
