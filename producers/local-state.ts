@@ -36,12 +36,8 @@ export class LocalState {
    * removed only once untouched for STALE_MS, so that a copy another unit is creating this moment,
    * before LevelDB has locked it, is left alone.
    */
-  static async create(
-    root: string,
-    instanceId: string,
-    logger: Logger,
-    now = Date.now(),
-  ): Promise<LocalState> {
+  static async create(root: string, instanceId: string, logger: Logger): Promise<LocalState> {
+    const now = Date.now();
     await mkdir(root, { recursive: true });
     const stem = `${instanceId.replace(/[^A-Za-z0-9._-]/g, '_')}.`;
     for (const name of await readdir(root)) {

@@ -138,11 +138,15 @@ export class StateStore {
   /** Applies committed changes: reads see them at once; the local copy gets them in the background. */
   apply(changes: StateChange[]): void {
     for (const c of changes) this.pending.set(c.key, c.value);
-    if (this.local && !this.writeScheduled && this.pending.size > 0) {
-      this.writeScheduled = true;
-      const local = this.local;
-      this.writing = this.writing.then(() => this.writePending(local));
-    }
+    this.scheduleWrite();
+  }
+
+  /** Queues one write of `pending` to the local copy, unless one is queued and has not started. */
+  private scheduleWrite(): void {
+    if (!this.local || this.writeScheduled || this.pending.size === 0) return;
+    this.writeScheduled = true;
+    const local = this.local;
+    this.writing = this.writing.then(() => this.writePending(local));
   }
 
   private async writePending(local: LocalState): Promise<void> {
@@ -165,10 +169,7 @@ export class StateStore {
 
   /** Resolves once everything applied so far is in the local copy; rejects when it could not be written. */
   private async written(): Promise<void> {
-    if (this.local && this.pending.size > 0 && !this.writeScheduled) {
-      const local = this.local;
-      this.writing = this.writing.then(() => this.writePending(local));
-    }
+    this.scheduleWrite();
     await this.writing;
     if (this.writeError)
       throw new Error(`the local copy of the cursor state could not be written: ${this.writeError.message}`);
