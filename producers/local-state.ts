@@ -64,6 +64,11 @@ export class LocalState {
       // tables of 512 KiB the mapped part stays a few tens of MB (file pages, which the kernel can drop).
       maxOpenFiles: 74,
       maxFileSize: 512 * 1024,
+      // Level-0 tables are as large as the write buffer (default 4 MiB, held twice while one is
+      // flushed) and are mapped like the rest; the block cache (default 8 MiB) is anonymous memory.
+      // The producers bench at 820k records peaked ~6 MB lower with these, its CPU within the noise.
+      writeBufferSize: 1024 * 1024,
+      cacheSize: 2 * 1024 * 1024,
     });
     await db.open();
     return new LocalState(db, dir);

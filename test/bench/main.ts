@@ -37,7 +37,7 @@ const USAGE = `usage: npm run bench -- sink [--records N] [--flush-rows N] [--pa
   --concurrency the client's and the scheduler's concurrency (default 8)
   --batch-files-page-size  producers.batchFilesPageSize (default 100)
   --node-options="..."  node flags of the two phases' processes (each phase runs in one of its own), e.g.
-                "--max-old-space-size=128 --max-semi-space-size=4" as README's production notes give
+                "--max-old-space-size=128 --max-semi-space-size=2" as the compose file gives
   freshness     the simulator live on the real clock, producers and sinks in-process: time from an
                 entity's appearance in the API to its row in <resource>_current, p50/p99 per resource
   --changes     new entities to observe per resource and interval (default 200)

@@ -140,6 +140,10 @@ export async function runProducersBench(o: ProducersBenchOptions): Promise<Produ
       producers: {
         concurrency: o.concurrency,
         initialLookbackMs: 30 * 24 * 3_600_000,
+        // One poll per resource in a phase: at the default interval (30 s) a resource whose first walk
+        // is done polls again while a longer one still walks, so the phase measured second walks too,
+        // and on a slow machine it could not end (it waits for a moment with no poll running).
+        defaultIntervalMs: 24 * 3_600_000,
         batchFilesPageSize: o.batchFilesPageSize,
       },
     };
