@@ -13,16 +13,16 @@ import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { createClickHouse } from '../core/clickhouse.ts';
 import type { Config } from '../core/config.ts';
 import type { Route } from '../core/http.ts';
 import { rootLogger, type Logger } from '../core/log.ts';
+import { PACKAGE_ROOT } from '../core/package-root.ts';
 import { redact } from '../core/secrets.ts';
 import { TtlCache } from './dashboard/cache.ts';
 import { clampMinutes, clickhouseSource, type DashboardSource } from './dashboard/queries.ts';
 
-const STATIC_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'dashboard', 'static');
+const STATIC_DIR = path.join(PACKAGE_ROOT, 'cli', 'dashboard', 'static');
 
 /** Chart.js's self-contained UMD build (it bundles its one dependency), found through its package. */
 function chartJsFile(): string {

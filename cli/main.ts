@@ -13,9 +13,13 @@ import { UsageError } from './usage-error.ts';
 import { PrerequisiteError } from '../stack/index.ts';
 
 /** `stack` and `sim` are their own programs; they read process.argv when imported. */
-async function delegate(script: string, args: string[]): Promise<void> {
-  process.argv = [process.argv[0]!, script, ...args];
-  await import(script);
+/**
+ * Runs another entry point (stack/cli, sim/cli) with `args` as its argv. The import is a literal so that
+ * the build (tsconfig.build.json) rewrites it to the compiled module.
+ */
+async function delegate(entry: () => Promise<unknown>, args: string[]): Promise<void> {
+  process.argv = [process.argv[0]!, process.argv[1]!, ...args];
+  await entry();
 }
 
 const program = new Command('instabase-stream')
@@ -142,7 +146,7 @@ program
   .allowUnknownOption()
   .helpOption(false)
   .argument('[args...]')
-  .action((args: string[]) => delegate(new URL('../stack/cli.ts', import.meta.url).pathname, args));
+  .action((args: string[]) => delegate(() => import('../stack/cli.ts'), args));
 
 program
   .command('sim')
@@ -150,7 +154,7 @@ program
   .allowUnknownOption()
   .helpOption(false)
   .argument('[args...]')
-  .action((args: string[]) => delegate(new URL('../sim/cli.ts', import.meta.url).pathname, args));
+  .action((args: string[]) => delegate(() => import('../sim/cli.ts'), args));
 
 program.parseAsync().catch((err: unknown) => {
   if (err instanceof UsageError || err instanceof ConfigError) {

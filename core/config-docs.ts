@@ -6,14 +6,14 @@
  * when that section is stale.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { format, resolveConfig } from 'prettier';
 import { z } from 'zod';
+import { PACKAGE_ROOT } from './package-root.ts';
 import { configSchema, ENV_PATHS, SECRET_PATHS } from './config.ts';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-export const README_PATH = join(ROOT, 'README.md');
+export const README_PATH = join(PACKAGE_ROOT, 'README.md');
 export const START_MARKER = '<!-- config-table:start -->';
 export const END_MARKER = '<!-- config-table:end -->';
 

@@ -1,9 +1,11 @@
 // The Avro schemas are the single source of truth for topics, registry subjects and ClickHouse tables.
-// The .avsc files beside this module are what gets registered; the little metadata the producers and
+// The .avsc files beside this module (read from the package's root, also by the build in dist/) are what gets registered; the little metadata the producers and
 // sinks need beyond the fields themselves is the resource's row in core/resources.ts (RESOURCE_META),
 // the one table every layer reads.
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import avro from 'avsc';
+import { PACKAGE_ROOT } from '../core/package-root.ts';
 import { RESOURCE_META, RESOURCE_NAMES, type ResourceMeta, type ResourceName } from '../core/resources.ts';
 import { int64TypeHook } from './int64.ts';
 
@@ -48,13 +50,13 @@ export const ENVELOPE_FIELDS = [
 export const NULLED_FIELDS = '_nulled_fields';
 
 function readSchema(file: string): unknown {
-  return JSON.parse(readFileSync(new URL(file, import.meta.url), 'utf8'));
+  return JSON.parse(readFileSync(join(PACKAGE_ROOT, 'schemas', file), 'utf8'));
 }
 
 const valueSchemas = new Map<ResourceName, AvroRecordSchema>(
-  RESOURCE_NAMES.map((r) => [r, readSchema(`./${r}.avsc`) as AvroRecordSchema]),
+  RESOURCE_NAMES.map((r) => [r, readSchema(`${r}.avsc`) as AvroRecordSchema]),
 );
-const keySchemaJson = readSchema('./key.avsc') as AvroSchema;
+const keySchemaJson = readSchema('key.avsc') as AvroSchema;
 
 export function valueSchema(resource: ResourceName): AvroRecordSchema {
   const schema = valueSchemas.get(resource);

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { PACKAGE_ROOT } from '../core/package-root.ts';
 
 /** The three services the local stack runs, in the order `up` starts them. */
 export const SERVICES = ['kafka', 'registry', 'clickhouse'] as const;
@@ -58,7 +58,7 @@ export const PORT_FLAGS: Record<string, keyof Ports> = {
 };
 
 export function repoRoot(): string {
-  return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+  return PACKAGE_ROOT;
 }
 
 function parsePort(name: string, raw: string): number {

@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { build } from './helpers/built.ts';
 import { ensureStack, StackError, stopStack, type ServiceName, type StackEnv } from '../stack/index.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -89,6 +90,14 @@ async function main(): Promise<number> {
   let started: ServiceName[] = [];
   let stackEnv: Partial<StackEnv> = {};
   if (files.some(isIntegration)) {
+    // Integration tests start the daemons from the build, as the Docker image runs them (helpers/built.ts).
+    say('building dist/ (npm run build)');
+    try {
+      await build();
+    } catch (err) {
+      say(err instanceof Error ? err.message : String(err));
+      return 1;
+    }
     try {
       const res = await ensureStack({ progress: (l) => process.stderr.write(`[stack] ${l}\n`) });
       started = res.started;

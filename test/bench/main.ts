@@ -18,7 +18,7 @@ const USAGE = `usage: npm run bench -- sink [--records N] [--flush-rows N] [--pa
                                 [--profile DIR]
        npm run bench -- freshness [--changes N] [--intervals MS,MS] [--json]
        npm run bench -- producers [--audit-logs N] [--batches N] [--runs N] [--concurrency N]
-                                [--batch-files-page-size N] [--node-options="FLAGS"] [--json]
+                                [--batch-files-page-size N] [--node-options="FLAGS"] [--tsx] [--json]
        npm run bench -- top FILE.cpuprofile [--limit N]
 
   sink          fill a topic with N batches records, then measure (a) the sink replaying it into
@@ -38,6 +38,8 @@ const USAGE = `usage: npm run bench -- sink [--records N] [--flush-rows N] [--pa
   --batch-files-page-size  producers.batchFilesPageSize (default 100)
   --node-options="..."  node flags of the two phases' processes (each phase runs in one of its own), e.g.
                 "--max-old-space-size=128 --max-semi-space-size=2" as the compose file gives
+  --tsx         run the phases from the sources through tsx instead of from the build (dist/, what
+                npm run producers and the Docker image run), which the bench makes first
   freshness     the simulator live on the real clock, producers and sinks in-process: time from an
                 entity's appearance in the API to its row in <resource>_current, p50/p99 per resource
   --changes     new entities to observe per resource and interval (default 200)
@@ -76,6 +78,7 @@ async function main(): Promise<void> {
       concurrency: { type: 'string' },
       'batch-files-page-size': { type: 'string' },
       'node-options': { type: 'string' },
+      tsx: { type: 'boolean', default: false },
       intervals: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -108,6 +111,7 @@ async function main(): Promise<void> {
       concurrency: positive('concurrency', values.concurrency, 8),
       batchFilesPageSize: positive('batch-files-page-size', values['batch-files-page-size'], 100),
       nodeOptions: (values['node-options'] ?? '').split(/\s+/).filter(Boolean),
+      runtime: values.tsx ? 'tsx' : 'build',
       logger,
       onCleanup: (fn) => (cleanup = fn),
     });

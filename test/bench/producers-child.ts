@@ -41,6 +41,11 @@ export interface Phase {
   peakRssAnonMb: number | null;
   peakRssFileMb: number | null;
   /**
+   * When anonymous memory peaked (seconds into the phase) and V8's heap then (committed and in use) and
+   * the memory outside it that V8 knows of (Buffers): where the peak's anonymous memory was.
+   */
+  atPeakAnon: { seconds: number; heapTotalMb: number; heapUsedMb: number; externalMb: number } | null;
+  /**
    * Heap in use after a full garbage collection at the end of the phase, the producers still running:
    * what stays live (code, libraries, state held in memory), without the garbage V8 lets pile up.
    */
@@ -109,10 +114,21 @@ async function walk(request: PhaseRequest, logger: Logger): Promise<Phase> {
   let peakAnon = 0;
   let peakFile = 0;
   let sampled = true;
+  let atPeakAnon: Phase['atPeakAnon'] = null;
+  const started = performance.now();
   const sample = () => {
     const parts = rssParts();
     if (!parts) sampled = false;
     else {
+      if (parts.anon > peakAnon) {
+        const m = process.memoryUsage();
+        atPeakAnon = {
+          seconds: Math.round((performance.now() - started) / 100) / 10,
+          heapTotalMb: mb(m.heapTotal),
+          heapUsedMb: mb(m.heapUsed),
+          externalMb: mb(m.external),
+        };
+      }
       peakAnon = Math.max(peakAnon, parts.anon);
       peakFile = Math.max(peakFile, parts.file);
     }
@@ -120,7 +136,6 @@ async function walk(request: PhaseRequest, logger: Logger): Promise<Phase> {
   sample();
   const sampler = setInterval(sample, 100);
   const cpu0 = process.cpuUsage();
-  const started = performance.now();
   const producers = await startProducers(config, logger, {
     now: () => request.now,
     ...(publisher ? { publisher } : {}),
@@ -166,6 +181,7 @@ async function walk(request: PhaseRequest, logger: Logger): Promise<Phase> {
     peakRssMb: mb(process.resourceUsage().maxRSS * 1024),
     peakRssAnonMb: sampled ? mb(peakAnon) : null,
     peakRssFileMb: sampled ? mb(peakFile) : null,
+    atPeakAnon,
     liveHeapMb: mb(liveHeap),
     perResource,
   };

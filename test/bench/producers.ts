@@ -4,7 +4,8 @@
 //       startProducers): HTTP, validation, shaping and Avro encoding, no Kafka. a/b is what Kafka costs.
 // The simulator's clock is frozen, so both phases walk exactly the same data; there is no rate limit.
 // The simulator runs in a child process (./sim-child.ts), and each phase in one of its own
-// (./producers-child.ts): CPU time and RSS are the producers' own.
+// (./producers-child.ts): CPU time and RSS are the producers' own. The phases run the build (dist/, as
+// `npm run producers` and the Docker image do, with plain node), or with --tsx the sources through tsx.
 // Each phase ends when every job has finished its first poll. A benchmark, not a test: it fails only
 // when the two phases did not publish the same number of records per resource.
 import { fork } from 'node:child_process';
@@ -12,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import type { ConfigInput } from '../../core/config.ts';
 import { createKafka } from '../../core/kafka.ts';
 import type { Logger } from '../../core/log.ts';
+import { build, builtModule } from '../helpers/built.ts';
 import { testConfig, uniqueName } from '../helpers/pipeline.ts';
 import type { Phase, PhaseReply, PhaseRequest } from './producers-child.ts';
 
@@ -23,6 +25,8 @@ export interface ProducersBenchOptions {
   batchFilesPageSize: number;
   /** Node flags of the phases' processes, e.g. V8's heap limits as a deployment would set them. */
   nodeOptions: string[];
+  /** What the phases' processes run: the build with plain node, or the sources through tsx. */
+  runtime: PhaseRuntime;
   logger: Logger;
   onCleanup: (cleanup: () => Promise<void>) => void;
 }
@@ -33,6 +37,7 @@ export interface ProducersBenchResult {
   concurrency: number;
   batchFilesPageSize: number;
   nodeOptions: string[];
+  runtime: PhaseRuntime;
   kafka: Phase;
   ceiling: Phase;
   ratios: { kafkaToCeiling: number };
@@ -46,17 +51,23 @@ interface ChildSimulator {
   close(): Promise<void>;
 }
 
+export type PhaseRuntime = 'build' | 'tsx';
+
 type SimReply = { ok: true; url: string; token: string; now: number } | { ok: false; error: string };
 
-/** execArgv without profiler flags, including the value of a flag given as `--cpu-prof-dir DIR`. */
-function withoutProfiler(execArgv: string[]): string[] {
-  const out: string[] = [];
+/** execArgv split into profiler flags (with the value of one given as `--cpu-prof-dir DIR`) and the rest. */
+function splitProfiler(execArgv: string[]): { profiler: string[]; rest: string[] } {
+  const profiler: string[] = [];
+  const rest: string[] = [];
   for (let i = 0; i < execArgv.length; i++) {
     const a = execArgv[i]!;
-    if (!/^--(cpu-prof|prof|heap-prof)/.test(a)) out.push(a);
-    else if (/^--(cpu-prof|heap-prof)-(dir|name|interval)$/.test(a)) i++;
+    if (!/^--(cpu-prof|prof|heap-prof)/.test(a)) rest.push(a);
+    else {
+      profiler.push(a);
+      if (/^--(cpu-prof|heap-prof)-(dir|name|interval)$/.test(a)) profiler.push(execArgv[++i]!);
+    }
   }
-  return out;
+  return { profiler, rest };
 }
 
 function simulatorInChild(args: number[]): Promise<ChildSimulator> {
@@ -65,7 +76,7 @@ function simulatorInChild(args: number[]): Promise<ChildSimulator> {
     args.map(String),
     // The loader (tsx) comes along; a profiler flag given to the bench does not: the profile is the
     // producers'.
-    { execArgv: withoutProfiler(process.execArgv) },
+    { execArgv: splitProfiler(process.execArgv).rest },
   );
   // An interrupted bench exits without closing it: the child goes with it.
   const killChild = () => child.kill();
@@ -88,13 +99,22 @@ function simulatorInChild(args: number[]): Promise<ChildSimulator> {
 }
 
 /**
- * One phase in a process of its own (./producers-child.ts), started with the bench's own loader and
- * profiler flags plus `nodeOptions`.
+ * One phase in a process of its own (./producers-child.ts) with `nodeOptions` and the bench's profiler
+ * flags: from the build with plain node, or (runtime 'tsx') from the sources with the bench's loader.
  */
-function phaseInChild(request: PhaseRequest, nodeOptions: readonly string[]): Promise<Phase> {
-  const child = fork(fileURLToPath(new URL('./producers-child.ts', import.meta.url)), [], {
-    execArgv: [...process.execArgv, ...nodeOptions],
-  });
+function phaseInChild(
+  request: PhaseRequest,
+  nodeOptions: readonly string[],
+  runtime: PhaseRuntime,
+): Promise<Phase> {
+  const child =
+    runtime === 'build'
+      ? fork(builtModule('test/bench/producers-child.ts'), [], {
+          execArgv: [...splitProfiler(process.execArgv).profiler, ...nodeOptions],
+        })
+      : fork(fileURLToPath(new URL('./producers-child.ts', import.meta.url)), [], {
+          execArgv: [...process.execArgv, ...nodeOptions],
+        });
   const killChild = () => child.kill();
   process.once('exit', killChild);
   return new Promise<Phase>((resolve, reject) => {
@@ -115,6 +135,7 @@ function phaseInChild(request: PhaseRequest, nodeOptions: readonly string[]): Pr
 }
 
 export async function runProducersBench(o: ProducersBenchOptions): Promise<ProducersBenchResult> {
+  if (o.runtime === 'build') await build();
   const filesPerRun = 5;
   const docsPerFile = 2;
   // Frozen clock: both phases see the same backlog. Runs spread over the last 20 hours, audit entries
@@ -147,7 +168,7 @@ export async function runProducersBench(o: ProducersBenchOptions): Promise<Produ
         batchFilesPageSize: o.batchFilesPageSize,
       },
     };
-    return phaseInChild({ label, counting, prefix, overrides, now: sim.now }, o.nodeOptions);
+    return phaseInChild({ label, counting, prefix, overrides, now: sim.now }, o.nodeOptions, o.runtime);
   };
   let cleaned = false;
   const cleanup = async () => {
@@ -183,6 +204,7 @@ export async function runProducersBench(o: ProducersBenchOptions): Promise<Produ
       concurrency: o.concurrency,
       batchFilesPageSize: o.batchFilesPageSize,
       nodeOptions: o.nodeOptions,
+      runtime: o.runtime,
       kafka,
       ceiling,
       ratios: {
@@ -197,13 +219,18 @@ export async function runProducersBench(o: ProducersBenchOptions): Promise<Produ
 export function producersTable(r: ProducersBenchResult): string {
   const parts = (p: Phase) =>
     p.peakRssAnonMb === null ? '' : ` (anon ${p.peakRssAnonMb}, file ${p.peakRssFileMb})`;
+  const atPeak = (p: Phase) =>
+    p.atPeakAnon === null
+      ? ''
+      : `\n  ${''.padEnd(26)} anon peak at ${p.atPeakAnon.seconds} s: V8 heap ${p.atPeakAnon.heapTotalMb} MB ` +
+        `(${p.atPeakAnon.heapUsedMb} in use), external ${p.atPeakAnon.externalMb} MB`;
   const row = (name: string, p: Phase) =>
     `  ${name.padEnd(26)} ${String(p.recordsPerSecond).padStart(8)} rec/s  ${p.seconds.toFixed(1).padStart(6)} s  ` +
-    `${p.cpuMicrosPerRecord} µs CPU/record  peak RSS ${p.peakRssMb} MB${parts(p)}  live heap ${p.liveHeapMb} MB`;
+    `${p.cpuMicrosPerRecord} µs CPU/record  peak RSS ${p.peakRssMb} MB${parts(p)}  live heap ${p.liveHeapMb} MB${atPeak(p)}`;
   return [
     `producers benchmark: ${r.scale.auditLogs} audit entries, ${r.scale.batches} batches, ${r.scale.runs} runs ` +
       `(${r.scale.runResults} results), concurrency ${r.concurrency}, no rate limit, ` +
-      `node flags: ${r.nodeOptions.length ? r.nodeOptions.join(' ') : 'none'}`,
+      `node flags: ${r.nodeOptions.length ? r.nodeOptions.join(' ') : 'none'}; runs ${r.runtime === 'build' ? 'the build (dist/)' : 'the sources through tsx'}`,
     row('(a) into Kafka', r.kafka),
     row('(b) counting (no Kafka)', r.ceiling),
     `  a/b = ${r.ratios.kafkaToCeiling} (goal ≥ 0.7: ${r.ratios.kafkaToCeiling >= 0.7 ? 'met' : 'not met'}); ` +

@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { builtModule } from './built.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -58,7 +59,7 @@ export class DaemonProcess {
     const log = fs.openSync(this.logFile, 'a');
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', 'cli/main.ts', '--config', this.configFile, ...this.spec.command],
+      [builtModule('cli/main.ts'), '--config', this.configFile, ...this.spec.command],
       {
         cwd: ROOT,
         env: { ...this.spec.env, HTTP_PORT: String(this.spec.httpPort) },

@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../../core/config.ts';
+import { builtModule } from './built.ts';
 import { daemonEnv } from './daemon-env.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -53,7 +54,7 @@ export class SinkProcess {
     const env = daemonEnv(config, { LOG_LEVEL: process.env.SINK_LOG_LEVEL ?? 'info', HTTP_PORT: '0' });
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', 'cli/main.ts', '--config', configFile, 'sinks', ...args],
+      [builtModule('cli/main.ts'), '--config', configFile, 'sinks', ...args],
       { cwd: ROOT, env, stdio: ['ignore', log, log] },
     );
     fs.closeSync(log);

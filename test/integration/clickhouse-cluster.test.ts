@@ -37,6 +37,7 @@ import {
 } from '../../stack/clickhouse-cluster.ts';
 import { readPidFile } from '../../stack/process.ts';
 import type { Simulator } from '../../sim/index.ts';
+import { builtModule } from '../helpers/built.ts';
 import { quietLogger, uniqueName, waitFor } from '../helpers/pipeline.ts';
 import { freePort } from '../helpers/sink-clickhouse.ts';
 import {
@@ -356,7 +357,7 @@ describe(
         // The process kills itself right after its fourth insert has landed, before it commits.
         const child = spawn(
           process.execPath,
-          ['--import', 'tsx', 'cli/main.ts', '--config', configFile, 'sinks', '--resources', 'audit_logs'],
+          [builtModule('cli/main.ts'), '--config', configFile, 'sinks', '--resources', 'audit_logs'],
           {
             cwd: ROOT,
             stdio: ['ignore', 'ignore', fs.openSync(path.join(work, 'sink.log'), 'a')],

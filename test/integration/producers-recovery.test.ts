@@ -27,6 +27,7 @@ import { IncompatibleSchemaError } from '../../producers/registration.ts';
 import { valueSchema } from '../../schemas/index.ts';
 import { startSimulator, type Simulator } from '../../sim/index.ts';
 import { quietLogger, readTopics, testConfig, uniqueName, waitFor } from '../helpers/pipeline.ts';
+import { builtModule } from '../helpers/built.ts';
 import { freePort } from '../helpers/sink-clickhouse.ts';
 import { produceOnce } from '../helpers/sink-pipeline.ts';
 
@@ -178,7 +179,7 @@ describe('producers under trouble', () => {
       LOG_LEVEL: 'error',
     };
     const run = () =>
-      spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', '--config', configFile, 'producers'], {
+      spawn(process.execPath, [builtModule('cli/main.ts'), '--config', configFile, 'producers'], {
         env,
         stdio: 'ignore',
       });

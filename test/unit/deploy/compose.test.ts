@@ -326,9 +326,15 @@ function checkDockerfile(text: string): string[] {
   }
   const user = runtime.lines.filter((l) => /^USER\b/i.test(l)).pop();
   if (!user || /^USER\s+(root|0)(:|\s|$)/i.test(user)) problems.push('the runtime stage runs as root');
+  if (!build.some((s) => s.lines.some((l) => /^RUN\b.*\bnpm run build\b/.test(l)))) {
+    problems.push('no build stage runs npm run build');
+  }
+  if (!runtime.lines.some((l) => /^COPY\s+--from=\S+\s+\S*dist\b/.test(l))) {
+    problems.push('the runtime stage does not copy dist/ from a build stage');
+  }
   const entry = runtime.lines.filter((l) => /^ENTRYPOINT\b/i.test(l)).pop();
-  if (!entry || !/cli\/main\.ts/.test(entry) || !/\btsx\b/.test(entry)) {
-    problems.push('ENTRYPOINT does not run cli/main.ts through tsx');
+  if (!entry || !/dist\/cli\/main\.js/.test(entry) || /\btsx\b/.test(entry)) {
+    problems.push('ENTRYPOINT does not run the build (dist/cli/main.js) with plain node');
   }
   const health = runtime.lines.filter((l) => /^HEALTHCHECK\b/i.test(l)).pop();
   if (!health || !/\/healthz/.test(health) || /\bcurl\b/.test(health)) {
@@ -354,11 +360,12 @@ function sourceFoldersReachedFrom(entry: string): Set<string> {
   return new Set([...seen].map((f) => path.relative(ROOT, f).split(path.sep)[0]!));
 }
 
-function runtimeCopies(text: string): Set<string> {
+/** What a stage copies from the build context (the runtime stage by default). */
+function runtimeCopies(text: string, stage: 'build' | 'runtime' = 'runtime'): Set<string> {
   const { stages } = dockerfileStages(text);
-  const runtime = stages[stages.length - 1] as Stage;
+  const chosen = (stage === 'runtime' ? stages[stages.length - 1] : stages[0]) as Stage;
   const sources = new Set<string>();
-  for (const line of runtime.lines) {
+  for (const line of chosen.lines) {
     if (!/^COPY\b/i.test(line) || /--from=/.test(line)) continue;
     const parts = instructionArgs(line).filter((a) => !a.startsWith('--'));
     for (const src of parts.slice(0, -1)) sources.add(src.replace(/^\.\//, '').replace(/\/$/, ''));
@@ -641,7 +648,7 @@ describe('the demo profile', () => {
   ].join(' ');
 
   it('runs the simulator live, on 0.0.0.0:8700, with the token the producers are given', () => {
-    assert.match(simCommand, /sim\/cli\.ts/);
+    assert.match(simCommand, /node dist\/sim\/cli\.js/);
     assert.match(simCommand, /--host 0\.0\.0\.0/);
     assert.match(simCommand, /--port 8700\b/);
     assert.match(simCommand, /--live\b/);
@@ -651,11 +658,9 @@ describe('the demo profile', () => {
     assert.equal(rawEnvironment(producers).DEMO_SIM_URL, 'http://instabase-sim:8700/api');
     assert.match(healthcheckText(sim.healthcheck), /127\.0\.0\.1:8700\/__sim\/state/);
     assert.ok(usesDemoSwitch(producers), 'the producers start through deploy/docker/demo-switch.sh');
-    assert.deepEqual(([] as string[]).concat(producers.entrypoint ?? []).slice(-4), [
+    assert.deepEqual(([] as string[]).concat(producers.entrypoint ?? []).slice(-2), [
       'node',
-      '--import',
-      'tsx',
-      'cli/main.ts',
+      'dist/cli/main.js',
     ]);
     const script = read('deploy/docker/demo-switch.sh');
     for (const v of DEMO_SWITCH_VARS) assert.match(script, new RegExp(`\\b${v}\\b`));
@@ -763,7 +768,9 @@ describe('Dockerfile and .dockerignore', () => {
       'no build stage runs npm ci',
       'the runtime stage does not copy node_modules from a build stage',
       'the runtime stage runs as root',
-      'ENTRYPOINT does not run cli/main.ts through tsx',
+      'no build stage runs npm run build',
+      'the runtime stage does not copy dist/ from a build stage',
+      'ENTRYPOINT does not run the build (dist/cli/main.js) with plain node',
       'no HEALTHCHECK on /healthz without curl',
     ]);
     assert.ok(
@@ -773,24 +780,30 @@ describe('Dockerfile and .dockerignore', () => {
     );
   });
 
-  it('copies every source folder the CLI imports, and the demo switch', () => {
-    const copied = runtimeCopies(DOCKERFILE);
+  it('compiles every source folder the CLI imports; the image has the build, the files read at run time and the demo switch', () => {
+    const compiled = runtimeCopies(DOCKERFILE, 'build');
     const reached = sourceFoldersReachedFrom('cli/main.ts');
     for (const folder of ['core', 'producers', 'sinks', 'schemas', 'cli', 'sim', 'stack']) {
       assert.ok(reached.has(folder), `cli/main.ts no longer reaches ${folder}?`);
     }
     for (const folder of reached)
-      assert.ok(copied.has(folder), `the image lacks ${folder}/ (imported by the CLI)`);
-    assert.ok(copied.has('deploy/docker'));
+      assert.ok(compiled.has(folder), `the build stage lacks ${folder}/ (imported by the CLI)`);
+    for (const file of ['tsconfig.json', 'tsconfig.build.json']) assert.ok(compiled.has(file), file);
+    const copied = runtimeCopies(DOCKERFILE);
+    // What the build reads from the package's root at run time (core/package-root.ts), never from dist/.
+    for (const file of ['schemas/*.avsc', 'cli/dashboard/static', 'deploy/docker']) {
+      assert.ok(copied.has(file), `the image lacks ${file}`);
+    }
     for (const file of ['package.json', 'package-lock.json']) assert.ok(copied.has(file), file);
     assert.ok(!copied.has('test') && !copied.has('.'), 'only what runs goes into the image');
+    for (const folder of reached) assert.ok(!copied.has(folder), `${folder}/ sources in the image`);
   });
 
   it('excludes dependencies, local state, history and secrets from the build context, but nothing the image needs', () => {
     for (const p of ['node_modules', '.stack', '.git', 'test-artifacts', '.env', '.env.local']) {
       assert.ok(dockerignored(DOCKERIGNORE, p), `${p} is not in .dockerignore`);
     }
-    for (const p of [...runtimeCopies(DOCKERFILE)]) {
+    for (const p of [...runtimeCopies(DOCKERFILE), ...runtimeCopies(DOCKERFILE, 'build')]) {
       assert.ok(!dockerignored(DOCKERIGNORE, p), `${p} is copied but .dockerignore excludes it`);
     }
     assert.ok(!dockerignored(DOCKERIGNORE, 'deploy/docker/demo-switch.sh'));
