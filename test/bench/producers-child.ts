@@ -6,7 +6,7 @@
 // The parent sends a PhaseRequest and gets a PhaseReply back.
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { setFlagsFromString } from 'node:v8';
+import { getHeapStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { Config, ConfigInput } from '../../core/config.ts';
 import { createKafka } from '../../core/kafka.ts';
@@ -41,10 +41,18 @@ export interface Phase {
   peakRssAnonMb: number | null;
   peakRssFileMb: number | null;
   /**
-   * When anonymous memory peaked (seconds into the phase) and V8's heap then (committed and in use) and
-   * the memory outside it that V8 knows of (Buffers): where the peak's anonymous memory was.
+   * When anonymous memory peaked (seconds into the phase), V8's heap then (committed and in use), the
+   * memory outside it that V8 knows of (Buffers) and V8's own malloc'd memory: where the peak's anonymous
+   * memory was. The rest is other native memory (LevelDB, glibc's free lists, thread stacks).
    */
-  atPeakAnon: { seconds: number; heapTotalMb: number; heapUsedMb: number; externalMb: number } | null;
+  atPeakAnon: {
+    seconds: number;
+    heapTotalMb: number;
+    heapUsedMb: number;
+    externalMb: number;
+    /** What V8 itself holds from malloc (compilers' zones and the like), outside its heap. */
+    v8MallocedMb: number;
+  } | null;
   /**
    * Heap in use after a full garbage collection at the end of the phase, the producers still running:
    * what stays live (code, libraries, state held in memory), without the garbage V8 lets pile up.
@@ -127,6 +135,7 @@ async function walk(request: PhaseRequest, logger: Logger): Promise<Phase> {
           heapTotalMb: mb(m.heapTotal),
           heapUsedMb: mb(m.heapUsed),
           externalMb: mb(m.external),
+          v8MallocedMb: mb(getHeapStatistics().malloced_memory),
         };
       }
       peakAnon = Math.max(peakAnon, parts.anon);

@@ -37,6 +37,8 @@ export interface ProducersBenchResult {
   concurrency: number;
   batchFilesPageSize: number;
   nodeOptions: string[];
+  /** glibc's malloc settings the phases inherited (MALLOC_* variables), which bound native memory. */
+  mallocEnv: Record<string, string>;
   runtime: PhaseRuntime;
   kafka: Phase;
   ceiling: Phase;
@@ -204,6 +206,11 @@ export async function runProducersBench(o: ProducersBenchOptions): Promise<Produ
       concurrency: o.concurrency,
       batchFilesPageSize: o.batchFilesPageSize,
       nodeOptions: o.nodeOptions,
+      mallocEnv: Object.fromEntries(
+        Object.entries(process.env).filter(
+          (e): e is [string, string] => /^MALLOC_/.test(e[0]) && e[1] !== undefined,
+        ),
+      ),
       runtime: o.runtime,
       kafka,
       ceiling,
@@ -223,14 +230,20 @@ export function producersTable(r: ProducersBenchResult): string {
     p.atPeakAnon === null
       ? ''
       : `\n  ${''.padEnd(26)} anon peak at ${p.atPeakAnon.seconds} s: V8 heap ${p.atPeakAnon.heapTotalMb} MB ` +
-        `(${p.atPeakAnon.heapUsedMb} in use), external ${p.atPeakAnon.externalMb} MB`;
+        `(${p.atPeakAnon.heapUsedMb} in use), external ${p.atPeakAnon.externalMb} MB, ` +
+        `V8's malloc ${p.atPeakAnon.v8MallocedMb} MB`;
   const row = (name: string, p: Phase) =>
     `  ${name.padEnd(26)} ${String(p.recordsPerSecond).padStart(8)} rec/s  ${p.seconds.toFixed(1).padStart(6)} s  ` +
     `${p.cpuMicrosPerRecord} µs CPU/record  peak RSS ${p.peakRssMb} MB${parts(p)}  live heap ${p.liveHeapMb} MB${atPeak(p)}`;
   return [
     `producers benchmark: ${r.scale.auditLogs} audit entries, ${r.scale.batches} batches, ${r.scale.runs} runs ` +
       `(${r.scale.runResults} results), concurrency ${r.concurrency}, no rate limit, ` +
-      `node flags: ${r.nodeOptions.length ? r.nodeOptions.join(' ') : 'none'}; runs ${r.runtime === 'build' ? 'the build (dist/)' : 'the sources through tsx'}`,
+      `node flags: ${r.nodeOptions.length ? r.nodeOptions.join(' ') : 'none'}; ` +
+      `malloc: ${
+        Object.entries(r.mallocEnv)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(' ') || 'defaults'
+      }; runs ${r.runtime === 'build' ? 'the build (dist/)' : 'the sources through tsx'}`,
     row('(a) into Kafka', r.kafka),
     row('(b) counting (no Kafka)', r.ceiling),
     `  a/b = ${r.ratios.kafkaToCeiling} (goal ≥ 0.7: ${r.ratios.kafkaToCeiling >= 0.7 ? 'met' : 'not met'}); ` +

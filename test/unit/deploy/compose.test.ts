@@ -247,7 +247,7 @@ const ENV_NAMES = configEnvNames();
 /** Read by deploy/docker/demo-switch.sh, which runs before the CLI in the producers container. */
 const DEMO_SWITCH_VARS = ['DEMO_SIM_URL', 'DEMO_SIM_TOKEN'];
 /** Read by node and glibc, not by the config: the producers' memory bounds (README: Producers' memory). */
-const RUNTIME_VARS = ['NODE_OPTIONS', 'MALLOC_ARENA_MAX'];
+const RUNTIME_VARS = ['NODE_OPTIONS', 'MALLOC_ARENA_MAX', 'MALLOC_MMAP_THRESHOLD_', 'MALLOC_TRIM_THRESHOLD_'];
 
 function usesDemoSwitch(s: Service): boolean {
   return ([] as string[]).concat(s.entrypoint ?? []).some((a) => a.endsWith('deploy/docker/demo-switch.sh'));
