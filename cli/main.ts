@@ -12,10 +12,9 @@ import { ConfigError, redactedConfig } from '../core/config.ts';
 import { UsageError } from './usage-error.ts';
 import { PrerequisiteError } from '../stack/index.ts';
 
-/** `stack` and `sim` are their own programs; they read process.argv when imported. */
 /**
- * Runs another entry point (stack/cli, sim/cli) with `args` as its argv. The import is a literal so that
- * the build (tsconfig.build.json) rewrites it to the compiled module.
+ * `stack` and `sim` are their own programs; they read process.argv when imported, so `args` becomes their
+ * argv. `entry` is a literal import so that the build (tsconfig.build.json) rewrites it to the compiled module.
  */
 async function delegate(entry: () => Promise<unknown>, args: string[]): Promise<void> {
   process.argv = [process.argv[0]!, process.argv[1]!, ...args];

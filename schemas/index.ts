@@ -1,5 +1,6 @@
 // The Avro schemas are the single source of truth for topics, registry subjects and ClickHouse tables.
-// The .avsc files beside this module (read from the package's root, also by the build in dist/) are what gets registered; the little metadata the producers and
+// The .avsc files beside this module are what gets registered (read through the package root, so the
+// build in dist/ reads these same files); the little metadata the producers and
 // sinks need beyond the fields themselves is the resource's row in core/resources.ts (RESOURCE_META),
 // the one table every layer reads.
 import { readFileSync } from 'node:fs';
