@@ -17,6 +17,7 @@ import { HOST, type Ports, type StackConfig } from './config.ts';
 import { findJava } from './java.ts';
 import { ensurePrerequisites, type Requirement } from './prerequisites.ts';
 import {
+  exitStatusOf,
   isOurs,
   portFree,
   readPidFile,
@@ -279,17 +280,19 @@ export async function startMember(o: ClusterOptions, e: ReplicaEndpoint): Promis
   }
   const index = Number(e.name.replace('replica', '')) - 1;
   const spec = prepare(o, e, index);
-  const pid = spawnDetached({ ...spec, logFile: e.logFile });
+  const proc = spawnDetached({ ...spec, logFile: e.logFile });
+  const { pid } = proc;
   const rec: PidRecord = { pid, marker: e.marker, startedAt: new Date().toISOString() };
   writePidFile(e.pidFile, rec);
   const res = await waitFor(() => endpointHealthy(e), { timeoutMs, exited: () => !isOurs(rec) });
   if (res !== 'ok') {
     await stopProcess(rec, 10_000);
     removePidFile(e.pidFile);
-    throw new Error(
-      `${e.name}: ${res === 'exited' ? 'exited during startup' : `not healthy within ${timeoutMs} ms`}\n` +
-        `--- last lines of ${e.logFile} ---\n${tail(e.logFile, 30)}`,
-    );
+    const why =
+      res === 'exited'
+        ? `exited during startup (${await exitStatusOf(proc)})`
+        : `not healthy within ${timeoutMs} ms`;
+    throw new Error(`${e.name}: ${why}\n` + `--- last lines of ${e.logFile} ---\n${tail(e.logFile, 30)}`);
   }
   progress(`${e.name} healthy${e.http ? ` at ${e.http}` : ` on ${HOST}:${e.tcp}`} (pid ${pid})`);
   return true;

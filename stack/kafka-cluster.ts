@@ -15,6 +15,7 @@ import { findJava } from './java.ts';
 import { jvmArgs, LOG4J2, newClusterId } from './kafka.ts';
 import {
   fileSize,
+  exitStatusOf,
   isOurs,
   portFree,
   readPidFile,
@@ -24,6 +25,7 @@ import {
   tail,
   waitFor,
   writePidFile,
+  type DetachedProcess,
   type PidRecord,
 } from './process.ts';
 import type { Progress } from './service.ts';
@@ -225,8 +227,9 @@ export async function startKafkaNodes(
   only?: readonly number[],
 ): Promise<number[]> {
   const targets = nodes.filter((n) => !only || only.includes(n.id));
-  const launched: { node: ClusterNode; rec: PidRecord; logFrom: number; at: number }[] = [];
-  const wait: { node: ClusterNode; rec: PidRecord; logFrom: number; at: number }[] = [];
+  type Started = { node: ClusterNode; rec: PidRecord; logFrom: number; at: number; proc?: DetachedProcess };
+  const launched: Started[] = [];
+  const wait: Started[] = [];
   try {
     for (const node of targets) {
       const existing = readPidFile(node.pidFile);
@@ -248,10 +251,10 @@ export async function startKafkaNodes(
       progress(
         `starting kafka node ${node.id} on ${HOST}:${node.port} (log: ${displayPath(node.logFile)}) …`,
       );
-      const pid = spawnDetached({ ...spec, cwd: node.home, logFile: node.logFile });
-      const rec = { pid, marker: node.props, startedAt: new Date().toISOString() };
+      const proc = spawnDetached({ ...spec, cwd: node.home, logFile: node.logFile });
+      const rec = { pid: proc.pid, marker: node.props, startedAt: new Date().toISOString() };
       writePidFile(node.pidFile, rec);
-      launched.push({ node, rec, logFrom, at: Date.now() });
+      launched.push({ node, rec, logFrom, at: Date.now(), proc });
     }
     const results = await Promise.all(
       [...wait, ...launched].map(async (l) => ({
@@ -265,7 +268,7 @@ export async function startKafkaNodes(
     const bad = results.find((r) => r.res !== 'ok');
     if (bad) {
       throw new Error(
-        `kafka node ${bad.node.id} ${bad.res === 'exited' ? 'exited during startup' : `not healthy within ${cfg.healthTimeoutMs} ms`}\n` +
+        `kafka node ${bad.node.id} ${bad.res === 'exited' ? `exited during startup (${bad.proc ? await exitStatusOf(bad.proc) : 'exit status unknown'})` : `not healthy within ${cfg.healthTimeoutMs} ms`}\n` +
           `--- last lines of ${displayPath(bad.node.logFile)} ---\n${tail(bad.node.logFile, 40, bad.logFrom)}`,
       );
     }

@@ -57,11 +57,20 @@ export interface SpawnSpec {
   logFile: string;
 }
 
+/** A server started by spawnDetached: its pid, and how it ended once it has (while this process runs). */
+export interface DetachedProcess {
+  pid: number;
+  /** `exit code 1`, `killed by SIGKILL` …; undefined while it runs or before node has reaped it. */
+  exitStatus: () => string | undefined;
+}
+
 /**
  * Starts a long-lived server detached in its own process group, stdout and stderr appended to its log, so
- * it outlives the CLI that started it and `down` can signal the whole group.
+ * it outlives the CLI that started it and `down` can signal the whole group. The exit status is kept
+ * because a server killed by a signal writes nothing to its log: without it, a start-up failure would
+ * show an empty log and no reason.
  */
-export function spawnDetached(spec: SpawnSpec): number {
+export function spawnDetached(spec: SpawnSpec): DetachedProcess {
   fs.mkdirSync(path.dirname(spec.logFile), { recursive: true });
   fs.appendFileSync(spec.logFile, `\n===== ${new Date().toISOString()} starting: ${spec.command} =====\n`);
   const fd = fs.openSync(spec.logFile, 'a');
@@ -73,11 +82,44 @@ export function spawnDetached(spec: SpawnSpec): number {
       stdio: ['ignore', fd, fd],
     });
     if (child.pid === undefined) throw new Error(`could not start ${spec.command}`);
+    let status: string | undefined;
+    child.once('exit', (code, signal) => {
+      status = describeExit(code, signal);
+    });
     child.unref();
-    return child.pid;
+    return { pid: child.pid, exitStatus: () => status };
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/** How a process ended, in words; a SIGKILL nobody here sent is most often the kernel's OOM killer. */
+export function describeExit(code: number | null, signal: NodeJS.Signals | null): string {
+  if (signal === 'SIGKILL') {
+    return `killed by SIGKILL (the stack sends none at start-up; the kernel's out-of-memory killer does, see dmesg; ${memAvailable()})`;
+  }
+  if (signal) return `killed by ${signal}`;
+  return `exit code ${code ?? '?'}`;
+}
+
+function memAvailable(): string {
+  try {
+    const m = /^MemAvailable:\s+(\d+) kB/m.exec(fs.readFileSync('/proc/meminfo', 'utf8'));
+    if (m?.[1]) return `${Math.round(Number(m[1]) / 1024)} MB available now`;
+  } catch {
+    // not Linux
+  }
+  return 'available memory unknown';
+}
+
+/**
+ * The exit status of a process that has just been seen gone: node reaps it on its next turn, so this
+ * waits up to a second for the status rather than report none.
+ */
+export async function exitStatusOf(proc: DetachedProcess): Promise<string> {
+  const deadline = Date.now() + 1_000;
+  while (proc.exitStatus() === undefined && Date.now() < deadline) await sleep(20);
+  return proc.exitStatus() ?? 'exit status unknown';
 }
 
 function signalGroup(pid: number, signal: NodeJS.Signals): void {

@@ -318,7 +318,7 @@ export async function startSecureKafka(o: SecureKafkaOptions): Promise<SecureKaf
     throw new Error(`formatting the SASL_SSL Kafka storage failed: ${why || 'no output'} (see ${logFile})`);
   }
 
-  const pid = spawnDetached({
+  const { pid } = spawnDetached({
     command: java.bin,
     args: [...jvm, 'kafka.Kafka', props],
     cwd: o.dir,
@@ -406,7 +406,7 @@ export async function startSecureClickHouse(o: SecureClickHouseOptions): Promise
   fs.writeFileSync(path.join(o.dir, 'users.xml'), usersXml(o.users, generator), { mode: 0o600 });
   const server = findServer();
   const logFile = path.join(o.dir, 'clickhouse.log');
-  const pid = spawnDetached({
+  const { pid } = spawnDetached({
     command: server.command,
     args: [...server.prefixArgs, `--config-file=${config}`],
     cwd: o.dir,

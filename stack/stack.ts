@@ -13,6 +13,7 @@ import {
 } from './config.ts';
 import { kafkaService } from './kafka.ts';
 import {
+  exitStatusOf,
   fileSize,
   isOurs,
   portFree,
@@ -92,7 +93,15 @@ function failure(cfg: StackConfig, s: ServiceName, what: string, logFrom = 0): S
  * Brings one service to healthy. Returns true when this call started it, false when our instance from an
  * earlier `up` was already there.
  */
-async function startOne(cfg: StackConfig, svc: Service, env: StackEnv, progress: Progress): Promise<boolean> {
+/** How many times a service that exits during start-up is started before `up` gives up. */
+const STARTUP_ATTEMPTS = 3;
+
+export async function startService(
+  cfg: StackConfig,
+  svc: Service,
+  env: StackEnv,
+  progress: Progress,
+): Promise<boolean> {
   const pidFile = paths.pidFile(cfg, svc.name);
   const endpoint = svc.localEndpoint(cfg);
   const check = async () => (!svc.localReady || (await svc.localReady(cfg))) && svc.healthy(endpoint);
@@ -128,32 +137,51 @@ async function startOne(cfg: StackConfig, svc: Service, env: StackEnv, progress:
     }
   }
 
-  const logFrom = fileSize(paths.log(cfg, svc.name));
-  const spec = await svc.prepare(cfg, env, progress);
-  const started = Date.now();
-  progress(`starting ${svc.name} (log: ${displayPath(spec.logFile)}) …`);
-  const pid = spawnDetached(spec);
-  const rec = { pid, marker: spec.marker, startedAt: new Date().toISOString() };
-  writePidFile(pidFile, rec);
+  const earlier: string[] = [];
+  for (let attempt = 1; ; attempt++) {
+    const logFrom = fileSize(paths.log(cfg, svc.name));
+    const spec = await svc.prepare(cfg, env, progress);
+    const started = Date.now();
+    progress(`starting ${svc.name} (log: ${displayPath(spec.logFile)}) …`);
+    const proc = spawnDetached(spec);
+    const { pid } = proc;
+    const rec = { pid, marker: spec.marker, startedAt: new Date().toISOString() };
+    writePidFile(pidFile, rec);
 
-  const res = await waitFor(check, {
-    timeoutMs: cfg.healthTimeoutMs,
-    exited: () => !isOurs(rec),
-  });
-  if (res !== 'ok') {
+    const res = await waitFor(check, {
+      timeoutMs: cfg.healthTimeoutMs,
+      exited: () => !isOurs(rec),
+    });
+    if (res === 'ok') {
+      progress(
+        `${svc.name} healthy at ${endpoint} (pid ${pid}, ${((Date.now() - started) / 1000).toFixed(1)}s)`,
+      );
+      return true;
+    }
     await stopProcess(rec, 10_000);
     removePidFile(pidFile);
-    throw failure(
-      cfg,
-      svc.name,
-      res === 'exited'
-        ? `exited during startup (pid ${pid})`
-        : `not healthy within ${cfg.healthTimeoutMs} ms at ${endpoint}; stopped it`,
-      logFrom,
-    );
+    if (res === 'timeout') {
+      throw failure(
+        cfg,
+        svc.name,
+        `not healthy within ${cfg.healthTimeoutMs} ms at ${endpoint}; stopped it`,
+        logFrom,
+      );
+    }
+    const status = await exitStatusOf(proc);
+    // A server that dies at start-up is usually broken for good (a bad config, a taken port) and its log
+    // says why; but a JVM killed from outside leaves no trace, and one such death must not fail a whole
+    // `up` or CI run. So a few attempts, each one's end reported, then the failure with all of them.
+    if (attempt < STARTUP_ATTEMPTS) {
+      earlier.push(`attempt ${attempt}: ${status}`);
+      progress(
+        `${svc.name} exited during startup (pid ${pid}, ${status}); starting it again (attempt ${attempt + 1} of ${STARTUP_ATTEMPTS})`,
+      );
+      continue;
+    }
+    const before = earlier.length > 0 ? `; earlier ${earlier.join(', ')}` : '';
+    throw failure(cfg, svc.name, `exited during startup (pid ${pid}, ${status})${before}`, logFrom);
   }
-  progress(`${svc.name} healthy at ${endpoint} (pid ${pid}, ${((Date.now() - started) / 1000).toFixed(1)}s)`);
-  return true;
 }
 
 /**
@@ -204,7 +232,7 @@ export async function ensureStack(opts: StackOptions = {}): Promise<EnsureResult
     await installLocal(cfg, local, progress, env);
 
     const track = async (s: ServiceName) => {
-      if (await startOne(cfg, BY_NAME[s], stackEnv, progress)) started.push(s);
+      if (await startService(cfg, BY_NAME[s], stackEnv, progress)) started.push(s);
     };
     // ClickHouse boots alongside Kafka; the registry has to wait for Kafka.
     const first = local.filter((s) => s !== 'registry').map(track);
