@@ -89,13 +89,13 @@ function failure(cfg: StackConfig, s: ServiceName, what: string, logFrom = 0): S
   );
 }
 
+/** How many times a service that exits during start-up is started before `up` gives up. */
+const STARTUP_ATTEMPTS = 3;
+
 /**
  * Brings one service to healthy. Returns true when this call started it, false when our instance from an
  * earlier `up` was already there.
  */
-/** How many times a service that exits during start-up is started before `up` gives up. */
-const STARTUP_ATTEMPTS = 3;
-
 export async function startService(
   cfg: StackConfig,
   svc: Service,
