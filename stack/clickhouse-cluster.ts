@@ -292,7 +292,7 @@ export async function startMember(o: ClusterOptions, e: ReplicaEndpoint): Promis
       res === 'exited'
         ? `exited during startup (${await exitStatusOf(proc)})`
         : `not healthy within ${timeoutMs} ms`;
-    throw new Error(`${e.name}: ${why}\n` + `--- last lines of ${e.logFile} ---\n${tail(e.logFile, 30)}`);
+    throw new Error(`${e.name}: ${why}\n--- last lines of ${e.logFile} ---\n${tail(e.logFile, 30)}`);
   }
   progress(`${e.name} healthy${e.http ? ` at ${e.http}` : ` on ${HOST}:${e.tcp}`} (pid ${pid})`);
   return true;

@@ -94,7 +94,7 @@ export function spawnDetached(spec: SpawnSpec): DetachedProcess {
 }
 
 /** How a process ended, in words; a SIGKILL nobody here sent is most often the kernel's OOM killer. */
-export function describeExit(code: number | null, signal: NodeJS.Signals | null): string {
+function describeExit(code: number | null, signal: NodeJS.Signals | null): string {
   if (signal === 'SIGKILL') {
     return `killed by SIGKILL (the stack sends none at start-up; the kernel's out-of-memory killer does, see dmesg; ${memAvailable()})`;
   }
