@@ -11,6 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { build } from './helpers/built.ts';
 import { ensureStack, StackError, stopStack, type ServiceName, type StackEnv } from '../stack/index.ts';
+import { loadStackConfig, paths } from '../stack/config.ts';
+import { ensurePrerequisites, PrerequisiteError, type Requirement } from '../stack/prerequisites.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const TEST_DIR = path.join(ROOT, 'test');
@@ -42,6 +44,18 @@ function collect(): string[] {
 function isIntegration(file: string): boolean {
   return path.relative('test', file).startsWith(INTEGRATION_DIR);
 }
+
+/**
+ * The dashboard's browser test drives Debian's chromium through playwright-core (no browser download).
+ * It is got like the stack's programs, with apt as root, so that `npm test` passes on a fresh machine;
+ * fonts-liberation is only a recommendation of chromium's, but without it the screenshot has no text.
+ */
+const BROWSER_TEST = path.join('test', 'integration', 'dashboard.test.ts');
+const CHROMIUM: Requirement = {
+  what: "Chromium (the dashboard's browser test)",
+  apt: ['chromium', 'fonts-liberation'],
+  present: () => fs.existsSync('/usr/bin/chromium'),
+};
 
 async function main(): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -89,6 +103,18 @@ async function main(): Promise<number> {
 
   let started: ServiceName[] = [];
   let stackEnv: Partial<StackEnv> = {};
+  if (files.includes(BROWSER_TEST)) {
+    try {
+      await ensurePrerequisites([CHROMIUM], {
+        progress: (l) => process.stderr.write(`[test] ${l}\n`),
+        logFile: path.join(paths.logs(loadStackConfig()), 'apt.log'),
+      });
+    } catch (err) {
+      if (!(err instanceof PrerequisiteError)) throw err;
+      say(err.message);
+      return 1;
+    }
+  }
   if (files.some(isIntegration)) {
     // Integration tests start the daemons from the build, as the Docker image runs them (helpers/built.ts).
     say('building dist/ (npm run build)');

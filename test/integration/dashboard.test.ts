@@ -9,7 +9,8 @@
  *    dashboard is served with a DASHBOARD_TOKEN, and headless Chromium (Debian's, driven by
  *    playwright-core) opens `/?token=…`. The charts must show real numbers for every resource, and the
  *    audit and pipeline totals must grow while the simulator advances. A screenshot is saved to
- *    test-artifacts/dashboard.png. Without /usr/bin/chromium the test fails: CI installs it.
+ *    test-artifacts/dashboard.png. Without /usr/bin/chromium the test fails: `npm test` installs it
+ *    with apt as root (test/run.ts).
  */
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -362,7 +363,7 @@ describe('the dashboard page in headless Chromium, against the simulator', { tim
   test('the charts render real numbers for every resource, and they grow', async () => {
     assert.ok(
       existsSync(CHROMIUM),
-      `${CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium); .ci/run does`,
+      `${CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium); npm test does as root`,
     );
     const started = Date.now();
     sinks = await startSinks(config, quietLogger);
