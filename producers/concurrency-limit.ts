@@ -59,20 +59,21 @@ export class ConcurrencyLimit {
 }
 
 /**
- * Runs `fn` on every item in order, at most `limit` at once. After the first failure no further item
+ * Runs `fn` on every item in order, at most `limit` at once. Items are taken as slots free up, so an async
+ * iterable (a listing read from the state) is never held whole. After the first failure no further item
  * starts, and the rejection (with that first error) waits until the items already running have
  * settled: a failed poll's items are walked again by the next poll, which must not race branches of
  * this one that are still publishing.
  */
 export async function forEachLimit<T>(
-  items: readonly T[],
+  items: Iterable<T> | AsyncIterable<T>,
   limit: number,
   fn: (item: T) => Promise<void>,
 ): Promise<void> {
   const slots = new ConcurrencyLimit(limit);
   const running: Promise<void>[] = [];
   let failure: { err: unknown } | undefined;
-  for (const item of items) {
+  for await (const item of items) {
     const release = await slots.acquire();
     if (failure) {
       release();
@@ -99,7 +100,7 @@ export async function forEachLimit<T>(
  * forEachLimit, one broken branch does not stop its siblings (independent paths, documents).
  */
 export async function settleAll<T>(
-  items: readonly T[],
+  items: Iterable<T> | AsyncIterable<T>,
   limit: number,
   fn: (item: T) => Promise<void>,
 ): Promise<void> {

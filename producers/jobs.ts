@@ -9,6 +9,7 @@ import { isRecord } from './follow/page-records.ts';
 import { stateKey } from './follow/state-keys.ts';
 import { shardName, type Shard } from './follow/shard.ts';
 import { pollTracked } from './follow/tracked.ts';
+import { WalkKeys } from './follow/walk-keys.ts';
 import type { ApiRecord, EngineContext } from './follow/types.ts';
 import { InstabaseError } from './instabase/errors.ts';
 import type { Page, WalkParams } from './instabase/paginators.ts';
@@ -93,22 +94,27 @@ async function walkScattered(
   parentPathParams: PathParams,
 ): Promise<void> {
   const { ctx } = poll;
-  const seen = new Set<string>();
-  let complete = true;
-  await settleAll(childIds(resource, parents), fanOut(poll.knobs), async (id) => {
-    const walk = await walkChanges(ctx, resource, {
-      scope,
-      tombstones: true,
-      deferTombstones: true,
-      params: { pathParams: pathParamsOf(resource, id, parentPathParams), ...pageSizeOf(poll, resource) },
-    }).catch((err: unknown) => {
-      complete = false;
-      throw err;
+  // One set for the scope: the walks share it as they share the scope's tombstones.
+  const seen = WalkKeys.of(ctx);
+  try {
+    let complete = true;
+    await settleAll(childIds(resource, parents), fanOut(poll.knobs), async (id) => {
+      await walkChanges(ctx, resource, {
+        scope,
+        tombstones: true,
+        deferTombstones: true,
+        seen,
+        params: { pathParams: pathParamsOf(resource, id, parentPathParams), ...pageSizeOf(poll, resource) },
+      }).catch((err: unknown) => {
+        complete = false;
+        throw err;
+      });
     });
-    for (const key of walk.seen) seen.add(key);
-  });
-  if (complete) {
-    await publishTombstones(ctx, resource, stateKey(resource.name, scope, ''), seen, endpointOf(resource));
+    if (complete) {
+      await publishTombstones(ctx, resource, stateKey(resource.name, scope, ''), seen, endpointOf(resource));
+    }
+  } finally {
+    await seen.close();
   }
 }
 
@@ -156,8 +162,10 @@ async function followChanges(poll: Poll, root: Declaration, follow: Of<'changes'
     ...(poll.shard ? { shard: poll.shard } : {}),
     ...(follow.pageSize ? { params: pageSizeOf(poll, root) } : {}),
     beforePage: children.length
-      ? (page) =>
-          forEachLimit(branches(page), fanOut(poll.knobs), async ({ child, id }) => {
+      ? (page) => {
+          // What the previous page's branches carried was used when it was published.
+          carried.clear();
+          return forEachLimit(branches(page), fanOut(poll.knobs), async ({ child, id }) => {
             let value: string | undefined;
             const carry =
               child === carrier && follow.fromChild
@@ -172,7 +180,8 @@ async function followChanges(poll: Poll, root: Declaration, follow: Of<'changes'
             } catch (err) {
               errors.push(err);
             }
-          })
+          });
+        }
       : undefined,
     enrich:
       carrier && follow.fromChild
@@ -249,13 +258,11 @@ function follow(poll: Poll, root: Declaration): Promise<void> {
     case 'tracked':
       return pollTracked(ctx, root, (id) => ({ [f.pathParam]: id }), terminalOf(root), fanOut(knobs));
     case 'head-per-path':
-      return f.paths(ctx).then((paths) =>
-        settleAll(paths, fanOut(knobs), (path) =>
-          walkChanges(ctx, root, {
-            tombstones: false,
-            params: { pathParams: { [f.pathParam]: path } },
-          }).then(() => undefined),
-        ),
+      return settleAll(f.paths(ctx), fanOut(knobs), (path) =>
+        walkChanges(ctx, root, {
+          tombstones: false,
+          params: { pathParams: { [f.pathParam]: path } },
+        }).then(() => undefined),
       );
     case 'append-window':
       return walkAppendWindow(ctx, root, {

@@ -18,6 +18,26 @@ const STALE_MS = 3_600_000;
 const LAST = '\u{10FFFF}';
 
 /**
+ * The settings of every LevelDB the producers open (the state's local copies, ./follow/walk-keys.ts's
+ * spilled keys): their memory must stay a few MB whatever they hold.
+ */
+export const LEVEL_OPTIONS = {
+  keyEncoding: 'utf8',
+  valueEncoding: 'utf8',
+  // LevelDB maps every table file it holds open into memory, and holds up to maxOpenFiles - 10 of
+  // them: with its defaults (1,000 files of 2 MiB) the mapped pages grow with the state, which the
+  // producers bench saw as ~95 MB of RSS at 820k records. 74 is the least LevelDB accepts; with
+  // tables of 512 KiB the mapped part stays a few tens of MB (file pages, which the kernel can drop).
+  maxOpenFiles: 74,
+  maxFileSize: 512 * 1024,
+  // Level-0 tables are as large as the write buffer (default 4 MiB, held twice while one is
+  // flushed) and are mapped like the rest; the block cache (default 8 MiB) is anonymous memory.
+  // The producers bench at 820k records peaked ~6 MB lower with these, its CPU within the noise.
+  writeBufferSize: 1024 * 1024,
+  cacheSize: 2 * 1024 * 1024,
+} as const;
+
+/**
  * One local copy of a state store's keys (./state-store.ts), in a LevelDB of its own under the state
  * directory: read synchronously by key, and in key order by prefix, with memory bounded by LevelDB's
  * cache rather than by the number of keys. It is a cache of the state topic, never the truth: every
@@ -51,25 +71,14 @@ export class LocalState {
       }
       if (await abandoned(dir)) {
         await rm(dir, { recursive: true, force: true });
-        logger.info({ dir }, 'removed an abandoned local copy of the cursor state');
+        logger.info(
+          { dir },
+          "removed an abandoned local store (a copy of the cursor state, or a walk's keys)",
+        );
       }
     }
     const dir = join(root, `${stem}${randomUUID()}`);
-    const db = new ClassicLevel<string, string>(dir, {
-      keyEncoding: 'utf8',
-      valueEncoding: 'utf8',
-      // LevelDB maps every table file it holds open into memory, and holds up to maxOpenFiles - 10 of
-      // them: with its defaults (1,000 files of 2 MiB) the mapped pages grow with the state, which the
-      // producers bench saw as ~95 MB of RSS at 820k records. 74 is the least LevelDB accepts; with
-      // tables of 512 KiB the mapped part stays a few tens of MB (file pages, which the kernel can drop).
-      maxOpenFiles: 74,
-      maxFileSize: 512 * 1024,
-      // Level-0 tables are as large as the write buffer (default 4 MiB, held twice while one is
-      // flushed) and are mapped like the rest; the block cache (default 8 MiB) is anonymous memory.
-      // The producers bench at 820k records peaked ~6 MB lower with these, its CPU within the noise.
-      writeBufferSize: 1024 * 1024,
-      cacheSize: 2 * 1024 * 1024,
-    });
+    const db = new ClassicLevel<string, string>(dir, LEVEL_OPTIONS);
     await db.open();
     return new LocalState(db, dir);
   }

@@ -11,6 +11,7 @@ import { entityKey } from '../schemas/index.ts';
 import { contentHash } from './content-hash.ts';
 import type { EntityState } from './follow/changes.ts';
 import { stateKey } from './follow/state-keys.ts';
+import { WalkKeys } from './follow/walk-keys.ts';
 import type { ApiRecord, EngineContext, ResourceDeclaration } from './follow/types.ts';
 import type { Page, WalkParams } from './instabase/paginators.ts';
 import type { ResourceSpec } from './instabase/resource.ts';
@@ -75,7 +76,7 @@ export type Follow =
    */
   | { kind: 'tracked'; pathParam: string }
   /** One request per path, each published when it changes; no tombstones (HEAD /v2/files/{path}). */
-  | { kind: 'head-per-path'; pathParam: string; paths(ctx: EngineContext): Promise<string[]> }
+  | { kind: 'head-per-path'; pathParam: string; paths(ctx: EngineContext): AsyncIterable<string> }
   /**
    * Append-only: settled time windows [start, end], each walked once, resuming inside a window after a
    * restart (./follow/append-window.ts). Its topic is the one kind of resource with delete retention
@@ -759,14 +760,29 @@ const queriesStatusDeclaration = {
 
 // files_metadata --------------------------------------------------------------------------------------------
 
-/** The paths files_metadata HEADs: the configured list, then those other resources' records name. */
-export async function filesMetadataPaths(ctx: EngineContext): Promise<string[]> {
-  const paths = new Set(ctx.config.producers.files);
-  for (const declaration of ALL) {
-    if (!declaration.headPaths?.when(ctx.config)) continue;
-    for await (const path of declaration.headPaths.paths(ctx)) paths.add(path);
+/**
+ * The paths files_metadata HEADs, each once: the configured list, then those other resources' records
+ * name. They are read from the state as the walks go, and told apart in a walk's key set: a listing of
+ * millions of batch files is never held whole.
+ */
+export async function* filesMetadataPaths(ctx: EngineContext): AsyncGenerator<string> {
+  const seen = WalkKeys.of(ctx);
+  try {
+    const sources = [
+      ctx.config.producers.files,
+      ...ALL.filter((d) => d.headPaths?.when(ctx.config)).map((d) => d.headPaths!.paths(ctx)),
+    ];
+    for (const source of sources) {
+      for await (const path of source) {
+        if (seen.has(path)) continue;
+        seen.add(path);
+        await seen.settle();
+        yield path;
+      }
+    }
+  } finally {
+    await seen.close();
   }
-  return [...paths];
 }
 
 /** HEAD: no body; the walker builds one fileMetadata record from the headers (404 = exists: false). */

@@ -12,6 +12,7 @@ import {
   type EngineContext,
   type ResourceDeclaration,
 } from './types.ts';
+import { WalkKeys, type KeyLookup } from './walk-keys.ts';
 
 /** What a changes walk keeps per entity: its hash and, for tombstones, the last state seen. */
 export interface EntityState extends Record<string, unknown> {
@@ -53,6 +54,11 @@ export interface ChangesOptions {
   enrich?: (record: ApiRecord) => ApiRecord;
   /** Only the records of this share of the listing (./shard.ts); every record when unset. */
   shard?: Shard;
+  /**
+   * The set the walk records its keys in, when its caller needs them afterwards (several walks of one
+   * scope); the caller created it and closes it. Unset: the walk has a set of its own.
+   */
+  seen?: WalkKeys;
 }
 
 /**
@@ -64,8 +70,21 @@ export async function walkChanges(
   ctx: EngineContext,
   decl: ResourceDeclaration,
   options: ChangesOptions,
-): Promise<{ seen: Set<string>; deleted: string[] }> {
-  const seen = new Set<string>();
+): Promise<{ deleted: string[] }> {
+  const seen = options.seen ?? WalkKeys.of(ctx);
+  try {
+    return await walkWith(ctx, decl, options, seen);
+  } finally {
+    if (!options.seen) await seen.close();
+  }
+}
+
+async function walkWith(
+  ctx: EngineContext,
+  decl: ResourceDeclaration,
+  options: ChangesOptions,
+  seen: WalkKeys,
+): Promise<{ deleted: string[] }> {
   const prefix = stateKey(decl.name, options.scope, '');
   const budget = pageBudget(ctx, decl, options.budget);
   try {
@@ -82,6 +101,7 @@ export async function walkChanges(
         seen,
         page.last ? budget.complete(page.pageIndex + 1) : [],
       );
+      await seen.settle();
     }
   } catch (err) {
     await budget.failed(err);
@@ -91,7 +111,7 @@ export async function walkChanges(
     options.tombstones && !options.deferTombstones
       ? await publishTombstones(ctx, decl, prefix, seen, `${decl.spec.method} ${decl.spec.path}`)
       : [];
-  return { seen, deleted };
+  return { deleted };
 }
 
 /** One page of a changes walk: what is new or changed is published, with `extraState`, in one commit. */
@@ -100,7 +120,7 @@ async function publishChanges(
   decl: ResourceDeclaration,
   options: ChangesOptions,
   page: Page<unknown>,
-  seen: Set<string>,
+  seen: WalkKeys,
   extraState: StateChange[],
 ): Promise<void> {
   const step = emptyStep();
@@ -154,7 +174,7 @@ export async function publishTombstones(
   ctx: EngineContext,
   decl: ResourceDeclaration,
   prefix: string,
-  keep: ReadonlySet<string>,
+  keep: KeyLookup,
   endpoint: string,
   confirmed = false,
 ): Promise<string[]> {

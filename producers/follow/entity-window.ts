@@ -7,6 +7,7 @@ import { emitOf, invalidKey, isRecord, shapedRecords } from './page-records.ts';
 import { ownedPage, type Shard } from './shard.ts';
 import { childCursorKey, stateKey, windowKey } from './state-keys.ts';
 import { emptyStep, type ApiRecord, type EngineContext, type ResourceDeclaration } from './types.ts';
+import { WalkKeys } from './walk-keys.ts';
 
 /** Per entity of a windowed listing: its hash, whether it can still change, and its time (ms). */
 export interface TrackedEntity extends Record<string, unknown> {
@@ -42,11 +43,24 @@ export async function walkEntityWindow(
   decl: ResourceDeclaration,
   options: EntityWindowOptions,
 ): Promise<void> {
+  const seen = WalkKeys.of(ctx);
+  try {
+    await walkWindow(ctx, decl, options, seen);
+  } finally {
+    await seen.close();
+  }
+}
+
+async function walkWindow(
+  ctx: EngineContext,
+  decl: ResourceDeclaration,
+  options: EntityWindowOptions,
+  seen: WalkKeys,
+): Promise<void> {
   const watermarkKey = windowKey(decl.name);
   const now = ctx.now();
   const wm = ctx.state.get<{ wm: number }>(watermarkKey)?.wm;
   const from = wm === undefined ? now - options.initialLookbackMs : wm - options.lookbackMs;
-  const seen = new Set<string>();
   const tracked = (record: ApiRecord, h: string): TrackedEntity => {
     let t: number;
     try {
@@ -88,6 +102,7 @@ export async function walkEntityWindow(
     }
     step.state.push(...extraState);
     if (step.emits.length || step.dead.length || step.state.length) await ctx.commit(step);
+    await seen.settle();
   };
 
   const budget = pageBudget(ctx, decl);
@@ -151,13 +166,13 @@ export async function walkReadyChildren(
   concurrency: number,
 ): Promise<void> {
   const prefix = stateKey(parent.name, undefined, '');
-  const ready = (
-    await ctx.state.collect<TrackedEntity>(
-      prefix,
-      (key, e) => Boolean(e.ready) && key !== windowKey(parent.name),
-    )
-  ).map(([key, e]) => ({ parentKey: key.slice(prefix.length), stateKey: key, entity: e }));
-  await forEachLimit(ready, concurrency, async ({ parentKey, stateKey: parentStateKey, entity }) => {
+  const window = windowKey(parent.name);
+  // Read from the state as slots free up, never held whole: a backfill can mark millions ready.
+  async function* ready() {
+    for await (const [key, entity] of ctx.state.entries<TrackedEntity>(prefix, (key) => key !== window))
+      if (entity.ready) yield { parentKey: key.slice(prefix.length), stateKey: key, entity };
+  }
+  await forEachLimit(ready(), concurrency, async ({ parentKey, stateKey: parentStateKey, entity }) => {
     const cursorKey = childCursorKey(child.name, parentKey);
     const cursor = ctx.state.get<ChildCursor>(cursorKey);
     const startOffset = cursor && cursor.ph === entity.h && !cursor.done ? cursor.next : 0;

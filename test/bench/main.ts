@@ -18,7 +18,8 @@ const USAGE = `usage: npm run bench -- sink [--records N] [--flush-rows N] [--pa
                                 [--profile DIR]
        npm run bench -- freshness [--changes N] [--intervals MS,MS] [--json]
        npm run bench -- producers [--audit-logs N] [--batches N] [--runs N] [--concurrency N]
-                                [--batch-files-page-size N] [--node-options="FLAGS"] [--tsx] [--json]
+                                [--batch-files-page-size N] [--batch-spacing-ms N] [--walk-keys-in-memory N]
+                                [--node-options="FLAGS"] [--tsx] [--json]
        npm run bench -- top FILE.cpuprofile [--limit N]
 
   sink          fill a topic with N batches records, then measure (a) the sink replaying it into
@@ -36,6 +37,9 @@ const USAGE = `usage: npm run bench -- sink [--records N] [--flush-rows N] [--pa
   --audit-logs, --batches, --runs  the backlog (default 300000, 20000, 2000: 20000 run results)
   --concurrency the client's and the scheduler's concurrency (default 8)
   --batch-files-page-size  producers.batchFilesPageSize (default 100)
+  --batch-spacing-ms  time between two batches (default: a minute, closer past two days of them); a third
+                of batches gain a file every 5-60 minutes, so close batches have few files
+  --walk-keys-in-memory  producers.walkKeysInMemory (default: the configuration's)
   --node-options="..."  node flags of the two phases' processes (each phase runs in one of its own), e.g.
                 "--max-old-space-size=128 --max-semi-space-size=2" as the compose file gives
   --tsx         run the phases from the sources through tsx instead of from the build (dist/, what
@@ -77,6 +81,8 @@ async function main(): Promise<void> {
       runs: { type: 'string' },
       concurrency: { type: 'string' },
       'batch-files-page-size': { type: 'string' },
+      'batch-spacing-ms': { type: 'string' },
+      'walk-keys-in-memory': { type: 'string' },
       'node-options': { type: 'string' },
       tsx: { type: 'boolean', default: false },
       intervals: { type: 'string' },
@@ -110,6 +116,12 @@ async function main(): Promise<void> {
       runs: positive('runs', values.runs, 2_000),
       concurrency: positive('concurrency', values.concurrency, 8),
       batchFilesPageSize: positive('batch-files-page-size', values['batch-files-page-size'], 100),
+      ...(values['batch-spacing-ms']
+        ? { batchSpacingMs: positive('batch-spacing-ms', values['batch-spacing-ms'], 0) }
+        : {}),
+      ...(values['walk-keys-in-memory']
+        ? { walkKeysInMemory: positive('walk-keys-in-memory', values['walk-keys-in-memory'], 0) }
+        : {}),
       nodeOptions: (values['node-options'] ?? '').split(/\s+/).filter(Boolean),
       runtime: values.tsx ? 'tsx' : 'build',
       logger,

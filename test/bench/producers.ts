@@ -23,6 +23,10 @@ export interface ProducersBenchOptions {
   runs: number;
   concurrency: number;
   batchFilesPageSize: number;
+  /** The simulator's time between two batches; unset: a minute, or closer to fit two days (below). */
+  batchSpacingMs?: number;
+  /** producers.walkKeysInMemory; unset: the configuration's default. */
+  walkKeysInMemory?: number;
   /** Node flags of the phases' processes, e.g. V8's heap limits as a deployment would set them. */
   nodeOptions: string[];
   /** What the phases' processes run: the build with plain node, or the sources through tsx. */
@@ -33,9 +37,11 @@ export interface ProducersBenchOptions {
 
 export interface ProducersBenchResult {
   bench: 'producers';
-  scale: { auditLogs: number; batches: number; runs: number; runResults: number };
+  scale: { auditLogs: number; batches: number; runs: number; runResults: number; batchSpacingMs: number };
   concurrency: number;
   batchFilesPageSize: number;
+  /** producers.walkKeysInMemory as the phases ran (the default when not set). */
+  walkKeysInMemory: number;
   nodeOptions: string[];
   /** glibc's malloc settings the phases inherited (MALLOC_* variables), which bound native memory. */
   mallocEnv: Record<string, string>;
@@ -145,7 +151,8 @@ export async function runProducersBench(o: ProducersBenchOptions): Promise<Produ
   // minute apart, or closer when there are more than two days of them: a third of batches gain a file
   // every 5-60 minutes, so at a minute apart 20,000 batches would reach back 14 days and hold millions
   // of files, the oldest more than the paging guard lets a first walk take.
-  const batchSpacingMs = Math.min(60_000, Math.floor((48 * 3_600_000) / o.batches));
+  const batchSpacingMs = o.batchSpacingMs ?? Math.min(60_000, Math.floor((48 * 3_600_000) / o.batches));
+  const walkKeysInMemory = o.walkKeysInMemory ?? testConfig('defaults').producers.walkKeysInMemory;
   const sim = await simulatorInChild([
     o.auditLogs,
     o.batches,
@@ -168,6 +175,7 @@ export async function runProducersBench(o: ProducersBenchOptions): Promise<Produ
         // and on a slow machine it could not end (it waits for a moment with no poll running).
         defaultIntervalMs: 24 * 3_600_000,
         batchFilesPageSize: o.batchFilesPageSize,
+        walkKeysInMemory,
       },
     };
     return phaseInChild({ label, counting, prefix, overrides, now: sim.now }, o.nodeOptions, o.runtime);
@@ -202,9 +210,11 @@ export async function runProducersBench(o: ProducersBenchOptions): Promise<Produ
         batches: o.batches,
         runs: o.runs,
         runResults: o.runs * filesPerRun * docsPerFile,
+        batchSpacingMs,
       },
       concurrency: o.concurrency,
       batchFilesPageSize: o.batchFilesPageSize,
+      walkKeysInMemory,
       nodeOptions: o.nodeOptions,
       mallocEnv: Object.fromEntries(
         Object.entries(process.env).filter(
@@ -237,7 +247,8 @@ export function producersTable(r: ProducersBenchResult): string {
     `${p.cpuMicrosPerRecord} µs CPU/record  peak RSS ${p.peakRssMb} MB${parts(p)}  live heap ${p.liveHeapMb} MB${atPeak(p)}`;
   return [
     `producers benchmark: ${r.scale.auditLogs} audit entries, ${r.scale.batches} batches, ${r.scale.runs} runs ` +
-      `(${r.scale.runResults} results), concurrency ${r.concurrency}, no rate limit, ` +
+      `(${r.scale.runResults} results), batches ${r.scale.batchSpacingMs} ms apart, concurrency ${r.concurrency}, ` +
+      `no rate limit, walkKeysInMemory ${r.walkKeysInMemory}, ` +
       `node flags: ${r.nodeOptions.length ? r.nodeOptions.join(' ') : 'none'}; ` +
       `malloc: ${
         Object.entries(r.mallocEnv)

@@ -112,6 +112,8 @@ export interface CrashRunSpec {
    * tail can publish them, and a repeat would show as more committed records than keys.
    */
   auditLogsSettleMs?: number;
+  /** producers.walkKeysInMemory (its default when unset): small, every walk moves its keys to disk. */
+  walkKeysInMemory?: number;
   /** Kills per target when the services are ours (`external` says how many otherwise). */
   perTarget: Record<CrashTarget, number>;
   external?: Record<CrashTarget, number>;
@@ -164,6 +166,7 @@ export async function crashRun(t: TestContext, spec: CrashRunSpec): Promise<void
       auditLogsSettleMs: spec.auditLogsSettleMs ?? 0,
       auditLogsPageSize: 1_000,
       concurrency: 4,
+      ...(spec.walkKeysInMemory ? { walkKeysInMemory: spec.walkKeysInMemory } : {}),
     },
     sinks: { ...flush, retryMaxMs: 2_000, shutdownTimeoutMs: 10_000 },
   };

@@ -4,6 +4,9 @@
  * transaction commits (or refuses it, to stand for a crash), and small resource declarations that page
  * by offset. No HTTP and no Kafka: a test sets the records, runs a walk and reads what was committed.
  */
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { z } from 'zod';
 import { configSchema } from '../../../core/config.ts';
 import { createLogger } from '../../../core/log.ts';
@@ -75,10 +78,14 @@ export interface Port {
   setNow(ms: number): void;
 }
 
-export function port(api: MemoryApi, now = 1_000_000): Port {
+/** `producers` settings go through the config's schema, as a user's would. */
+export function port(api: MemoryApi, now = 1_000_000, producers: Record<string, unknown> = {}): Port {
   const logger = createLogger('follow-test');
   logger.level = 'silent';
-  const config = configSchema.parse({ instabase: { apiUrl: 'http://api.invalid/api', token: 't' } });
+  const config = configSchema.parse({
+    instabase: { apiUrl: 'http://api.invalid/api', token: 't' },
+    producers,
+  });
   const state = new StateStore('state', 'follow-test');
   const committed: Step[] = [];
   let failAt: number | undefined;
@@ -107,6 +114,34 @@ export function port(api: MemoryApi, now = 1_000_000): Port {
     setNow: (ms) => void (clock = ms),
   };
 }
+
+/** How a suite holds the keys its walks have seen (producers/follow/walk-keys.ts). */
+export interface WalkKeysSetting {
+  title: string;
+  /** `producers` settings for port(). */
+  producers: Record<string, unknown>;
+  /** The scratch directory, which must be empty whenever no walk runs; removed by `cleanUp`. */
+  dir?: string;
+}
+
+/**
+ * The follow suites run twice: with their walks' keys in memory (the default), and with every key past
+ * the first moved to a scratch store on disk, in a directory of the suite's own.
+ */
+export function walkKeysSettings(): WalkKeysSetting[] {
+  const dir = mkdtempSync(join(tmpdir(), 'walk-keys-'));
+  return [
+    { title: 'keys in memory', producers: {} },
+    { title: 'keys on disk past the first', producers: { walkKeysInMemory: 1, stateDir: dir }, dir },
+  ];
+}
+
+/** What a setting's scratch directory still holds (nothing, once every walk has ended). */
+export const leftOver = (s: WalkKeysSetting): string[] => (s.dir ? readdirSync(s.dir) : []);
+
+export const cleanUp = (s: WalkKeysSetting): void => {
+  if (s.dir) rmSync(s.dir, { recursive: true, force: true });
+};
 
 const item = z.object({ id: z.number(), v: z.string() }).passthrough();
 
