@@ -79,7 +79,12 @@ export class WalkKeys implements KeyLookup {
     this.moving.push(set);
     const write = this.writing.then(async () => {
       const db = await this.open();
-      await db.batch([...set].map((key) => ({ type: 'put' as const, key, value: '' })));
+      // A chained batch hands each key to LevelDB as it goes, rather than building an operation per key.
+      // The value is not empty: classic-level 3.0.0 copies an empty string into a buffer it never frees
+      // (its DisposeSliceBuffer skips empty slices), ~32 bytes of native memory lost per key.
+      const batch = db.batch();
+      for (const key of set) batch.put(key, '1');
+      await batch.write();
       this.moving.splice(this.moving.indexOf(set), 1);
     });
     // A failed write is its caller's failure; the next one still runs.

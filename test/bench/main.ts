@@ -13,6 +13,7 @@ import { freshnessTable, runFreshnessBench } from './freshness.ts';
 import { producersTable, runProducersBench } from './producers.ts';
 import { sinkTable } from './report.ts';
 import { runSinkBench } from './sink.ts';
+import { runWalkKeysBench, walkKeysTable } from './walk-keys.ts';
 
 const USAGE = `usage: npm run bench -- sink [--records N] [--flush-rows N] [--partitions N] [--json] [--keep]
                                 [--profile DIR]
@@ -20,6 +21,7 @@ const USAGE = `usage: npm run bench -- sink [--records N] [--flush-rows N] [--pa
        npm run bench -- producers [--audit-logs N] [--batches N] [--runs N] [--concurrency N]
                                 [--batch-files-page-size N] [--batch-spacing-ms N] [--walk-keys-in-memory N]
                                 [--node-options="FLAGS"] [--tsx] [--json]
+       npm run bench -- walk-keys [--keys N] [--limits N,N] [--node-options="FLAGS"] [--json]
        npm run bench -- top FILE.cpuprofile [--limit N]
 
   sink          fill a topic with N batches records, then measure (a) the sink replaying it into
@@ -48,6 +50,10 @@ const USAGE = `usage: npm run bench -- sink [--records N] [--flush-rows N] [--pa
                 entity's appearance in the API to its row in <resource>_current, p50/p99 per resource
   --changes     new entities to observe per resource and interval (default 200)
   --intervals   poll intervals in ms (default: the config's default interval, then 1000)
+  walk-keys     what a walk's seen keys cost (peak RSS, heap, CPU per key): a plain Set against
+                producers.walkKeysInMemory limits, each in a process of its own; no stack needed
+  --keys        keys walked (default 1000000)
+  --limits      walkKeysInMemory values to measure (default: the configuration's, and 2000)
   top           functions and packages by self time in a .cpuprofile (also node --cpu-prof's)`;
 
 /**
@@ -86,6 +92,8 @@ async function main(): Promise<void> {
       'node-options': { type: 'string' },
       tsx: { type: 'boolean', default: false },
       intervals: { type: 'string' },
+      keys: { type: 'string' },
+      limits: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -94,7 +102,11 @@ async function main(): Promise<void> {
     return;
   }
   const bench = positionals[0];
-  if (values.help || positionals.length !== 1 || !['sink', 'freshness', 'producers'].includes(bench ?? '')) {
+  if (
+    values.help ||
+    positionals.length !== 1 ||
+    !['sink', 'freshness', 'producers', 'walk-keys'].includes(bench ?? '')
+  ) {
     process.stderr.write(`${USAGE}\n`);
     process.exitCode = values.help ? 0 : 2;
     return;
@@ -129,6 +141,19 @@ async function main(): Promise<void> {
     });
     const json = JSON.stringify(r, null, 2);
     process.stdout.write(values.json ? `${json}\n` : `${producersTable(r)}\n\n${json}\n`);
+    return;
+  }
+
+  if (bench === 'walk-keys') {
+    const r = await runWalkKeysBench(
+      positive('keys', values.keys, 1_000_000),
+      (values.limits ?? `${testConfig('defaults').producers.walkKeysInMemory},2000`)
+        .split(',')
+        .map((v) => positive('limits', v, 1)),
+      (values['node-options'] ?? '').split(/\s+/).filter(Boolean),
+    );
+    const json = JSON.stringify(r, null, 2);
+    process.stdout.write(values.json ? `${json}\n` : `${walkKeysTable(r)}\n\n${json}\n`);
     return;
   }
 

@@ -4,7 +4,6 @@
 // child), and not what the other phase left on the heap. It also runs with the node flags a
 // deployment would give the producers (--node-options), which the bench process itself does not have.
 // The parent sends a PhaseRequest and gets a PhaseReply back.
-import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { getHeapStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -14,6 +13,7 @@ import { createLogger, type Logger } from '../../core/log.ts';
 import { startProducers } from '../../producers/daemon.ts';
 import { TransactionalPublisher, type Publisher, type PublishUnit } from '../../producers/publisher.ts';
 import { testConfig } from '../helpers/pipeline.ts';
+import { rssParts } from './rss.ts';
 
 export interface PhaseRequest {
   label: string;
@@ -71,19 +71,6 @@ function fullGc(): void {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const mb = (bytes: number) => Math.round((bytes / (1024 * 1024)) * 10) / 10;
-
-/** RssAnon and RssFile of this process in bytes, or undefined without /proc. */
-function rssParts(): { anon: number; file: number } | undefined {
-  try {
-    const status = readFileSync('/proc/self/status', 'utf8');
-    const kb = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
-    const anon = kb('RssAnon');
-    const file = kb('RssFile');
-    return Number.isNaN(anon) || Number.isNaN(file) ? undefined : { anon: anon * 1024, file: file * 1024 };
-  } catch {
-    return undefined;
-  }
-}
 
 /**
  * Counts what it is handed and makes it "durable" at once, so the walk goes on exactly as with Kafka.
