@@ -260,7 +260,7 @@ export const configSchema = z.strictObject({
           'where the producers keep their local copy of the cursor state (LevelDB, rebuilt from the state topic at every start); unset: `instabase-stream-state` in the system temp directory',
         ),
       walkKeysInMemory: positiveInt
-        .default(20_000)
+        .default(5_000)
         .describe(
           'keys one walk of a listing holds in memory to tell what it has seen (~170 B each); past that they go to a scratch LevelDB under `stateDir`, so memory does not grow with the listing',
         ),

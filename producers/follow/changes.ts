@@ -6,9 +6,9 @@ import { emitOf, invalidKey, isRecord, shapedRecords } from './page-records.ts';
 import { ownedPage, type Shard } from './shard.ts';
 import { stateKey } from './state-keys.ts';
 import {
+  CONCLUDED_PER_COMMIT,
   emptyStep,
   type ApiRecord,
-  type Emit,
   type EngineContext,
   type ResourceDeclaration,
 } from './types.ts';
@@ -178,29 +178,30 @@ export async function publishTombstones(
   endpoint: string,
   confirmed = false,
 ): Promise<string[]> {
-  const missing = await ctx.state.collect<EntityState>(prefix, undefined, (key) => !keep.has(key));
-  if (missing.length === 0) return [];
-  const emits: Emit[] = [];
-  const state: StateChange[] = [];
   const deleted: string[] = [];
-  for (const [key, entity] of missing) {
+  let step = emptyStep();
+  for await (const [key, entity] of ctx.state.entries<EntityState>(prefix, (key) => !keep.has(key))) {
     if (!confirmed && !entity.missed) {
-      state.push({ key, value: { ...entity, missed: true } });
-      continue;
+      step.state.push({ key, value: { ...entity, missed: true } });
+    } else {
+      if (entity.f && entity.k !== undefined) {
+        step.emits.push({
+          resource: decl.name,
+          key: entity.k,
+          fields: entity.f,
+          object: entity.o,
+          endpoint,
+          deleted: true,
+        });
+      }
+      step.state.push({ key, value: null });
+      deleted.push(key);
     }
-    if (entity.f && entity.k !== undefined) {
-      emits.push({
-        resource: decl.name,
-        key: entity.k,
-        fields: entity.f,
-        object: entity.o,
-        endpoint,
-        deleted: true,
-      });
+    if (step.state.length >= CONCLUDED_PER_COMMIT) {
+      await ctx.commit(step);
+      step = emptyStep();
     }
-    state.push({ key, value: null });
-    deleted.push(key);
   }
-  await ctx.commit({ emits, dead: [], state });
+  if (step.state.length) await ctx.commit(step);
   return deleted;
 }

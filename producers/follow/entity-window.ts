@@ -6,7 +6,13 @@ import { pageBudget } from './page-budget.ts';
 import { emitOf, invalidKey, isRecord, shapedRecords } from './page-records.ts';
 import { ownedPage, type Shard } from './shard.ts';
 import { childCursorKey, stateKey, windowKey } from './state-keys.ts';
-import { emptyStep, type ApiRecord, type EngineContext, type ResourceDeclaration } from './types.ts';
+import {
+  CONCLUDED_PER_COMMIT,
+  emptyStep,
+  type ApiRecord,
+  type EngineContext,
+  type ResourceDeclaration,
+} from './types.ts';
 import { WalkKeys } from './walk-keys.ts';
 
 /** Per entity of a windowed listing: its hash, whether it can still change, and its time (ms). */
@@ -120,12 +126,9 @@ async function walkWindow(
   }
 
   const prefix = stateKey(decl.name, undefined, '');
-  const unseen = await ctx.state.collect<TrackedEntity>(
-    prefix,
-    (_key, entity) => Boolean(entity.open),
-    (key) => !seen.has(key) && key !== watermarkKey,
-  );
-  for (const [key] of unseen) {
+  const unseen = ctx.state.entries<TrackedEntity>(prefix, (key) => !seen.has(key) && key !== watermarkKey);
+  for await (const [key, entity] of unseen) {
+    if (!entity.open) continue;
     // One entity's listing: the window's budget is more than it can legitimately need.
     for await (const page of walk(ctx.client, decl.spec, {
       query: options.byKey(key.slice(prefix.length)),
@@ -136,13 +139,17 @@ async function walkWindow(
     }
   }
 
+  // Forgotten in parts; the watermark moves with the last.
   const forgetBefore = from - options.lookbackMs;
-  const prune: StateChange[] = (
-    await ctx.state.collect<TrackedEntity>(
-      prefix,
-      (key, e) => key !== watermarkKey && !e.open && !e.ready && e.t < forgetBefore,
-    )
-  ).map(([key]) => ({ key, value: null }));
+  let prune: StateChange[] = [];
+  for await (const [key, e] of ctx.state.entries<TrackedEntity>(prefix, (key) => key !== watermarkKey)) {
+    if (e.open || e.ready || !(e.t < forgetBefore)) continue;
+    prune.push({ key, value: null });
+    if (prune.length >= CONCLUDED_PER_COMMIT) {
+      await ctx.commit({ emits: [], dead: [], state: prune });
+      prune = [];
+    }
+  }
   await ctx.commit({ emits: [], dead: [], state: [...prune, { key: watermarkKey, value: { wm: now } }] });
 }
 

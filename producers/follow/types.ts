@@ -27,6 +27,13 @@ export interface Step {
 
 export const emptyStep = (): Step => ({ emits: [], dead: [], state: [] });
 
+/**
+ * Entities concluded per transaction when a walk settles what it did not see (tombstones, marks, the
+ * entities a window forgets). They are read from the state and committed in parts, never held whole: a
+ * kill between two parts leaves the rest for the next walk, which concludes them the same way.
+ */
+export const CONCLUDED_PER_COMMIT = 1_000;
+
 export interface EngineContext {
   config: Config;
   client: InstabaseClient;

@@ -163,3 +163,38 @@ describe('walkChanges over more keys than walkKeysInMemory', () => {
     assert.deepEqual(leftOver(keys), []);
   });
 });
+
+describe('walkChanges when many entities disappear at once', () => {
+  it('concludes them in parts of 1,000, each once, also when a part fails half way', async () => {
+    const all = Array.from({ length: 2_500 }, (_, i) => ({ id: i + 1, v: 'v' }));
+    let items: Item[] = all;
+    const api = new MemoryApi().list('/items', 'items', () => items);
+    const p = port(api);
+    const wide = declaration('batches', offsetSpec('batches', '/items', 'items', 100));
+    const walk = () => walkChanges(p.ctx, wide, { tombstones: true });
+    await walk();
+    items = [all[0]!];
+    const before = p.committed.length;
+    await walk();
+    const marks = p.committed
+      .slice(before)
+      .filter((s) => s.state.some((c) => c.value?.missed))
+      .map((s) => s.state.length);
+    assert.deepEqual(marks, [1_000, 1_000, 499], 'the marks go out in parts');
+
+    // The second part of the tombstones fails: the first is published, the rest waits for the next walk.
+    p.failCommitAfter(1);
+    await assert.rejects(walk(), /transaction aborted/);
+    const first = emitted(p).filter((e) => e.startsWith('-'));
+    assert.equal(first.length, 1_000);
+    await walk();
+    const tombstones = emitted(p).filter((e) => e.startsWith('-'));
+    assert.equal(tombstones.length, 2_499, 'every gone entity has its tombstone');
+    assert.equal(new Set(tombstones).size, 2_499, 'and only one');
+    assert.deepEqual(
+      (await p.state.collect('batches/')).map(([k]) => k),
+      ['batches/1'],
+      'only the one still listed is left in the state',
+    );
+  });
+});
