@@ -157,8 +157,19 @@ async function followChanges(poll: Poll, root: Declaration, follow: Of<'changes'
   const errors: unknown[] = [];
   const branches = (page: Page<unknown>) =>
     children.flatMap((child) => childIds(child, pageRecords(page)).map((id) => ({ child, id })));
-  const { deleted } = await walkChanges(ctx, root, {
+  // The descendants of the records a part tombstoned get theirs before the next part.
+  const descendants = children.flatMap((c) => [c, ...changesChildren(poll, c.name)]);
+  const cascade = async (deleted: string[]) => {
+    for (const key of deleted) {
+      const id = key.slice(stateKey(root.name, undefined, '').length);
+      for (const d of descendants) {
+        await publishTombstones(ctx, d, stateKey(d.name, id, ''), new Set(), endpointOf(d), true);
+      }
+    }
+  };
+  await walkChanges(ctx, root, {
     tombstones: true,
+    onTombstoned: cascade,
     ...(poll.shard ? { shard: poll.shard } : {}),
     ...(follow.pageSize ? { params: pageSizeOf(poll, root) } : {}),
     beforePage: children.length
@@ -188,13 +199,6 @@ async function followChanges(poll: Poll, root: Declaration, follow: Of<'changes'
         ? enrichFrom(ctx, root, carrier, follow.fromChild.field, carried)
         : undefined,
   });
-  const descendants = children.flatMap((c) => [c, ...changesChildren(poll, c.name)]);
-  for (const key of deleted) {
-    const id = key.slice(stateKey(root.name, undefined, '').length);
-    for (const d of descendants) {
-      await publishTombstones(ctx, d, stateKey(d.name, id, ''), new Set(), endpointOf(d), true);
-    }
-  }
   if (errors.length) throw errors[0];
 }
 

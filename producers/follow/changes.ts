@@ -36,6 +36,12 @@ export interface ChangesOptions {
   budget?: 'last' | 'max';
   /** After a complete walk, publish a `_deleted` record for every entity in scope that was not seen. */
   tombstones: boolean;
+  /**
+   * Awaited after each part of the walk's tombstones has committed, with the state keys it tombstoned:
+   * a root record's descendants get theirs before the next part, so a part that fails leaves no part
+   * before it without them.
+   */
+  onTombstoned?: (keys: string[]) => Promise<void>;
   /** Keep what tombstones need but leave publishing them to the caller, who sees several walks of one scope. */
   deferTombstones?: boolean;
   /**
@@ -109,7 +115,15 @@ async function walkWith(
   }
   const deleted =
     options.tombstones && !options.deferTombstones
-      ? await publishTombstones(ctx, decl, prefix, seen, `${decl.spec.method} ${decl.spec.path}`)
+      ? await publishTombstones(
+          ctx,
+          decl,
+          prefix,
+          seen,
+          `${decl.spec.method} ${decl.spec.path}`,
+          false,
+          options.onTombstoned,
+        )
       : [];
   return { deleted };
 }
@@ -168,7 +182,8 @@ async function publishChanges(
  * `_deleted` records for the entities under `prefix` that are not in `keep`. Offset paging over a list
  * that changes while it is walked can skip an entity, so one miss only marks it; the tombstone, with
  * the last state seen, follows a second consecutive complete walk without it. `confirmed` skips that
- * wait when the absence is certain (the parent itself is gone).
+ * wait when the absence is certain (the parent itself is gone). `afterPart` is awaited after each part
+ * commits, with the keys it tombstoned.
  */
 export async function publishTombstones(
   ctx: EngineContext,
@@ -177,9 +192,18 @@ export async function publishTombstones(
   keep: KeyLookup,
   endpoint: string,
   confirmed = false,
+  afterPart?: (deleted: string[]) => Promise<void>,
 ): Promise<string[]> {
   const deleted: string[] = [];
   let step = emptyStep();
+  let part: string[] = [];
+  const commit = async () => {
+    await ctx.commit(step);
+    step = emptyStep();
+    const done = part;
+    part = [];
+    if (done.length) await afterPart?.(done);
+  };
   for await (const [key, entity] of ctx.state.entries<EntityState>(prefix, (key) => !keep.has(key))) {
     if (!confirmed && !entity.missed) {
       step.state.push({ key, value: { ...entity, missed: true } });
@@ -196,12 +220,10 @@ export async function publishTombstones(
       }
       step.state.push({ key, value: null });
       deleted.push(key);
+      part.push(key);
     }
-    if (step.state.length >= CONCLUDED_PER_COMMIT) {
-      await ctx.commit(step);
-      step = emptyStep();
-    }
+    if (step.state.length >= CONCLUDED_PER_COMMIT) await commit();
   }
-  if (step.state.length) await ctx.commit(step);
+  if (step.state.length) await commit();
   return deleted;
 }

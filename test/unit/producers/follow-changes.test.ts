@@ -165,13 +165,16 @@ describe('walkChanges over more keys than walkKeysInMemory', () => {
 });
 
 describe('walkChanges when many entities disappear at once', () => {
-  it('concludes them in parts of 1,000, each once, also when a part fails half way', async () => {
+  it('concludes them in parts of 1,000, each once and handed on, also when a part fails half way', async () => {
     const all = Array.from({ length: 2_500 }, (_, i) => ({ id: i + 1, v: 'v' }));
     let items: Item[] = all;
     const api = new MemoryApi().list('/items', 'items', () => items);
     const p = port(api);
     const wide = declaration('batches', offsetSpec('batches', '/items', 'items', 100));
-    const walk = () => walkChanges(p.ctx, wide, { tombstones: true });
+    // What a root's walk hands on for its descendants' tombstones (producers/jobs.ts), part by part.
+    const handedOn: string[][] = [];
+    const walk = () =>
+      walkChanges(p.ctx, wide, { tombstones: true, onTombstoned: async (keys) => void handedOn.push(keys) });
     await walk();
     items = [all[0]!];
     const before = p.committed.length;
@@ -187,10 +190,17 @@ describe('walkChanges when many entities disappear at once', () => {
     await assert.rejects(walk(), /transaction aborted/);
     const first = emitted(p).filter((e) => e.startsWith('-'));
     assert.equal(first.length, 1_000);
+    assert.deepEqual(
+      handedOn.map((keys) => keys.length),
+      [1_000],
+      'the part that committed was handed on before the next one failed',
+    );
     await walk();
     const tombstones = emitted(p).filter((e) => e.startsWith('-'));
     assert.equal(tombstones.length, 2_499, 'every gone entity has its tombstone');
     assert.equal(new Set(tombstones).size, 2_499, 'and only one');
+    assert.equal(new Set(handedOn.flat()).size, 2_499, 'each handed on once');
+    assert.equal(handedOn.flat().length, 2_499);
     assert.deepEqual(
       (await p.state.collect('batches/')).map(([k]) => k),
       ['batches/1'],
