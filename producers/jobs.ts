@@ -153,6 +153,8 @@ async function followChanges(poll: Poll, root: Declaration, follow: Of<'changes'
   const { ctx } = poll;
   const children = changesChildren(poll, root.name);
   const carried = new Map<string, string>();
+  /** The page's records whose carrier branch failed: what it carries is not known this time. */
+  const uncarried = new Set<string>();
   const carrier = follow.fromChild && children.find((c) => c.name === follow.fromChild?.resource);
   const errors: unknown[] = [];
   const branches = (page: Page<unknown>) =>
@@ -176,6 +178,7 @@ async function followChanges(poll: Poll, root: Declaration, follow: Of<'changes'
       ? (page) => {
           // What the previous page's branches carried was used when it was published.
           carried.clear();
+          uncarried.clear();
           return forEachLimit(branches(page), fanOut(poll.knobs), async ({ child, id }) => {
             let value: string | undefined;
             const carry =
@@ -189,6 +192,7 @@ async function followChanges(poll: Poll, root: Declaration, follow: Of<'changes'
               await walkBranch(poll, child, id, carry);
               if (value !== undefined) carried.set(String(id), value);
             } catch (err) {
+              if (carry) uncarried.add(String(id));
               errors.push(err);
             }
           });
@@ -196,7 +200,7 @@ async function followChanges(poll: Poll, root: Declaration, follow: Of<'changes'
       : undefined,
     enrich:
       carrier && follow.fromChild
-        ? enrichFrom(ctx, root, carrier, follow.fromChild.field, carried)
+        ? enrichFrom(ctx, root, carrier, follow.fromChild.field, carried, uncarried)
         : undefined,
   });
   if (errors.length) throw errors[0];
@@ -204,7 +208,8 @@ async function followChanges(poll: Poll, root: Declaration, follow: Of<'changes'
 
 /**
  * A record completed with a field read from its child's pages, or, when the child was not read this
- * time, the field as last published, so that a failure does not make a version.
+ * time, the field as last published, so that a failure does not make a version. A record whose child
+ * failed and that was never published with the field is held back (undefined) until the child is read.
  */
 function enrichFrom(
   ctx: EngineContext,
@@ -212,13 +217,15 @@ function enrichFrom(
   child: Declaration,
   field: string,
   carried: ReadonlyMap<string, string>,
-): (record: ApiRecord) => ApiRecord {
+  uncarried: ReadonlySet<string>,
+): (record: ApiRecord) => ApiRecord | undefined {
   return (record) => {
     const id = child.parentId?.(record);
     if (id === undefined) return record;
     const previous = ctx.state.get<EntityState>(stateKey(root.name, undefined, String(id)))?.o;
     const value = carried.get(String(id)) ?? (isRecord(previous) ? previous[field] : undefined);
-    return value === undefined ? record : { ...record, [field]: value };
+    if (value === undefined) return uncarried.has(String(id)) ? undefined : record;
+    return { ...record, [field]: value };
   };
 }
 

@@ -1,5 +1,5 @@
 import { contentHash } from '../content-hash.ts';
-import { walk, type Page, type WalkParams } from '../instabase/paginators.ts';
+import { walk, type Page, type RecordItem, type WalkParams } from '../instabase/paginators.ts';
 import type { StateChange } from '../state-store.ts';
 import { pageBudget } from './page-budget.ts';
 import { emitOf, invalidKey, isRecord, shapedRecords } from './page-records.ts';
@@ -55,9 +55,11 @@ export interface ChangesOptions {
   beforePage?: (page: Page<unknown>) => Promise<void>;
   /**
    * Completes a valid record before it is shaped, hashed and published (a conversation gets the
-   * `state` of its detail). What it adds is part of the published object.
+   * `state` of its detail). What it adds is part of the published object. Undefined: the record cannot
+   * be completed this time (its detail failed and nothing was published before); it is held back, not
+   * published and its state untouched, but counts as seen, so the next walk publishes it whole.
    */
-  enrich?: (record: ApiRecord) => ApiRecord;
+  enrich?: (record: ApiRecord) => ApiRecord | undefined;
   /** Only the records of this share of the listing (./shard.ts); every record when unset. */
   shard?: Shard;
   /**
@@ -153,9 +155,15 @@ async function publishChanges(
   const complete: Page<unknown> = enrich
     ? {
         ...page,
-        items: page.items.map((item) =>
-          item.ok ? { ...item, record: enrich(item.record as ApiRecord) } : item,
-        ),
+        items: page.items.flatMap((item): RecordItem<unknown>[] => {
+          if (!item.ok) return [item];
+          const record = enrich(item.record as ApiRecord);
+          if (record) return [{ ...item, record }];
+          // Held back: a version without what enrich adds would be published once, then again whole.
+          const key = invalidKey(decl, item.record as ApiRecord, page);
+          if (key !== undefined) seen.add(stateKey(decl.name, options.scope, key));
+          return [];
+        }),
       }
     : page;
   for (const { shaped } of shapedRecords(decl, complete, ctx, step)) {

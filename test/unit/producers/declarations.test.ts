@@ -155,6 +155,42 @@ describe('buildJobs', () => {
     assert.deepEqual(gone, ['2', '["2","/c.pdf"]']);
   });
 
+  // The crash suite's group run (stop 26's CI) saw 13 committed conversations for 12 keys: a transaction
+  // of a conversation's detail failed (a broker kill) while its listing page still committed.
+  it("holds back a new conversation whose detail failed, rather than publish it without the detail's state", async () => {
+    const memory = new MemoryApi()
+      .on('/v2/conversations', () => ({
+        conversations: [
+          { id: 'c1', name: 'one' },
+          { id: 'c2', name: 'two' },
+        ],
+      }))
+      .on('/v2/conversations/{conversation_id}', (req) => {
+        const id = String(req.pathParams?.conversation_id);
+        return { id, name: id, state: 'COMPLETE', documents: [{ id: 1, name: `${id}.pdf` }] };
+      })
+      .on('/v2/conversations/{conversation_id}/documents/{document_id}', (req) => ({
+        id: 1,
+        name: `${String(req.pathParams?.conversation_id)}.pdf`,
+      }));
+    const { p, jobs } = jobsOf(memory, ['conversations', 'conversation_documents']);
+    p.failCommitAfter(0); // the first detail's transaction does not commit
+    await assert.rejects(jobs[0]!.run(new AbortController().signal), /transaction aborted/);
+    const firstPoll = p.committed.flatMap((s) => s.emits.filter((e) => e.resource === 'conversations'));
+    assert.equal(firstPoll.length, 1, 'only the conversation whose detail committed');
+    await jobs[0]!.run(new AbortController().signal);
+    const published = p.committed.flatMap((s) =>
+      s.emits.filter((e) => e.resource === 'conversations').map((e) => `${e.key}:${String(e.fields.state)}`),
+    );
+    assert.deepEqual(published.sort(), ['c1:COMPLETE', 'c2:COMPLETE']);
+    // Held back, it was still seen: no mark, so a later walk without it tombstones it only after two.
+    assert.equal(
+      p.committed.flatMap((s) => s.state).filter((c) => c.value?.missed).length,
+      0,
+      'no conversation marked missing',
+    );
+  });
+
   it('leaves batch files alone when batch_files is off', async () => {
     const memory = api();
     const { p, jobs } = jobsOf(memory, ['batches']);
