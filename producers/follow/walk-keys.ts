@@ -58,11 +58,11 @@ export class WalkKeys implements KeyLookup {
   }
 
   /** Whether the keys in memory have reached the limit (settle then moves them to disk). */
-  get full(): boolean {
+  private get full(): boolean {
     return this.memory.size >= this.limit;
   }
 
-  /** Keys held in memory now, moving ones included (what the limit bounds; for tests and metrics). */
+  /** Keys held in memory now, moving ones included: what the limit bounds, as the tests check. */
   get inMemory(): number {
     return this.moving.reduce((n, set) => n + set.size, this.memory.size);
   }

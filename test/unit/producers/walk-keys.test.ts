@@ -6,7 +6,7 @@
  * leaves nothing on disk once closed.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -109,7 +109,7 @@ describe('WalkKeys', () => {
   it('a write that fails keeps its keys findable and fails the settle', async () => {
     // The scratch store cannot be made under a file.
     const file = join(root, 'not-a-directory');
-    await import('node:fs/promises').then((fs) => fs.writeFile(file, ''));
+    writeFileSync(file, '');
     const keys = new WalkKeys(2, file);
     keys.add('a');
     keys.add('b');
