@@ -3,14 +3,14 @@ import type { Logger } from '../core/log.ts';
 import type { ResourceName } from '../core/resources.ts';
 import { forEachLimit, settleAll } from './concurrency-limit.ts';
 import { walkAppendWindow } from './follow/append-window.ts';
-import { publishTombstones, walkChanges, type EntityState } from './follow/changes.ts';
+import { publishTombstones, walkChanges, type EntityState, type TombstoneHooks } from './follow/changes.ts';
 import { walkEntityWindow, walkReadyChildren } from './follow/entity-window.ts';
 import { isRecord } from './follow/page-records.ts';
-import { stateKey } from './follow/state-keys.ts';
+import { cascadeKey, stateKey } from './follow/state-keys.ts';
 import { shardName, type Shard } from './follow/shard.ts';
 import { pollTracked } from './follow/tracked.ts';
 import { WalkKeys } from './follow/walk-keys.ts';
-import type { ApiRecord, EngineContext } from './follow/types.ts';
+import { CONCLUDED_PER_COMMIT, emptyStep, type ApiRecord, type EngineContext } from './follow/types.ts';
 import { InstabaseError } from './instabase/errors.ts';
 import type { Page, WalkParams } from './instabase/paginators.ts';
 import { childPathParams } from './instabase/resource.ts';
@@ -102,7 +102,6 @@ async function walkScattered(
       await walkChanges(ctx, resource, {
         scope,
         tombstones: true,
-        deferTombstones: true,
         seen,
         params: { pathParams: pathParamsOf(resource, id, parentPathParams), ...pageSizeOf(poll, resource) },
       }).catch((err: unknown) => {
@@ -159,19 +158,13 @@ async function followChanges(poll: Poll, root: Declaration, follow: Of<'changes'
   const errors: unknown[] = [];
   const branches = (page: Page<unknown>) =>
     children.flatMap((child) => childIds(child, pageRecords(page)).map((id) => ({ child, id })));
-  // The descendants of the records a part tombstoned get theirs before the next part.
   const descendants = children.flatMap((c) => [c, ...changesChildren(poll, c.name)]);
-  const cascade = async (deleted: string[]) => {
-    for (const key of deleted) {
-      const id = key.slice(stateKey(root.name, undefined, '').length);
-      for (const d of descendants) {
-        await publishTombstones(ctx, d, stateKey(d.name, id, ''), new Set(), endpointOf(d), true);
-      }
-    }
-  };
+  const cascade = descendants.length ? cascadeOf(ctx, root, descendants) : undefined;
+  // What a poll killed half way through a cascade left is finished before anything else.
+  await cascade?.resume();
   await walkChanges(ctx, root, {
     tombstones: true,
-    onTombstoned: cascade,
+    ...(cascade ? { onTombstones: cascade.hooks } : {}),
     ...(poll.shard ? { shard: poll.shard } : {}),
     ...(follow.pageSize ? { params: pageSizeOf(poll, root) } : {}),
     beforePage: children.length
@@ -204,6 +197,53 @@ async function followChanges(poll: Poll, root: Declaration, follow: Of<'changes'
         : undefined,
   });
   if (errors.length) throw errors[0];
+}
+
+/**
+ * The tombstones a root record's descendants get when it gets its own: their walks are per root record,
+ * so once it is gone nothing else would ever conclude them. Its tombstone commits with a note
+ * (`_cascade/<root>/<id>`) that theirs are due; after each part of the root's tombstones, the
+ * descendants of that part are tombstoned and the notes go. A kill in between leaves the notes, and the
+ * next poll resumes from them: a descendant already tombstoned is no longer in the state, so nothing is
+ * published twice.
+ */
+function cascadeOf(
+  ctx: EngineContext,
+  root: Declaration,
+  descendants: Declaration[],
+): { hooks: TombstoneHooks; resume(): Promise<void> } {
+  const idOf = (key: string) => key.slice(stateKey(root.name, undefined, '').length);
+  const notes = cascadeKey(root.name, '');
+  const tombstoneDescendants = async (ids: string[]) => {
+    for (const id of ids) {
+      for (const d of descendants) {
+        await publishTombstones(ctx, d, stateKey(d.name, id, ''), new Set(), endpointOf(d), {
+          confirmed: true,
+        });
+      }
+    }
+    await ctx.commit({
+      ...emptyStep(),
+      state: ids.map((id) => ({ key: cascadeKey(root.name, id), value: null })),
+    });
+  };
+  return {
+    hooks: {
+      alongside: (key) => [{ key: cascadeKey(root.name, idOf(key)), value: { due: true } }],
+      afterPart: (keys) => tombstoneDescendants(keys.map(idOf)),
+    },
+    async resume() {
+      let ids: string[] = [];
+      for await (const [key] of ctx.state.entries(notes)) {
+        ids.push(key.slice(notes.length));
+        if (ids.length >= CONCLUDED_PER_COMMIT) {
+          await tombstoneDescendants(ids);
+          ids = [];
+        }
+      }
+      if (ids.length) await tombstoneDescendants(ids);
+    },
+  };
 }
 
 /**

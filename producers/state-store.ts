@@ -23,6 +23,7 @@ export interface StateChange {
  * - `<resource>/_tail`: what an append-only resource published from its unsettled tail;
  * - `<child>/_cursor/<parent id>`: where a parent's children walk resumes;
  * - `_pages/<resource>`: the paging guard's page counts (./follow/page-budget.ts);
+ * - `_cascade/<root>/<id>`: a root record tombstoned whose descendants' tombstones are still due (./jobs.ts);
  * - `__marker__/<instance id>`: the markers `load` writes and reads up to; they are not state and are
  *   never loaded.
  *

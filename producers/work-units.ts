@@ -13,7 +13,7 @@ import { groupTimeouts } from '../core/kafka.ts';
 import type { Logger } from '../core/log.ts';
 import type { ResourceName } from '../core/resources.ts';
 import { queriesTopic, stateTopic } from '../core/topics.ts';
-import { pageHistoryKey } from './follow/page-budget.ts';
+import { resourceOfStateKey } from './follow/state-keys.ts';
 import { shardName, type Shard } from './follow/shard.ts';
 import { trackIds } from './follow/tracked.ts';
 import type { Step } from './follow/types.ts';
@@ -131,11 +131,10 @@ export function groupLayout(config: Config): string[] {
   });
 }
 
-/** Whether a state key belongs to one of these resources (./follow/state-keys.ts, page-budget.ts). */
-function stateKeysOf(resources: readonly ResourceName[]): (key: string) => boolean {
+/** Whether a state key belongs to one of these resources (./follow/state-keys.ts). */
+export function stateKeysOf(resources: readonly ResourceName[]): (key: string) => boolean {
   const mine = new Set<string>(resources);
-  const pages = new Set(resources.map(pageHistoryKey));
-  return (key) => pages.has(key) || mine.has(key.slice(0, key.indexOf('/')));
+  return (key) => mine.has(resourceOfStateKey(key));
 }
 
 export interface UnitDeps {

@@ -34,16 +34,14 @@ export interface ChangesOptions {
    * resource are per parent and differ in size (a batch's files).
    */
   budget?: 'last' | 'max';
-  /** After a complete walk, publish a `_deleted` record for every entity in scope that was not seen. */
-  tombstones: boolean;
   /**
-   * Awaited after each part of the walk's tombstones has committed, with the state keys it tombstoned:
-   * a root record's descendants get theirs before the next part, so a part that fails leaves no part
-   * before it without them.
+   * After a complete walk, publish a `_deleted` record for every entity in scope that was not seen
+   * (unless the caller passed `seen`: it concludes them itself). Either way the walk keeps, per entity,
+   * what its tombstone will repeat.
    */
-  onTombstoned?: (keys: string[]) => Promise<void>;
-  /** Keep what tombstones need but leave publishing them to the caller, who sees several walks of one scope. */
-  deferTombstones?: boolean;
+  tombstones: boolean;
+  /** What the walk's tombstones bring along: a root record's, its descendants' (producers/jobs.ts). */
+  onTombstones?: TombstoneHooks;
   /**
    * Called for every record of the walk, changed or not, valid or not, e.g. to fan out to children: a
    * record that breaks the contract is dead-lettered, but its valid children are still walked.
@@ -63,10 +61,22 @@ export interface ChangesOptions {
   /** Only the records of this share of the listing (./shard.ts); every record when unset. */
   shard?: Shard;
   /**
-   * The set the walk records its keys in, when its caller needs them afterwards (several walks of one
-   * scope); the caller created it and closes it. Unset: the walk has a set of its own.
+   * The set the walk records its keys in, when several walks share one scope: the caller created it,
+   * closes it, and concludes the scope's tombstones once every walk is done. Unset: the walk has a set
+   * of its own and concludes its tombstones itself.
    */
   seen?: WalkKeys;
+}
+
+/** What a caller adds to tombstones: a root record's bring its descendants' (producers/jobs.ts). */
+export interface TombstoneHooks {
+  /** State committed in the same transaction as an entity's tombstone, given its state key. */
+  alongside?: (key: string) => StateChange[];
+  /**
+   * Awaited after each part of the tombstones has committed, with the state keys it tombstoned, so that
+   * what follows from a part is done before the next.
+   */
+  afterPart?: (keys: string[]) => Promise<void>;
 }
 
 /**
@@ -78,10 +88,10 @@ export async function walkChanges(
   ctx: EngineContext,
   decl: ResourceDeclaration,
   options: ChangesOptions,
-): Promise<{ deleted: string[] }> {
+): Promise<void> {
   const seen = options.seen ?? WalkKeys.of(ctx);
   try {
-    return await walkWith(ctx, decl, options, seen);
+    await walkWith(ctx, decl, options, seen);
   } finally {
     if (!options.seen) await seen.close();
   }
@@ -92,7 +102,7 @@ async function walkWith(
   decl: ResourceDeclaration,
   options: ChangesOptions,
   seen: WalkKeys,
-): Promise<{ deleted: string[] }> {
+): Promise<void> {
   const prefix = stateKey(decl.name, options.scope, '');
   const budget = pageBudget(ctx, decl, options.budget);
   try {
@@ -115,19 +125,11 @@ async function walkWith(
     await budget.failed(err);
     throw err;
   }
-  const deleted =
-    options.tombstones && !options.deferTombstones
-      ? await publishTombstones(
-          ctx,
-          decl,
-          prefix,
-          seen,
-          `${decl.spec.method} ${decl.spec.path}`,
-          false,
-          options.onTombstoned,
-        )
-      : [];
-  return { deleted };
+  if (options.tombstones && !options.seen) {
+    await publishTombstones(ctx, decl, prefix, seen, `${decl.spec.method} ${decl.spec.path}`, {
+      ...options.onTombstones,
+    });
+  }
 }
 
 /** One page of a changes walk: what is new or changed is published, with `extraState`, in one commit. */
@@ -190,8 +192,7 @@ async function publishChanges(
  * `_deleted` records for the entities under `prefix` that are not in `keep`. Offset paging over a list
  * that changes while it is walked can skip an entity, so one miss only marks it; the tombstone, with
  * the last state seen, follows a second consecutive complete walk without it. `confirmed` skips that
- * wait when the absence is certain (the parent itself is gone). `afterPart` is awaited after each part
- * commits, with the keys it tombstoned.
+ * wait when the absence is certain (the parent itself is gone). Returns how many were tombstoned.
  */
 export async function publishTombstones(
   ctx: EngineContext,
@@ -199,15 +200,17 @@ export async function publishTombstones(
   prefix: string,
   keep: KeyLookup,
   endpoint: string,
-  confirmed = false,
-  afterPart?: (deleted: string[]) => Promise<void>,
-): Promise<string[]> {
-  const deleted: string[] = [];
+  { confirmed = false, alongside, afterPart }: TombstoneHooks & { confirmed?: boolean } = {},
+): Promise<number> {
+  let deleted = 0;
   let step = emptyStep();
+  /** The entities this part concludes (marked or tombstoned), and those it tombstones. */
+  let concluded = 0;
   let part: string[] = [];
   const commit = async () => {
     await ctx.commit(step);
     step = emptyStep();
+    concluded = 0;
     const done = part;
     part = [];
     if (done.length) await afterPart?.(done);
@@ -227,11 +230,12 @@ export async function publishTombstones(
         });
       }
       step.state.push({ key, value: null });
-      deleted.push(key);
+      if (alongside) step.state.push(...alongside(key));
+      deleted++;
       part.push(key);
     }
-    if (step.state.length >= CONCLUDED_PER_COMMIT) await commit();
+    if (++concluded >= CONCLUDED_PER_COMMIT) await commit();
   }
-  if (step.state.length) await commit();
+  if (concluded) await commit();
   return deleted;
 }

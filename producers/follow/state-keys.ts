@@ -7,6 +7,8 @@
  * - `<resource>/_tail`: the keys an append-only resource published from its unsettled tail (./append-window.ts).
  * - `<child>/_cursor/<parent id>`: the page a parent's children walk resumes at (./entity-window.ts).
  * - `_pages/<resource>`: the page counts of the paging guard (./page-budget.ts).
+ * - `_cascade/<root>/<id>`: a root record that got its tombstone while its descendants' are still due
+ *   (../jobs.ts).
  */
 
 /** The key of an entity's state, below its resource and scope. */
@@ -21,3 +23,15 @@ export const tailKey = (resource: string): string => `${resource}/_tail`;
 
 /** The key of the checkpoint of one parent's children walk. */
 export const childCursorKey = (child: string, parentKey: string): string => `${child}/_cursor/${parentKey}`;
+
+/** The note, committed with a root record's tombstone, that its descendants' tombstones are still due. */
+export const cascadeKey = (root: string, id: string): string => `_cascade/${root}/${id}`;
+
+/**
+ * The resource a state key belongs to: its first segment, or the second for the producers' own
+ * bookkeeping, whose keys begin with `_` (`_pages/<resource>`, `_cascade/<root>/<id>`).
+ */
+export function resourceOfStateKey(key: string): string {
+  const [first = '', second = ''] = key.split('/', 2);
+  return first.startsWith('_') ? second : first;
+}

@@ -155,6 +155,35 @@ describe('buildJobs', () => {
     assert.deepEqual(gone, ['2', '["2","/c.pdf"]']);
   });
 
+  it("finishes a batch's cascade at the next poll when its files' tombstones failed after the batch's", async () => {
+    const listed = [...batches];
+    const memory = api(listed);
+    const { p, jobs } = jobsOf(memory, ['batches', 'batch_files']);
+    const run = () => jobs[0]!.run(new AbortController().signal);
+    await run();
+    listed.splice(1, 1);
+    await run(); // batch 2 missed once: marked
+    // The batch's tombstone commits; the first transaction with its files' does not (a kill there).
+    const commit = p.ctx.commit;
+    let failed = false;
+    p.ctx.commit = async (step) => {
+      if (!failed && step.emits.some((e) => e.resource === 'batch_files' && e.deleted)) {
+        failed = true;
+        throw new Error('transaction aborted');
+      }
+      await commit(step);
+    };
+    await assert.rejects(run(), /transaction aborted/);
+    const tombstones = () => p.committed.flatMap((s) => s.emits.filter((e) => e.deleted).map((e) => e.key));
+    assert.deepEqual(tombstones(), ['2'], 'the batch is gone, its files not yet');
+    assert.ok(p.state.get('_cascade/batches/2'), 'the note that they are due committed with it');
+    await run();
+    assert.deepEqual(tombstones(), ['2', '["2","/c.pdf"]'], 'the next poll tombstones them, once');
+    assert.equal(p.state.get('_cascade/batches/2'), undefined, 'and drops the note');
+    await run();
+    assert.deepEqual(tombstones(), ['2', '["2","/c.pdf"]']);
+  });
+
   // The crash suite's group run (stop 26's CI) saw 13 committed conversations for 12 keys: a transaction
   // of a conversation's detail failed (a broker kill) while its listing page still committed.
   it("holds back a new conversation whose detail failed, rather than publish it without the detail's state", async () => {

@@ -25,8 +25,18 @@ function setupWith(initial: Item[], producers: Record<string, unknown> = {}) {
   let items = initial;
   const api = new MemoryApi().list('/items', 'items', () => items);
   const p = port(api, undefined, producers);
-  const walk = () => walkChanges(p.ctx, decl, { tombstones: true });
+  const walk = () => tombstoning(p);
   return { api, p, walk, set: (next: Item[]) => void (items = next) };
+}
+
+/** A walk of `decl` with tombstones, and the state keys it tombstoned. */
+async function tombstoning(p: ReturnType<typeof port>): Promise<{ deleted: string[] }> {
+  const deleted: string[] = [];
+  await walkChanges(p.ctx, decl, {
+    tombstones: true,
+    onTombstones: { afterPart: async (keys) => void deleted.push(...keys) },
+  });
+  return { deleted };
 }
 
 const a = { id: 1, v: 'a' };
@@ -120,8 +130,10 @@ for (const keys of walkKeysSettings())
     it('confirmed tombstones (the parent is gone) do not wait for a second walk', async () => {
       const { p, walk } = setup([a, b]);
       await walk();
-      const deleted = await publishTombstones(p.ctx, decl, 'batches/', new Set(), 'GET /items', true);
-      assert.deepEqual(deleted, ['batches/1', 'batches/2']);
+      const deleted = await publishTombstones(p.ctx, decl, 'batches/', new Set(), 'GET /items', {
+        confirmed: true,
+      });
+      assert.equal(deleted, 2);
       assert.deepEqual(emitted(p), ['1:a', '2:b', '-1', '-2']);
     });
   });
@@ -157,8 +169,8 @@ describe('walkChanges over more keys than walkKeysInMemory', () => {
 
     const gone = new Set([3, 17, 18, 33, 40]);
     items = all.filter((r) => !gone.has(r.id));
-    assert.deepEqual((await walkChanges(p.ctx, decl, { tombstones: true })).deleted, [], 'one miss marks');
-    const { deleted } = await walkChanges(p.ctx, decl, { tombstones: true });
+    assert.deepEqual((await tombstoning(p)).deleted, [], 'one miss marks');
+    const { deleted } = await tombstoning(p);
     assert.deepEqual(deleted.sort(), ['batches/0', ...[...gone].map((id) => `batches/${id}`)].sort());
     assert.deepEqual(leftOver(keys), []);
   });
@@ -174,7 +186,10 @@ describe('walkChanges when many entities disappear at once', () => {
     // What a root's walk hands on for its descendants' tombstones (producers/jobs.ts), part by part.
     const handedOn: string[][] = [];
     const walk = () =>
-      walkChanges(p.ctx, wide, { tombstones: true, onTombstoned: async (keys) => void handedOn.push(keys) });
+      walkChanges(p.ctx, wide, {
+        tombstones: true,
+        onTombstones: { afterPart: async (keys) => void handedOn.push(keys) },
+      });
     await walk();
     items = [all[0]!];
     const before = p.committed.length;

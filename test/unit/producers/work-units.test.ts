@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { loadConfig } from '../../../core/config.ts';
-import { groupLayout, workUnits } from '../../../producers/work-units.ts';
+import { groupLayout, stateKeysOf, workUnits } from '../../../producers/work-units.ts';
 
 const config = (env: Record<string, string> = {}, producers: Record<string, unknown> = {}) =>
   loadConfig({ cwd: '/nonexistent', env: { KAFKA_CLIENT_ID: 'ibs', ...env }, overrides: { producers } });
@@ -95,5 +95,15 @@ describe('workUnits', () => {
       units.some((u) => u.name === 'runs.1'),
       'the other roots are still split',
     );
+  });
+});
+
+describe('stateKeysOf', () => {
+  it("gives a unit its resources' keys, its bookkeeping among them, and no other unit's", () => {
+    const owns = stateKeysOf(['batches', 'batch_files']);
+    const mine = ['batches/1', 'batch_files/1/["1","/a.pdf"]', '_pages/batch_files', '_cascade/batches/2'];
+    const others = ['runs/1', 'runs/_window', '_pages/runs', '_cascade/conversations/c1', 'batches_x/1'];
+    assert.deepEqual(mine.filter(owns), mine);
+    assert.deepEqual(others.filter(owns), []);
   });
 });
