@@ -1,6 +1,6 @@
-// The control routes under /__sim/: the state, the clock, the fault knobs and the ground truth.
+// The control routes under /__sim/: the state, the clock, the fault knobs, deletions and the ground truth.
 import type { ServerResponse } from 'node:http';
-import type { EndlessMode, SimData } from './data.ts';
+import type { EndlessMode, RemovableKind, SimData } from './data.ts';
 import type { FaultOptions } from './faults.ts';
 import { HttpError, writeJson } from './http.ts';
 import { GROUND_TRUTH } from './routes.ts';
@@ -45,6 +45,15 @@ export function control(sim: Controlled, url: URL, method: string, body: string,
   if (path === '/__sim/advance' && method === 'POST') {
     sim.advance(Number(q.get('ms') ?? 0));
     writeJson(res, 200, { now: sim.now() });
+    return;
+  }
+  if (path === '/__sim/remove' && method === 'POST') {
+    try {
+      data.remove(body ? (JSON.parse(body) as Partial<Record<RemovableKind, number>>) : {});
+    } catch (err) {
+      throw new HttpError(400, (err as Error).message);
+    }
+    writeJson(res, 200, { conversations: data.conversationIndexes().length });
     return;
   }
   if (path === '/__sim/faults' && method === 'POST') {

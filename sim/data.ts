@@ -96,7 +96,11 @@ const TAG = {
   path: 18,
   bad: 99,
   badVariant: 98,
+  removed: 97,
 } as const;
+
+/** What `SimData.remove` deletes a share of, each with what is below it. */
+export type RemovableKind = 'batches' | 'conversations';
 
 /**
  * The hash tags SimData's own records are drawn with. A resource module that draws data of its own takes
@@ -233,6 +237,30 @@ export class SimData {
     );
   }
 
+  /** The share of batches and of conversations deleted so far (`remove`); the seed says which. */
+  private readonly removedShare: Record<RemovableKind, number> = { batches: 0, conversations: 0 };
+
+  /**
+   * Deletes a share (0-1) of the batches or the conversations, with what is below them (a batch's files,
+   * a conversation's documents and their metadata): they leave the listings, their own routes answer
+   * 404, and the ground truth drops them. Each has a fixed draw, so a larger share deletes more and a
+   * smaller one brings none back.
+   */
+  remove(share: Partial<Record<RemovableKind, number>>): void {
+    for (const kind of ['batches', 'conversations'] as const) {
+      const v = share[kind];
+      if (v === undefined) continue;
+      if (!(v >= 0 && v <= 1)) throw new Error(`remove: the share of ${kind} must be between 0 and 1`);
+      this.removedShare[kind] = Math.max(this.removedShare[kind], v);
+    }
+  }
+
+  /** Whether batch or conversation i has been deleted (`remove`). */
+  isRemoved(kind: RemovableKind, i: number): boolean {
+    const share = this.removedShare[kind];
+    return share > 0 && u01(this.seed, TAG.removed, kind === 'batches' ? TAG.batch : TAG.conv, i) < share;
+  }
+
   /** Resource API: whether the record (tag, ...parts) is served broken; fixed by the seed. */
   isBad(tag: number, ...parts: number[]): boolean {
     return this.opts.badRecords > 0 && u01(this.seed, TAG.bad, tag, ...parts) < this.opts.badRecords;
@@ -335,12 +363,13 @@ export class SimData {
     limit = Infinity,
   ): number[] {
     const n = this.batchCount(now);
-    if (!filter.workspace && !filter.username) {
+    if (!filter.workspace && !filter.username && this.removedShare.batches === 0) {
       const end = Math.min(n, from + limit);
       return from >= end ? [] : Array.from({ length: end - from }, (_, k) => from + k);
     }
     const out: number[] = [];
     for (let i = 0; i < n; i++) {
+      if (this.isRemoved('batches', i)) continue;
       if (filter.workspace && this.batchWorkspace(i) !== filter.workspace) continue;
       if (filter.username && pick(USERS, this.seed, TAG.batch, i, 4) !== filter.username) continue;
       out.push(i);
@@ -354,7 +383,13 @@ export class SimData {
     const n = this.batchCount(now);
     if (this.opts.edgeValues && id === String(PAST_2_53)) return n > 2 ? 2 : undefined;
     const i = Number(id) - 1;
-    return Number.isSafeInteger(i) && i >= 0 && i < n && String(this.batchId(i)) === id ? i : undefined;
+    return Number.isSafeInteger(i) &&
+      i >= 0 &&
+      i < n &&
+      String(this.batchId(i)) === id &&
+      !this.isRemoved('batches', i)
+      ? i
+      : undefined;
   }
 
   // ---- runs ----------------------------------------------------------------------------------------
@@ -643,7 +678,16 @@ export class SimData {
 
   conversationIndex(id: string): number | undefined {
     const c = uuidIndex(this.seed, KIND.conversation, id);
-    return c !== undefined && c < this.opts.scale.conversations ? c : undefined;
+    return c !== undefined && c < this.opts.scale.conversations && !this.isRemoved('conversations', c)
+      ? c
+      : undefined;
+  }
+
+  /** Resource API: the conversations listed, in order. */
+  conversationIndexes(): number[] {
+    return Array.from({ length: this.opts.scale.conversations }, (_, c) => c).filter(
+      (c) => !this.isRemoved('conversations', c),
+    );
   }
 
   /** The same in the list and in the detail (the API has one description per conversation). */
@@ -880,9 +924,8 @@ export class SimData {
   }
 
   expectedConversations(): ExpectedList<string> {
-    const all = Array.from({ length: this.opts.scale.conversations }, (_, c) => c);
     return this.split(
-      all,
+      this.conversationIndexes(),
       (c) => this.conversationId(c),
       (c) => this.isBad(TAG.conv, c),
     );

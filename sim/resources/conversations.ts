@@ -14,7 +14,7 @@ const listConversations: Handler = (ctx) =>
     list(
       ctx,
       'conversations',
-      Array.from({ length: ctx.data.opts.scale.conversations }, (_, c) => ctx.data.conversationSummary(c)),
+      ctx.data.conversationIndexes().map((c) => ctx.data.conversationSummary(c)),
     ),
   );
 

@@ -114,3 +114,47 @@ describe('sim route table', () => {
     );
   });
 });
+
+describe('sim deletions (SimData.remove)', () => {
+  it('take batches and conversations out of listings, routes and ground truth, and bring none back', () => {
+    const sim = new SimData({ ...data.opts, scale: { ...data.opts.scale, batches: 200, conversations: 40 } });
+    const c = { data: sim, endless: () => 'off' as const, resources: SIM_RESOURCES };
+    const get = (path: string, q = '') => {
+      try {
+        const reply = dispatch(c, 'GET', path, new URLSearchParams(q), '', t);
+        return reply.kind === 'json' ? reply.body : reply;
+      } catch (err) {
+        if (err instanceof HttpError) return err.status;
+        throw err;
+      }
+    };
+    const listed = () => {
+      const body = get('/v2/batches', 'limit=1000') as { batches: Array<{ id: number }> };
+      return body.batches.map((b) => b.id);
+    };
+    const conversations = () =>
+      (get('/v2/conversations') as { conversations: Array<{ id: string }> }).conversations.map((x) => x.id);
+    assert.equal(listed().length, 200);
+    sim.remove({ batches: 0.25, conversations: 0.5 });
+    const left = listed();
+    assert.ok(left.length > 120 && left.length < 180, `about a quarter gone: ${left.length} left`);
+    assert.deepEqual(sim.expectedBatches(t).keys, left, 'the ground truth drops them too');
+    const gone = Array.from({ length: 200 }, (_, i) => i + 1).filter((id) => !left.includes(id));
+    assert.equal(get(`/v2/batches/${gone[0]}/files`), 404, "a deleted batch's files are gone with it");
+    assert.notEqual(get(`/v2/batches/${left[0]}/files`), 404);
+    const convs = conversations();
+    assert.ok(convs.length > 8 && convs.length < 32, `about half the conversations left: ${convs.length}`);
+    assert.deepEqual(sim.expectedConversations().keys, convs);
+    const goneConv = Array.from({ length: 40 }, (_, i) => sim.conversationId(i)).find(
+      (id) => !convs.includes(id),
+    )!;
+    assert.equal(get(`/v2/conversations/${goneConv}`), 404);
+    // A smaller share later brings none back; a larger one deletes more, among them all deleted before.
+    sim.remove({ batches: 0.1 });
+    assert.deepEqual(listed(), left);
+    sim.remove({ batches: 0.5 });
+    const fewer = listed();
+    assert.ok(fewer.length < left.length && fewer.every((id) => left.includes(id)));
+    assert.throws(() => sim.remove({ conversations: 2 }), /between 0 and 1/);
+  });
+});
