@@ -22,7 +22,7 @@ import { groupLayout } from '../../producers/work-units.ts';
 import { startSimulator, type FaultOptions, type SimScale } from '../../sim/index.ts';
 import { DaemonProcess } from './daemon-process.ts';
 import { compareAll, expectedKeys, type KeyComparison } from './ground-truth.ts';
-import { killPlan } from './kill-plan.ts';
+import { killPlan, type PlannedKill } from './kill-plan.ts';
 import { deadLetterCounts, rawCountSql, waitForQuiescence } from './quiescence.ts';
 import { quietLogger, testConfig, uniqueName, waitFor } from './pipeline.ts';
 import { committedCounts } from './topic-counts.ts';
@@ -127,6 +127,14 @@ export interface CrashRunSpec {
    * failures it found; they fail the run after every figure is printed.
    */
   atQuiescence?: (ctx: QuiescenceContext) => Promise<string[]>;
+  /**
+   * Once the run has checked out, the simulator deletes these shares of the batches and conversations
+   * (`POST /__sim/remove`) and a second, shorter kill plan (`removalKills`) hits while the producers
+   * conclude what is gone: the tombstones of the entities and their descendants must then leave
+   * `_current` exactly as the new ground truth, each entity with at most its record and one tombstone.
+   */
+  removals?: { batches?: number; conversations?: number };
+  removalKills?: Record<CrashTarget, number>;
 }
 
 export async function crashRun(t: TestContext, spec: CrashRunSpec): Promise<void> {
@@ -211,98 +219,166 @@ export async function crashRun(t: TestContext, spec: CrashRunSpec): Promise<void
       : (spec.external ?? { producers: 4, sinks: 4, kafka: 0, clickhouse: 0 });
     // Short gaps, so that the kills fall while the backlog (about a minute here) is still flowing.
     const plan = killPlan(seed, perTarget, [800, 2_500], [300, 2_000]);
-    const killsStarted = Date.now();
     const nth: Record<CrashTarget, number> = { producers: 0, sinks: 0, kafka: 0, clickhouse: 0 };
-    for (const [i, kill] of plan.entries()) {
-      await sleep(kill.afterMs);
-      const audit = await scalar(ch, rawCountSql(database, 'audit_logs')).catch(() => -1);
-      const down = Date.now();
-      const n = nth[kill.target]++;
-      let what: string = kill.target;
-      // In a group, the seed picks the member; its units move to the others while it is down.
-      const producers = producerGroup[(seed + n) % producerGroup.length]!;
-      if (kill.target === 'producers') {
-        await producers.kill();
-        what = producers.spec.name;
-      } else if (kill.target === 'sinks') await sinks.kill();
-      else what = await services.kill(kill.target, n);
-      await sleep(kill.downMs);
-      if (kill.target === 'producers') producers.start();
-      else if (kill.target === 'sinks') sinks.start();
-      else await services.restart(kill.target, n);
-      say(
-        `kill ${i + 1}/${plan.length}: ${what} (audit rows then: ${audit}), back after ${seconds(Date.now() - down)}`,
-      );
-    }
-    const restored = Date.now();
-    say(`${plan.length} kills in ${seconds(restored - killsStarted)}`);
+    const runKills = async (plan: Array<PlannedKill<CrashTarget>>): Promise<number> => {
+      const killsStarted = Date.now();
+      for (const [i, kill] of plan.entries()) {
+        await sleep(kill.afterMs);
+        const audit = await scalar(ch, rawCountSql(database, 'audit_logs')).catch(() => -1);
+        const down = Date.now();
+        const n = nth[kill.target]++;
+        let what: string = kill.target;
+        // In a group, the seed picks the member; its units move to the others while it is down.
+        const producers = producerGroup[(seed + n) % producerGroup.length]!;
+        if (kill.target === 'producers') {
+          await producers.kill();
+          what = producers.spec.name;
+        } else if (kill.target === 'sinks') await sinks.kill();
+        else what = await services.kill(kill.target, n);
+        await sleep(kill.downMs);
+        if (kill.target === 'producers') producers.start();
+        else if (kill.target === 'sinks') sinks.start();
+        else await services.restart(kill.target, n);
+        say(
+          `kill ${i + 1}/${plan.length}: ${what} (audit rows then: ${audit}), back after ${seconds(Date.now() - down)}`,
+        );
+      }
+      const restored = Date.now();
+      say(`${plan.length} kills in ${seconds(restored - killsStarted)}`);
+      return restored;
+    };
 
     // A group has a job per unit (the shares of a split root: runs.0, runs.1); alone, one per root.
     const jobNames = members > 1 ? groupLayout(config) : ROOTS.map((r) => r.name);
-    await waitFor(
-      'every producer job to succeed after the last kill',
-      async () => {
-        // Each job, on whichever member runs it now; every one must have succeeded since.
-        const last = new Map<string, number>();
-        for (const p of producerGroup) {
-          const health = await p.health();
-          const jobs = (
-            health?.components as Array<{ jobs?: Record<string, { lastSuccessAt: number | null }> }>
-          )?.[0]?.jobs;
-          for (const [name, j] of Object.entries(jobs ?? {}))
-            last.set(name, Math.max(last.get(name) ?? 0, j.lastSuccessAt ?? 0));
-        }
-        return jobNames.every((name) => (last.get(name) ?? 0) > restored);
-      },
-      300_000,
-    );
-    const producersCaughtUp = Date.now();
+    /** When each job last succeeded, on whichever member runs it now. */
+    const lastSuccesses = async (): Promise<Map<string, number>> => {
+      const last = new Map<string, number>();
+      for (const p of producerGroup) {
+        const health = await p.health();
+        const jobs = (
+          health?.components as Array<{ jobs?: Record<string, { lastSuccessAt: number | null }> }>
+        )?.[0]?.jobs;
+        for (const [name, j] of Object.entries(jobs ?? {}))
+          last.set(name, Math.max(last.get(name) ?? 0, j.lastSuccessAt ?? 0));
+      }
+      return last;
+    };
+    /** Waits until every job has succeeded after `since` (per job, or one time for all). */
+    const succeededSince = (since: number | Map<string, number>, what: string) =>
+      waitFor(
+        what,
+        async () => {
+          const last = await lastSuccesses();
+          const after = (name: string) => (typeof since === 'number' ? since : (since.get(name) ?? 0));
+          return jobNames.every((name) => (last.get(name) ?? 0) > after(name));
+        },
+        300_000,
+      );
     const topics = RESOURCE_NAMES.map((r) => resourceTopic(config, r));
-    await waitForQuiescence(config, ch, topics);
-    const quiet = Date.now();
-    say(
-      `quiescence: producers caught up ${seconds(producersCaughtUp - restored)} after the last kill, ` +
-        `lag 0 and stable counts ${seconds(quiet - producersCaughtUp)} later`,
-    );
-    const problems = (await spec.atQuiescence?.({ config, database, say })) ?? [];
+    /** Quiescence, then `_current` on every reader against the simulator's ground truth now. */
+    const settle = async (restored: number) => {
+      const producersCaughtUp = Date.now();
+      await waitForQuiescence(config, ch, topics);
+      const quiet = Date.now();
+      say(
+        `quiescence: producers caught up ${seconds(producersCaughtUp - restored)} after the last kill, ` +
+          `lag 0 and stable counts ${seconds(quiet - producersCaughtUp)} later`,
+      );
+      const problems = (await spec.atQuiescence?.({ config, database, say })) ?? [];
+      const want = await expectedKeys(sim, scale.docsPerFile ?? 2);
+      const results: Array<KeyComparison & { reader: string }> = [];
+      for (const reader of readers) {
+        const prefix = readers.length > 1 ? `${reader.name}: ` : '';
+        for (const r of await compareAll(want, reader.ch, database, say, prefix))
+          results.push({ ...r, reader: reader.name });
+      }
+      const counts = await committedCounts(config, topics);
+      for (const [topic, c] of counts)
+        say(`${topic}: ${c.messages} committed records for ${c.keys} keys (at most ${c.mostPerKey} per key)`);
+      return { problems, want, results, counts };
+    };
+    const exactly = (results: Array<KeyComparison & { reader: string }>) => {
+      for (const r of results) {
+        assert.deepEqual(
+          { missing: r.missing.length, extra: r.extra.length, duplicates: r.duplicates.length },
+          { missing: 0, extra: 0, duplicates: 0 },
+          `${r.resource}_current on ${r.reader}: keys exactly as the simulator's ` +
+            `(missing e.g. ${r.missing.slice(0, 5).join(', ')}; ` +
+            `extra e.g. ${r.extra.slice(0, 5).join(', ')}; duplicated e.g. ${r.duplicates.slice(0, 5).join(', ')})`,
+        );
+        assert.ok(r.expected > 0, `${r.resource}: the simulator serves some`);
+      }
+    };
 
-    const want = await expectedKeys(sim, scale.docsPerFile ?? 2);
-    const results: Array<KeyComparison & { reader: string }> = [];
-    for (const reader of readers) {
-      const prefix = readers.length > 1 ? `${reader.name}: ` : '';
-      for (const r of await compareAll(want, reader.ch, database, say, prefix))
-        results.push({ ...r, reader: reader.name });
-    }
-    // The simulator's clock is frozen, so every entity has one version: a topic holding more committed
-    // records than keys means the producers published something twice.
-    const counts = await committedCounts(config, topics);
-    for (const [topic, c] of counts) say(`${topic}: ${c.messages} committed records for ${c.keys} keys`);
-    const deadLetters = await deadLetterCounts(config);
-    say(`dead letters: ${JSON.stringify(deadLetters)}`);
-    const exits = [...producerGroup.flatMap((p) => p.unexpectedExits), ...sinks.unexpectedExits];
-    for (const e of exits) say(`unexpected exit of ${e.name} (${e.code ?? e.signal}): ${e.problems}`);
+    const restored = await runKills(plan);
+    await succeededSince(restored, 'every producer job to succeed after the last kill');
+    const first = await settle(restored);
     if (spec.faults) say(`faults injected by the simulator: ${JSON.stringify(sim.stats().faults)}`);
-    say(`run took ${seconds(Date.now() - runStarted)}`);
 
     assert.ok(plan.length >= 8, 'at least 8 kills');
-    assert.deepEqual(problems, [], 'the checks at quiescence');
-    for (const r of results) {
-      assert.deepEqual(
-        { missing: r.missing.length, extra: r.extra.length, duplicates: r.duplicates.length },
-        { missing: 0, extra: 0, duplicates: 0 },
-        `${r.resource}_current on ${r.reader}: keys exactly as the simulator's ` +
-          `(missing e.g. ${r.missing.slice(0, 5).join(', ')}; ` +
-          `extra e.g. ${r.extra.slice(0, 5).join(', ')}; duplicated e.g. ${r.duplicates.slice(0, 5).join(', ')})`,
-      );
-      assert.ok(r.expected > 0, `${r.resource}: the simulator serves some`);
-    }
+    assert.deepEqual(first.problems, [], 'the checks at quiescence');
+    exactly(first.results);
+    // The simulator's clock is frozen, so every entity has one version: a topic holding more committed
+    // records than keys means the producers published something twice.
     assert.deepEqual(
-      [...counts]
+      [...first.counts]
         .filter(([, c]) => c.messages !== c.keys)
         .map(([topic, c]) => `${topic}: ${c.messages}/${c.keys}`),
       [],
       'no committed re-emission: one record per key on every resource topic',
     );
+
+    if (spec.removals) {
+      const removed = await fetch(`${sim.origin}/__sim/remove`, {
+        method: 'POST',
+        body: JSON.stringify(spec.removals),
+      });
+      assert.equal(removed.status, 200, 'the simulator deletes');
+      const removedAt = Date.now();
+      const asked = spec.removalKills ?? { producers: 2, sinks: 1, kafka: 0, clickhouse: 1 };
+      const removalKills = services.ours ? asked : { ...asked, kafka: 0, clickhouse: 0 };
+      say(`the simulator deleted ${JSON.stringify(spec.removals)} of the batches and conversations`);
+      const again = await runKills(killPlan(seed + 1_000, removalKills, [800, 2_500], [300, 2_000]));
+      // A tombstone follows two consecutive complete walks without the entity. The first success after
+      // the kills may have begun before the deletion; each later one began after the one before it.
+      await succeededSince(Math.max(again, removedAt), 'every producer job to succeed after the deletions');
+      for (const round of ['a first', 'a second'])
+        await succeededSince(await lastSuccesses(), `every producer job to succeed ${round} time after that`);
+      const second = await settle(again);
+      say(`removal phase took ${seconds(Date.now() - removedAt)}`);
+      assert.deepEqual(second.problems, [], 'the checks at quiescence after the deletions');
+      exactly(second.results);
+      // Gone, per resource: in the first ground truth and not in the second.
+      const gone = new Map(
+        RESOURCE_NAMES.map((r) => [
+          resourceTopic(config, r),
+          [...first.want[r]].filter((k) => !second.want[r].has(k)).length,
+        ]),
+      );
+      for (const [topic, n] of gone) if (n > 0) say(`${topic}: ${n} keys deleted`);
+      assert.ok(
+        [...gone.values()].some((n) => n > 0),
+        'the deletions took some keys away',
+      );
+      // The first check found every key published once, so now each key has its record, and each
+      // deleted one exactly one tombstone more (`_current` above shows they are tombstones: a deleted
+      // key published again would be extra there).
+      assert.deepEqual(
+        [...second.counts]
+          .filter(([topic, c]) => c.mostPerKey > 2 || c.messages - c.keys !== (gone.get(topic) ?? 0))
+          .map(
+            ([topic, c]) =>
+              `${topic}: ${c.messages}/${c.keys}, ${gone.get(topic)} deleted, at most ${c.mostPerKey} per key`,
+          ),
+        [],
+        'no committed re-emission: one record per key, and one tombstone per deleted key',
+      );
+    }
+    const deadLetters = await deadLetterCounts(config);
+    say(`dead letters: ${JSON.stringify(deadLetters)}`);
+    const exits = [...producerGroup.flatMap((p) => p.unexpectedExits), ...sinks.unexpectedExits];
+    for (const e of exits) say(`unexpected exit of ${e.name} (${e.code ?? e.signal}): ${e.problems}`);
+    say(`run took ${seconds(Date.now() - runStarted)}`);
     assert.deepEqual(
       Object.entries(deadLetters).filter(([, n]) => n > 0),
       [],

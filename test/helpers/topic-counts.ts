@@ -10,6 +10,8 @@ import { uniqueName, waitFor } from './pipeline.ts';
 export interface TopicCount {
   messages: number;
   keys: number;
+  /** The most messages one key has. */
+  mostPerKey: number;
 }
 
 export async function committedCounts(config: Config, topics: string[]): Promise<Map<string, TopicCount>> {
@@ -29,7 +31,7 @@ export async function committedCounts(config: Config, topics: string[]): Promise
   } finally {
     await admin.disconnect();
   }
-  const keys = new Map<string, Set<string>>(topics.map((t) => [t, new Set()]));
+  const keys = new Map<string, Map<string, number>>(topics.map((t) => [t, new Map()]));
   const messages = new Map<string, number>(topics.map((t) => [t, 0]));
   const reached = new Set<string>();
   const groupId = uniqueName('counter-');
@@ -45,7 +47,9 @@ export async function committedCounts(config: Config, topics: string[]): Promise
     await consumer.run({
       eachMessage: async ({ topic, message }) => {
         messages.set(topic, messages.get(topic)! + 1);
-        keys.get(topic)!.add(message.key?.toString('hex') ?? '');
+        const perKey = keys.get(topic)!;
+        const key = message.key?.toString('hex') ?? '';
+        perKey.set(key, (perKey.get(key) ?? 0) + 1);
       },
     });
     await waitFor(
@@ -62,5 +66,12 @@ export async function committedCounts(config: Config, topics: string[]): Promise
       .catch(() => undefined)
       .finally(() => cleanup.disconnect());
   }
-  return new Map(topics.map((t) => [t, { messages: messages.get(t)!, keys: keys.get(t)!.size }]));
+  return new Map(
+    topics.map((t) => {
+      const perKey = keys.get(t)!;
+      let mostPerKey = 0;
+      for (const n of perKey.values()) mostPerKey = Math.max(mostPerKey, n);
+      return [t, { messages: messages.get(t)!, keys: perKey.size, mostPerKey }];
+    }),
+  );
 }

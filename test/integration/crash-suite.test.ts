@@ -3,7 +3,9 @@
  * audit entries and every other resource from the simulator through Kafka into ClickHouse while random
  * SIGKILLs hit the producers, the sinks, the Kafka broker and ClickHouse. After quiescence every
  * `<resource>_current` must hold exactly the simulator's expected keys (none missing, none extra, none
- * twice) and every dead-letter topic must be empty. A second run does the same with the simulator's
+ * twice) and every dead-letter topic must be empty. The first run then has the simulator delete some
+ * batches and conversations, kills again, and checks the same against the new ground truth (the
+ * tombstones of the deleted and of all below them). A second run does the same with the simulator's
  * fault knobs on, and a third with the producers as a group of two members. The broker and ClickHouse it kills are its own (a private stack on free ports), so
  * other test files are never disturbed; given external services, it kills only its own processes.
  * The run itself is test/helpers/crash-run.ts (shared with crash-suite-cluster.test.ts).
@@ -62,7 +64,9 @@ describe('crash suite: random SIGKILLs, then every key exactly once', { timeout:
   // Each run takes two to three minutes here; the bound leaves room for a slower CI machine.
   // The issue's settings (flushMs 100, flushRows 20,000): against the sink of before the #10 fix
   // (fe7f2cd~1) this run lost 3,448 audit entries and 12 run results with seed 729214.
-  test('clean API', { timeout: 10 * 60_000 }, async (t) => {
+  // Then a tenth of the batches and a quarter of the conversations are deleted, and six more kills hit
+  // while their tombstones and their descendants' go out.
+  test('clean API, then deletions', { timeout: 10 * 60_000 }, async (t) => {
     await crashRun(t, {
       tag: 'crash-suite',
       name: 'crash',
@@ -70,6 +74,8 @@ describe('crash suite: random SIGKILLs, then every key exactly once', { timeout:
       flush: { flushRows: 20_000, flushMs: 100 },
       perTarget,
       services,
+      removals: { batches: 0.1, conversations: 0.25 },
+      removalKills: { producers: 3, sinks: 1, kafka: 1, clickhouse: 1 },
     });
   });
 
