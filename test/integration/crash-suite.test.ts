@@ -6,7 +6,8 @@
  * twice) and every dead-letter topic must be empty. The first run then has the simulator delete some
  * batches and conversations, kills again, and checks the same against the new ground truth (the
  * tombstones of the deleted and of all below them). A second run does the same with the simulator's
- * fault knobs on, and a third with the producers as a group of two members. The broker and ClickHouse it kills are its own (a private stack on free ports), so
+ * fault knobs on (without deletions), and a third, with deletions, with the producers as a group of two
+ * members. The broker and ClickHouse it kills are its own (a private stack on free ports), so
  * other test files are never disturbed; given external services, it kills only its own processes.
  * The run itself is test/helpers/crash-run.ts (shared with crash-suite-cluster.test.ts).
  *
@@ -112,6 +113,10 @@ describe('crash suite: random SIGKILLs, then every key exactly once', { timeout:
       flush: { flushRows: 20_000, flushMs: 100 },
       perTarget,
       services,
+      // Deletions as in the first run: here the tombstones go out from shares of batches and
+      // conversations whose units move between members.
+      removals: { batches: 0.1, conversations: 0.25 },
+      removalKills: { producers: 3, sinks: 1, kafka: 1, clickhouse: 0 },
     });
   });
 });
