@@ -149,6 +149,14 @@ export const configSchema = z.strictObject({
         .describe(
           'cap of the backoff while Kafka is unreachable (producers wait and retry, they do not exit)',
         ),
+      maxMessageBytes: z
+        .number()
+        .int()
+        .min(65_536)
+        .default(1_000_000)
+        .describe(
+          "largest record (key and value) the producers publish: a larger one is dead-lettered (`record-too-large`) instead of failing its page's transaction at every poll. Topics the pipeline creates take it (`max.message.bytes`, twice it for the state topic); topics made beforehand must too",
+        ),
     })
     .refine((k) => k.heartbeatIntervalMs * 3 <= k.sessionTimeoutMs, {
       message: 'heartbeatIntervalMs must be at most a third of sessionTimeoutMs',
@@ -400,6 +408,7 @@ const ENV_MAP: Array<[string, string, (v: string) => unknown]> = [
   ['KAFKA_HEARTBEAT_INTERVAL_MS', 'kafka.heartbeatIntervalMs', num],
   ['KAFKA_REBALANCE_TIMEOUT_MS', 'kafka.rebalanceTimeoutMs', num],
   ['KAFKA_RETRY_MAX_MS', 'kafka.retryMaxMs', num],
+  ['KAFKA_MAX_MESSAGE_BYTES', 'kafka.maxMessageBytes', num],
   ['STARTUP_WAIT_MS', 'startup.waitMs', num],
   ['SCHEMA_REGISTRY_URL', 'registry.url', String],
   ['SCHEMA_REGISTRY_USERNAME', 'registry.username', String],

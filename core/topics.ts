@@ -18,12 +18,21 @@ export const keySubject = (topic: string): string => `${topic}-key`;
 
 export const DLQ_RETENTION_MS = 30 * 24 * 3600 * 1000;
 
+/**
+ * A topic's `max.message.bytes` for records of up to `bytes` (key and value): the record batch around one
+ * record (its header, the record's own framing, headers) needs room too.
+ */
+const maxMessageBytes = (bytes: number) => ({ name: 'max.message.bytes', value: String(bytes + 65_536) });
+
 export function dlqTopicSpec(config: Config, topic: string): ITopicConfig {
   return {
     topic,
     numPartitions: 1,
     replicationFactor: config.kafka.replicationFactor,
-    configEntries: [{ name: 'retention.ms', value: String(DLQ_RETENTION_MS) }],
+    configEntries: [
+      { name: 'retention.ms', value: String(DLQ_RETENTION_MS) },
+      maxMessageBytes(config.kafka.maxMessageBytes),
+    ],
   };
 }
 
@@ -113,7 +122,7 @@ export async function ensureTopics(
  * create what is missing, so either may start first.
  */
 export function pipelineTopicSpecs(config: Config, resources: readonly ResourceName[]): ITopicConfig[] {
-  const { partitions, replicationFactor, auditRetentionMs } = config.kafka;
+  const { partitions, replicationFactor, auditRetentionMs, maxMessageBytes: largest } = config.kafka;
   const specs: ITopicConfig[] = [];
   for (const resource of resources) {
     specs.push({
@@ -121,22 +130,26 @@ export function pipelineTopicSpecs(config: Config, resources: readonly ResourceN
       numPartitions: partitions,
       replicationFactor,
       // Append-only resources keep a time-bounded log; entities are compacted by key (RESOURCE_META's kind).
-      configEntries:
-        resourceMeta(resource).kind === 'append'
+      configEntries: [
+        ...(resourceMeta(resource).kind === 'append'
           ? [
               { name: 'cleanup.policy', value: 'delete' },
               { name: 'retention.ms', value: String(auditRetentionMs) },
             ]
-          : [{ name: 'cleanup.policy', value: 'compact' }],
+          : [{ name: 'cleanup.policy', value: 'compact' }]),
+        maxMessageBytes(largest),
+      ],
     });
     specs.push(dlqTopicSpec(config, producerDlqTopic(config, resource)));
   }
   // One partition each: the state must be read in write order, and query ids are a trickle.
+  // An entity's state repeats what it last published (fields and object) for its tombstone: about
+  // twice the JSON of a record that fits.
   specs.push({
     topic: stateTopic(config),
     numPartitions: 1,
     replicationFactor,
-    configEntries: [{ name: 'cleanup.policy', value: 'compact' }],
+    configEntries: [{ name: 'cleanup.policy', value: 'compact' }, maxMessageBytes(2 * largest)],
   });
   specs.push({ topic: queriesTopic(config), numPartitions: 1, replicationFactor });
   return specs;

@@ -2,7 +2,8 @@ import type { Message } from 'kafkajs';
 import { redact } from '../core/secrets.ts';
 
 /** Why a producer dead-lettered something: a record the API sent that we could not publish as is. */
-export type ProducerFailure = 'invalid-record' | 'unmappable-record' | 'malformed-response';
+export type ProducerFailure =
+  'invalid-record' | 'unmappable-record' | 'malformed-response' | 'record-too-large';
 
 export interface DeadLetter {
   resource: string;
@@ -39,4 +40,13 @@ export function deadLetterMessage(letter: DeadLetter, now = Date.now()): Message
     value: JSON.stringify(value),
     headers: { 'x-error-reason': letter.reason, 'x-resource': letter.resource },
   };
+}
+
+/**
+ * `raw` cut to its first `chars` characters when longer, saying how long it was: a dead letter must fit
+ * its topic (kafka.maxMessageBytes), or it would fail its transaction as the record did.
+ */
+export function excerpt(raw: string, chars: number): string {
+  if (raw.length <= chars) return raw;
+  return `${raw.slice(0, chars)}… (cut: ${Buffer.byteLength(raw)} bytes in all)`;
 }

@@ -4,7 +4,7 @@ import type { Logger } from '../core/log.ts';
 import { metrics } from '../core/metrics.ts';
 import { redact } from '../core/secrets.ts';
 import { producerDlqTopic, resourceTopic, stateTopic } from '../core/topics.ts';
-import { deadLetterMessage, type DeadLetter } from './dead-letter.ts';
+import { deadLetterMessage, excerpt, type DeadLetter } from './dead-letter.ts';
 import type { EngineContext, Step } from './follow/types.ts';
 import type { InstabaseClient } from './instabase/client.ts';
 import { stringifyJson } from './instabase/json.ts';
@@ -100,12 +100,38 @@ export class ProducerRuntime {
       else byTopic.set(topic, [message]);
     };
     const counts = new Map<string, number>();
+    const { maxMessageBytes } = config.kafka;
     const dead: DeadLetter[] = [...step.dead];
+    /** State keys of records that cannot be published: their state keeps only the hash. */
+    const unpublished = new Set<string>();
     for (const emit of step.emits) {
       try {
-        push(resourceTopic(config, emit.resource), encoder.encode(emit, fetchedAt));
+        const message = encoder.encode(emit, fetchedAt);
+        const bytes = byteLength(message.key) + byteLength(message.value);
+        if (bytes > maxMessageBytes) {
+          const raw = stringifyJson(emit.object);
+          dead.push({
+            resource: emit.resource,
+            reason: 'record-too-large',
+            error: `the record is ${bytes} bytes encoded, more than kafka.maxMessageBytes (${maxMessageBytes})`,
+            endpoint: emit.endpoint,
+            key: emit.key,
+            raw: excerpt(raw, RAW_EXCERPT_CHARS),
+            ibContext: config.instabase.context,
+            details: {
+              encodedBytes: bytes,
+              maxMessageBytes,
+              rawBytes: Buffer.byteLength(raw),
+              deleted: emit.deleted,
+            },
+          });
+          if (emit.stateKey !== undefined) unpublished.add(emit.stateKey);
+          continue;
+        }
+        push(resourceTopic(config, emit.resource), message);
         counts.set(emit.resource, (counts.get(emit.resource) ?? 0) + 1);
       } catch (err) {
+        if (emit.stateKey !== undefined) unpublished.add(emit.stateKey);
         dead.push({
           resource: emit.resource,
           reason: 'unmappable-record',
@@ -122,14 +148,23 @@ export class ProducerRuntime {
         { resource: letter.resource, reason: letter.reason, endpoint: letter.endpoint },
         redact(letter.error),
       );
-      push(producerDlqTopic(config, letter.resource), deadLetterMessage(letter));
+      // Its raw text is bounded so that the letter fits its topic, escaped inside JSON.
+      const raw = letter.raw === undefined ? undefined : excerpt(letter.raw, Math.floor(maxMessageBytes / 4));
+      push(producerDlqTopic(config, letter.resource), deadLetterMessage({ ...letter, raw }));
     }
-    for (const message of state.toMessages(step.state)) push(stateTopic(config), message);
+    // What never went out needs no tombstone (and the state of one too large would be as large). The
+    // hash stays, so the same version is not dead-lettered again at every poll.
+    const changes = unpublished.size
+      ? step.state.map((c) =>
+          unpublished.has(c.key) && c.value ? { key: c.key, value: { h: c.value.h } } : c,
+        )
+      : step.state;
+    for (const message of state.toMessages(changes)) push(stateTopic(config), message);
     if (byTopic.size === 0) return;
     await publisher.publish({
       messages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
       onCommitted: () => {
-        state.apply(step.state);
+        state.apply(changes);
         for (const [resource, n] of counts) {
           metrics.recordsPublished.inc({ resource }, n);
           this.published.set(resource, (this.published.get(resource) ?? 0) + n);
@@ -162,3 +197,9 @@ export class ProducerRuntime {
     });
   }
 }
+
+/** The characters of a record's JSON a `record-too-large` dead letter keeps: enough to tell which it is. */
+const RAW_EXCERPT_CHARS = 16_384;
+
+const byteLength = (v: Message['value'] | Message['key']): number =>
+  v == null ? 0 : typeof v === 'string' ? Buffer.byteLength(v) : v.length;

@@ -178,7 +178,9 @@ async function publishChanges(
       if (previous.missed) step.state.push({ key, value: { ...previous, missed: undefined } });
       continue;
     }
-    step.emits.push(emitOf(decl, shaped, page));
+    step.emits.push(
+      options.tombstones ? { ...emitOf(decl, shaped, page), stateKey: key } : emitOf(decl, shaped, page),
+    );
     step.state.push({
       key,
       value: options.tombstones ? { h, k: shaped.key, f: shaped.fields, o: shaped.object } : { h },

@@ -16,6 +16,11 @@ export interface Emit {
   object: unknown;
   endpoint: string;
   deleted: boolean;
+  /**
+   * The state key that records this record, when its state repeats it for a tombstone: if the record is
+   * too large to publish, that state keeps only the hash (no tombstone for what never went out).
+   */
+  stateKey?: string;
 }
 
 /** What a source hands the runtime at each checkpoint, as a Kafka Connect source task does. */
