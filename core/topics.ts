@@ -1,4 +1,4 @@
-import type { Admin, ITopicConfig, Kafka } from 'kafkajs';
+import type { Admin, ConfigResourceTypes, ITopicConfig, Kafka } from 'kafkajs';
 import type { Config } from './config.ts';
 import type { Logger } from './log.ts';
 import { resourceMeta } from '../schemas/index.ts';
@@ -114,7 +114,9 @@ export async function ensureTopics(
       logger.debug({ topics: missing.map((s) => s.topic) }, 'topics were created by another process');
     }
   }
-  await waitUntilLed(admin, specs, timeoutMs);
+  // A topic that was there before keeps the partitions it has, however many: only a leader for each.
+  const wanted = specs.map((s) => (existing.has(s.topic) ? { ...s, numPartitions: 1 } : s));
+  await waitUntilLed(admin, wanted, timeoutMs);
 }
 
 /**
@@ -153,6 +155,40 @@ export function pipelineTopicSpecs(config: Config, resources: readonly ResourceN
   });
   specs.push({ topic: queriesTopic(config), numPartitions: 1, replicationFactor });
   return specs;
+}
+
+/**
+ * The largest record batch each topic takes: its `max.message.bytes`, which the broker reports with its
+ * own default filled in when the topic sets none. A topic it does not answer for is left out.
+ */
+export async function topicMessageLimits(admin: Admin, topics: string[]): Promise<Map<string, number>> {
+  // ConfigResourceTypes.TOPIC: the enum is missing from the names node's ESM import finds in kafkajs.
+  const TOPIC = 2 as ConfigResourceTypes;
+  const { resources } = await admin.describeConfigs({
+    includeSynonyms: false,
+    resources: topics.map((name) => ({
+      type: TOPIC,
+      name,
+      configNames: ['max.message.bytes'],
+    })),
+  });
+  const limits = new Map<string, number>();
+  for (const r of resources) {
+    const value = Number(r.configEntries.find((e) => e.configName === 'max.message.bytes')?.configValue);
+    if (r.errorCode === 0 && Number.isSafeInteger(value) && value > 0) limits.set(r.resourceName, value);
+  }
+  return limits;
+}
+
+/** topicMessageLimits through an admin client of its own. */
+export async function topicMessageLimitsWith(kafka: Kafka, topics: string[]): Promise<Map<string, number>> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    return await topicMessageLimits(admin, topics);
+  } finally {
+    await admin.disconnect();
+  }
 }
 
 /** ensureTopics through an admin client of its own, connected for the call and always disconnected. */

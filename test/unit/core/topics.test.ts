@@ -26,14 +26,18 @@ const led = (n: number, leader = 1) =>
     isr: [1],
   }));
 
-function scriptedAdmin(script: { create: () => Promise<boolean>; metadata: Array<() => unknown> }): {
+function scriptedAdmin(script: {
+  create: () => Promise<boolean>;
+  metadata: Array<() => unknown>;
+  existing?: string[];
+}): {
   admin: Admin;
   calls: string[];
 } {
   const calls: string[] = [];
   let m = 0;
   const admin = {
-    listTopics: async () => [],
+    listTopics: async () => script.existing ?? [],
     createTopics: async (args: { waitForLeaders?: boolean }) => {
       calls.push(`create waitForLeaders=${String(args.waitForLeaders)}`);
       return script.create();
@@ -99,4 +103,21 @@ test('topics that never get leaders fail after the bound, naming them', async ()
     metadata: [() => ({ topics: [{ name: 'p._state', partitions: led(1) }] })],
   });
   await assert.rejects(ensureTopics(admin, specs, logger, 300), /not all served with leaders within 300 ms/);
+});
+
+test('a topic made beforehand with fewer partitions than kafka.partitions is taken as it is', async () => {
+  const { admin, calls } = scriptedAdmin({
+    existing: ['p.batches'],
+    create: async () => true,
+    metadata: [
+      () => ({
+        topics: [
+          { name: 'p.batches', partitions: led(1) },
+          { name: 'p._state', partitions: led(1) },
+        ],
+      }),
+    ],
+  });
+  await ensureTopics(admin, specs, logger, 1_000);
+  assert.deepEqual(calls, ['create waitForLeaders=false', 'metadata']);
 });
