@@ -8,7 +8,10 @@ import {
   ensureTopicsWith,
   keySubject,
   pipelineTopicSpecs,
+  queriesTopic,
   resourceTopic,
+  stateTopic,
+  topicMessageLimitsWith,
   valueSubject,
 } from '../core/topics.ts';
 import { avroType, keySchema, valueSchema } from '../schemas/index.ts';
@@ -42,6 +45,27 @@ export interface RunningProducers {
   commit(step: Step): Promise<void>;
   /** Finishes or abandons the in-flight pages, publishes what was committed, and disconnects. */
   stop(): Promise<void>;
+}
+
+/**
+ * Topics made before the pipeline (or before `kafka.maxMessageBytes` was raised) may take less than
+ * it: the records that do not fit are dead-lettered (./runtime.ts), and the operator is told once here.
+ */
+function warnOfSmallTopics(config: Config, limits: ReadonlyMap<string, number>, logger: Logger): void {
+  const { maxMessageBytes } = config.kafka;
+  const short = [...limits]
+    .filter(([topic, takes]) => {
+      const wanted = topic === stateTopic(config) ? 2 * maxMessageBytes : maxMessageBytes;
+      return topic !== queriesTopic(config) && takes < wanted;
+    })
+    .map(([topic, takes]) => `${topic} (${takes})`);
+  if (short.length)
+    logger.warn(
+      { topics: short, maxMessageBytes },
+      `these topics take smaller records than kafka.maxMessageBytes (the state topic: twice it); records ` +
+        `that do not fit are dead-lettered as record-too-large. Raise their max.message.bytes ` +
+        `(kafka-configs --alter --add-config max.message.bytes=...) to publish them: ${short.join(', ')}`,
+    );
 }
 
 /** Registers the value and key schema of every topic; an incompatible schema stops start-up. */
@@ -102,6 +126,16 @@ export async function startProducers(
     ...(group ? [workTopicSpec(config, layout)] : []),
   ];
   await waitForService('Kafka', () => ensureTopicsWith(kafka, topics, logger), startupWait());
+  const topicLimits = await waitForService(
+    'Kafka',
+    () =>
+      topicMessageLimitsWith(
+        kafka,
+        topics.map((t) => t.topic),
+      ),
+    startupWait(),
+  );
+  warnOfSmallTopics(config, topicLimits, logger);
   const registered = await waitForService(
     'schema registry',
     () => registerSchemas(config, resources),
@@ -135,6 +169,7 @@ export async function startProducers(
     logger,
     ...(options.now ? { now: options.now } : {}),
     ...(options.publisher ? { publisher: options.publisher } : {}),
+    topicLimits,
   };
 
   const byName = new Map(units.map((u) => [u.name, u]));

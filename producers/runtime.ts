@@ -24,6 +24,11 @@ export interface RuntimeDeps {
   now?: () => number;
   /** Shared by the runtimes of one process's work units, so that its totals are one place. */
   counters?: RuntimeCounters;
+  /**
+   * Per topic, the largest record batch it takes (`max.message.bytes`, read at start-up): a topic made
+   * beforehand may take less than `kafka.maxMessageBytes`. Unset: what the pipeline creates topics with.
+   */
+  topicLimits?: ReadonlyMap<string, number>;
 }
 
 /** Committed records and dead letters per resource, counted once their transaction has committed. */
@@ -104,22 +109,38 @@ export class ProducerRuntime {
     const dead: DeadLetter[] = [...step.dead];
     /** State keys of records that cannot be published: their state keeps only the hash. */
     const unpublished = new Set<string>();
+    const stateOf = new Map(step.state.map((c) => [c.key, c]));
     for (const emit of step.emits) {
       try {
         const message = encoder.encode(emit, fetchedAt);
+        const topic = resourceTopic(config, emit.resource);
         const bytes = byteLength(message.key) + byteLength(message.value);
-        if (bytes > maxMessageBytes) {
+        // The state that repeats the record for its tombstone must fit the state topic as well.
+        const change = emit.stateKey === undefined ? undefined : stateOf.get(emit.stateKey);
+        const [stateMessage] = change ? state.toMessages([change]) : [];
+        const stateBytes = stateMessage ? byteLength(stateMessage.key) + byteLength(stateMessage.value) : 0;
+        const tooLarge =
+          bytes > this.limit(topic)
+            ? `the record is ${bytes} bytes encoded, more than ${topic} takes (${this.limit(topic)} bytes: ` +
+              `kafka.maxMessageBytes, or less when the topic's max.message.bytes is lower)`
+            : stateBytes > this.limit(stateTopic(config))
+              ? `its cursor state (what its tombstone would repeat) is ${stateBytes} bytes, more than ` +
+                `${stateTopic(config)} takes (${this.limit(stateTopic(config))} bytes: twice ` +
+                `kafka.maxMessageBytes, or less when the topic's max.message.bytes is lower)`
+              : undefined;
+        if (tooLarge) {
           const raw = stringifyJson(emit.object);
           dead.push({
             resource: emit.resource,
             reason: 'record-too-large',
-            error: `the record is ${bytes} bytes encoded, more than kafka.maxMessageBytes (${maxMessageBytes})`,
+            error: tooLarge,
             endpoint: emit.endpoint,
             key: emit.key,
             raw: excerpt(raw, RAW_EXCERPT_CHARS),
             ibContext: config.instabase.context,
             details: {
               encodedBytes: bytes,
+              stateBytes,
               maxMessageBytes,
               rawBytes: Buffer.byteLength(raw),
               deleted: emit.deleted,
@@ -128,7 +149,7 @@ export class ProducerRuntime {
           if (emit.stateKey !== undefined) unpublished.add(emit.stateKey);
           continue;
         }
-        push(resourceTopic(config, emit.resource), message);
+        push(topic, message);
         counts.set(emit.resource, (counts.get(emit.resource) ?? 0) + 1);
       } catch (err) {
         if (emit.stateKey !== undefined) unpublished.add(emit.stateKey);
@@ -149,8 +170,10 @@ export class ProducerRuntime {
         redact(letter.error),
       );
       // Its raw text is bounded so that the letter fits its topic, escaped inside JSON.
-      const raw = letter.raw === undefined ? undefined : excerpt(letter.raw, Math.floor(maxMessageBytes / 4));
-      push(producerDlqTopic(config, letter.resource), deadLetterMessage({ ...letter, raw }));
+      const topic = producerDlqTopic(config, letter.resource);
+      const raw =
+        letter.raw === undefined ? undefined : excerpt(letter.raw, Math.floor(this.limit(topic) / 4));
+      push(topic, deadLetterMessage({ ...letter, raw }));
     }
     // What never went out needs no tombstone (and the state of one too large would be as large). The
     // hash stays, so the same version is not dead-lettered again at every poll.
@@ -177,6 +200,18 @@ export class ProducerRuntime {
     });
   }
 
+  /**
+   * The largest message (key and value) a topic takes: `kafka.maxMessageBytes`, twice it for the state
+   * topic, as the pipeline creates them, or less when the topic itself takes less.
+   */
+  private limit(topic: string): number {
+    const { config, topicLimits } = this.deps;
+    const wanted =
+      topic === stateTopic(config) ? 2 * config.kafka.maxMessageBytes : config.kafka.maxMessageBytes;
+    const takes = topicLimits?.get(topic);
+    return takes === undefined ? wanted : Math.min(wanted, takes - BATCH_OVERHEAD);
+  }
+
   /** A page-level failure that retries could not cure: the response itself goes to the dead letters. */
   async deadLetterFailure(resource: string, err: InstabaseError): Promise<void> {
     await this.commit({
@@ -197,6 +232,9 @@ export class ProducerRuntime {
     });
   }
 }
+
+/** What a record batch of one record adds to the record (batch header, record framing), with room to spare. */
+const BATCH_OVERHEAD = 1_024;
 
 /** The characters of a record's JSON a `record-too-large` dead letter keeps: enough to tell which it is. */
 const RAW_EXCERPT_CHARS = 16_384;

@@ -148,6 +148,8 @@ export interface UnitDeps {
   now?: () => number;
   /** Replaces the transactional publisher (the producers bench counts instead of publishing). */
   publisher?: Publisher;
+  /** Per topic, the largest record batch it takes (./runtime.ts). */
+  topicLimits?: ReadonlyMap<string, number>;
   /**
    * Set in a producers group: the unit was fenced by another member and has stopped publishing; whoever
    * owns it after the next rebalance starts it again.
@@ -207,6 +209,7 @@ export async function startUnit(unit: WorkUnit, deps: UnitDeps): Promise<Running
       logger,
       counters: deps.counters,
       ...(deps.now ? { now: deps.now } : {}),
+      ...(deps.topicLimits ? { topicLimits: deps.topicLimits } : {}),
     });
     const unitConfig = { ...config, producers: { ...config.producers, resources: unit.resources } };
     for (const job of buildJobs({

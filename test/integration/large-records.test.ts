@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
+import { Kafka, logLevel } from 'kafkajs';
 import type { Config } from '../../core/config.ts';
 import { producerDlqTopic, resourceTopic } from '../../core/topics.ts';
 import { startProducers } from '../../producers/daemon.ts';
@@ -33,13 +34,18 @@ describe('records larger than Kafka takes', { timeout: 5 * 60_000 }, () => {
     for (const c of configs) await cleanUp(c);
   });
 
-  async function published(maxMessageBytes: number | undefined, emits: Emit[]) {
+  async function published(
+    maxMessageBytes: number | undefined,
+    emits: Emit[],
+    before?: (config: Config) => Promise<void>,
+  ) {
     sim ??= await startSimulator({ port: 0, scale: { batches: 3 }, logger: quietLogger });
     const config = pipelineConfig(uniqueName('large'), sim, {
       producers: { resources: ['batches'] },
       ...(maxMessageBytes ? { kafka: { maxMessageBytes } } : {}),
     });
     configs.push(config);
+    await before?.(config);
     const producers = await startProducers(config, quietLogger);
     try {
       await producers.commit({ emits, dead: [], state: [] });
@@ -67,6 +73,46 @@ describe('records larger than Kafka takes', { timeout: 5 * 60_000 }, () => {
     );
     assert.ok(String(letters[0]!.raw).startsWith('{"id":900001,"name":"xxx'), 'an excerpt names it');
     assert.equal(deadLettered, 1, 'counted');
+  });
+
+  test("a topic made beforehand that takes less: the broker's limit is read, and what is over it dead-lettered", async () => {
+    const { config, deadLettered } = await published(
+      undefined,
+      [batch(900_004, 'z'.repeat(200_000)), batch(900_005, 'small')],
+      async (config) => {
+        const admin = new Kafka({ brokers: config.kafka.brokers, logLevel: logLevel.NOTHING }).admin();
+        await admin.connect();
+        await admin.createTopics({
+          topics: [
+            {
+              topic: resourceTopic(config, 'batches'),
+              numPartitions: 1,
+              configEntries: [
+                { name: 'cleanup.policy', value: 'compact' },
+                { name: 'max.message.bytes', value: '300000' },
+              ],
+            },
+          ],
+        });
+        await admin.disconnect();
+      },
+    );
+    const topic = resourceTopic(config, 'batches');
+    const dlq = producerDlqTopic(config, 'batches');
+    const read = await readTopics(config, [topic, dlq]);
+    assert.deepEqual(
+      read
+        .get(topic)!
+        .map((m) => String(m.key))
+        .filter((k) => k.startsWith('9000')),
+      ['900005'],
+    );
+    const letters = read.get(dlq)!.map((m) => JSON.parse(String(m.raw)) as Record<string, unknown>);
+    assert.match(
+      String(letters[0]?.error),
+      new RegExp(`more than ${topic.replace(/\./g, '\\.')} takes \\(298976 bytes`),
+    );
+    assert.equal(deadLettered, 1);
   });
 
   test('with the limit raised, a 2 MB record is published and reaches ClickHouse whole', async () => {

@@ -20,7 +20,7 @@ import { avroType } from '../../../schemas/index.ts';
 
 const LIMIT = 65_536;
 
-function runtime() {
+function runtime(topicLimits?: ReadonlyMap<string, number>) {
   const config = configSchema.parse({
     instabase: { apiUrl: 'http://api.invalid/api', token: 't' },
     kafka: { topicPrefix: 't.', maxMessageBytes: LIMIT },
@@ -48,6 +48,7 @@ function runtime() {
       undefined,
     ),
     logger,
+    ...(topicLimits ? { topicLimits } : {}),
   });
   const topic = (name: string) => units.flatMap((u) => u.messages.filter((t) => t.topic === name));
   const letters = () =>
@@ -85,7 +86,7 @@ describe('ProducerRuntime with records over kafka.maxMessageBytes', () => {
     assert.equal(published.length, 1, 'the small one is published');
     const [letter] = letters();
     assert.equal(letter?.reason, 'record-too-large');
-    assert.match(String(letter?.error), /bytes encoded, more than kafka\.maxMessageBytes \(65536\)/);
+    assert.match(String(letter?.error), /bytes encoded, more than t\.batches takes \(65536 bytes/);
     assert.ok(String(letter?.raw).length < 20_000, 'an excerpt, not the record');
     assert.match(String(letter?.raw), /cut: \d+ bytes in all/);
     assert.equal(rt.deadLettered.get('batches'), 1, 'counted');
@@ -97,6 +98,51 @@ describe('ProducerRuntime with records over kafka.maxMessageBytes', () => {
     assert.deepEqual(state.get('batches/2'), entity(small));
     for (const t of topic('t._state'))
       for (const m of t.messages) assert.ok(String(m.value).length < LIMIT, 'no state message is as large');
+  });
+
+  it('takes the limits topics made beforehand have, for records and for the state that repeats them', async () => {
+    const { rt, state, topic, letters } = runtime(
+      new Map([
+        ['t.batches', 20_000],
+        ['t._state', 50_000],
+      ]),
+    );
+    const entity = (e: Emit) => ({ h: `h${e.key}`, k: e.key, f: e.fields, o: e.object });
+    // 30 KB: within the setting, over what the topic takes.
+    const overTopic = batch(1, 'x'.repeat(15_000));
+    // 10 KB as a record, but its state repeats fields the record does not carry: 55 KB.
+    const overState = batch(2, 'y'.repeat(5_000), 'batches/2');
+    overState.fields = { id: 2, name: 'y'.repeat(5_000), extra: 'z'.repeat(45_000) };
+    const fine = batch(3, 'z', 'batches/3');
+    await rt.commit({
+      emits: [overTopic, overState, fine],
+      dead: [],
+      state: [
+        { key: 'batches/2', value: entity(overState) },
+        { key: 'batches/3', value: entity(fine) },
+      ],
+    });
+    assert.deepEqual(
+      topic('t.batches').flatMap((t) => t.messages.map((m) => m.key !== undefined)),
+      [true],
+      'only the small one goes out',
+    );
+    assert.deepEqual(
+      letters().map((l) => [
+        l.reason,
+        String(l.error)
+          .replace(/\d+/g, 'N')
+          .replace(/ bytes: .*/, ')'),
+      ]),
+      [
+        ['record-too-large', 'the record is N bytes encoded, more than t.batches takes (N)'],
+        [
+          'record-too-large',
+          'its cursor state (what its tombstone would repeat) is N bytes, more than t._state takes (N)',
+        ],
+      ],
+    );
+    assert.deepEqual(state.get('batches/2'), { h: 'h2' });
   });
 
   it("bounds every dead letter's raw text, so that the letter fits its topic", async () => {
