@@ -126,9 +126,14 @@ async function walkWith(
     throw err;
   }
   if (options.tombstones && !options.seen) {
-    await publishTombstones(ctx, decl, prefix, seen, `${decl.spec.method} ${decl.spec.path}`, {
-      ...options.onTombstones,
-    });
+    await publishTombstones(
+      ctx,
+      decl,
+      prefix,
+      seen,
+      `${decl.spec.method} ${decl.spec.path}`,
+      options.onTombstones,
+    );
   }
 }
 
