@@ -189,6 +189,19 @@ export function kafkaConnectionError(config: Config, err: unknown): Error {
 }
 
 /**
+ * What a Kafka request made after connecting failed with, for the start-up wait: a broker restarting
+ * under a started process resets the connection mid-request (describeConfigs, createTopics,
+ * initTransactions), and kafkajs throws that bare, not from `connect`. Any kafkajs failure is mapped
+ * like a failed connection (so refused credentials stay permanent); anything else (a bad schema, a bug)
+ * is no outage and comes back as it was.
+ */
+export function kafkaFailure(config: Config, err: unknown): unknown {
+  if (err instanceof ServiceConnectionError) return err;
+  const fromKafkajs = errorChain(err).some((e) => /^KafkaJS/.test(String((e as Error)?.name)));
+  return fromKafkajs ? kafkaConnectionError(config, err) : err;
+}
+
+/**
  * Wraps `connect` so failures come out as kafkaConnectionError. `probe` runs right after connecting:
  * kafkajs's connect only exchanges ApiVersions, which a SASL listener answers even for a client that
  * never authenticates, so a missing SASL setting would otherwise show up later as a bare "Closed

@@ -6,7 +6,7 @@
  */
 import { checkClickHouse } from './clickhouse.ts';
 import type { Config } from './config.ts';
-import { checkKafka } from './kafka.ts';
+import { checkKafka, kafkaFailure } from './kafka.ts';
 import type { Logger } from './log.ts';
 import { checkRegistry } from './registry.ts';
 import { ServiceConnectionError, type ExternalService } from './secrets.ts';
@@ -88,6 +88,18 @@ export async function waitForService<T>(
   }
 }
 
+/**
+ * waitForService for a step that talks to Kafka after connecting: what kafkajs throws mid-request
+ * (a reset while a broker restarts) is waited out like a failed connection (see kafkaFailure).
+ */
+export function waitForKafka<T>(config: Config, attempt: () => Promise<T>, options: WaitOptions): Promise<T> {
+  return waitForService(
+    'Kafka',
+    () => attempt().catch((err: unknown) => Promise.reject(kafkaFailure(config, err))),
+    options,
+  );
+}
+
 export type ServiceName = 'kafka' | 'registry' | 'clickhouse';
 
 /**
@@ -110,7 +122,7 @@ export async function waitForServices(
     ...(signal ? { signal } : {}),
   });
   for (const service of services) {
-    if (service === 'kafka') await waitForService('Kafka', () => checkKafka(config, logger), options());
+    if (service === 'kafka') await waitForKafka(config, () => checkKafka(config, logger), options());
     if (service === 'registry')
       await waitForService('schema registry', () => checkRegistry(config), options());
     if (service === 'clickhouse')

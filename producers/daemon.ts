@@ -3,7 +3,7 @@ import { createKafka } from '../core/kafka.ts';
 import type { Logger } from '../core/log.ts';
 import { metrics } from '../core/metrics.ts';
 import type { ResourceName } from '../core/resources.ts';
-import { waitForService, waitForServices, type WaitOptions } from '../core/service-wait.ts';
+import { waitForKafka, waitForService, waitForServices, type WaitOptions } from '../core/service-wait.ts';
 import {
   ensureTopicsWith,
   keySubject,
@@ -125,9 +125,9 @@ export async function startProducers(
     ...pipelineTopicSpecs(config, resources),
     ...(group ? [workTopicSpec(config, layout)] : []),
   ];
-  await waitForService('Kafka', () => ensureTopicsWith(kafka, topics, logger), startupWait());
-  const topicLimits = await waitForService(
-    'Kafka',
+  await waitForKafka(config, () => ensureTopicsWith(kafka, topics, logger), startupWait());
+  const topicLimits = await waitForKafka(
+    config,
     () =>
       topicMessageLimitsWith(
         kafka,
@@ -186,8 +186,8 @@ export async function startProducers(
   let membership: WorkGroupMembership | undefined;
   try {
     if (group) {
-      membership = await waitForService(
-        'Kafka',
+      membership = await waitForKafka(
+        config,
         () =>
           joinWorkGroup({
             kafka,
@@ -202,7 +202,7 @@ export async function startProducers(
       );
     } else {
       // Alone, the one unit is this instance's from the start, and failing to start it fails start-up.
-      alone = await waitForService('Kafka', () => startUnit(units[0]!, deps), startupWait());
+      alone = await waitForKafka(config, () => startUnit(units[0]!, deps), startupWait());
     }
   } catch (err) {
     await Promise.all([owner.stop(), scheduler.stop()]);

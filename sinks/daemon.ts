@@ -1,9 +1,9 @@
 import type { Config } from '../core/config.ts';
 import { createClickHouse } from '../core/clickhouse.ts';
-import { createKafka, groupTimeouts, kafkaConnectionError } from '../core/kafka.ts';
+import { createKafka, groupTimeouts } from '../core/kafka.ts';
 import type { Logger } from '../core/log.ts';
 import { createRegistry } from '../core/registry.ts';
-import { waitForService, waitForServices } from '../core/service-wait.ts';
+import { waitForKafka, waitForService, waitForServices } from '../core/service-wait.ts';
 import type { ResourceName } from '../core/resources.ts';
 import {
   dlqTopicSpec,
@@ -47,8 +47,8 @@ export async function startSinks(
   // A service that is down at start-up is waited out (bounded by startup.waitMs), saying which and why;
   // refused credentials and untrusted certificates still stop the process at once.
   await waitForServices(config, logger, ['kafka', 'registry', 'clickhouse']);
-  await waitForService(
-    'Kafka',
+  await waitForKafka(
+    config,
     () =>
       ensureTopicsWith(
         kafka,
@@ -122,11 +122,11 @@ export async function startSinks(
   });
   // Kafka can also go away between the probes above and the runner's own connections (a broker that
   // restarts resets them): that is waited out like any outage at start-up instead of ending the process.
-  await waitForService(
-    'Kafka',
-    () => runner.start().catch((err: unknown) => Promise.reject(kafkaConnectionError(config, err))),
-    { waitMs: config.startup.waitMs, retryMaxMs: config.startup.retryMaxMs, logger },
-  );
+  await waitForKafka(config, () => runner.start(), {
+    waitMs: config.startup.waitMs,
+    retryMaxMs: config.startup.retryMaxMs,
+    logger,
+  });
   logger.info(
     {
       resources,

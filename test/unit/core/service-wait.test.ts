@@ -10,13 +10,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
+import kafkajs from 'kafkajs';
 import pino from 'pino';
 import { checkClickHouse } from '../../../core/clickhouse.ts';
 import { loadConfig, type Config } from '../../../core/config.ts';
 import { checkKafka } from '../../../core/kafka.ts';
 import type { Logger } from '../../../core/log.ts';
 import { ServiceConnectionError } from '../../../core/secrets.ts';
-import { waitForService, waitForServices } from '../../../core/service-wait.ts';
+import { waitForKafka, waitForService, waitForServices } from '../../../core/service-wait.ts';
 
 /** A logger whose lines are collected, to assert what an operator would read. */
 function recordingLogger(): { logger: Logger; lines: Array<Record<string, unknown>> } {
@@ -142,4 +143,70 @@ test('ClickHouse and the registry down: waitForServices names the service that i
       /unreachable/.test(err.message),
   );
   assert.ok(lines.some((l) => String(l.msg).startsWith('waiting for schema registry: ')));
+});
+
+/**
+ * A broker restarting under a started process resets a request made after connecting (describeConfigs,
+ * createTopics, initTransactions): kafkajs throws that bare, not as a ServiceConnectionError. Start-up
+ * exited on it ("start-up failed: Connection error: read ECONNRESET") until waitForKafka mapped it.
+ */
+test('waitForKafka waits out what kafkajs throws mid-request, and nothing that is not an outage', async () => {
+  const { logger, lines } = recordingLogger();
+  const cfg = config({ KAFKA_BROKERS: '127.0.0.1:1' });
+  const reset = () =>
+    new kafkajs.KafkaJSNumberOfRetriesExceeded(
+      new kafkajs.KafkaJSConnectionError('Connection error: read ECONNRESET', { broker: '127.0.0.1:1' }),
+      { retryCount: 5, retryTime: 100 },
+    );
+  let calls = 0;
+  const result = await waitForKafka(
+    cfg,
+    async () => {
+      calls += 1;
+      if (calls === 1) throw new kafkajs.KafkaJSConnectionError('Connection error: read ECONNRESET');
+      if (calls === 2) throw reset();
+      return 'described';
+    },
+    { waitMs: 10_000, retryMaxMs: 20, initialDelayMs: 5, logger },
+  );
+  assert.equal(result, 'described');
+  assert.equal(calls, 3);
+  assert.equal(lines.filter((l) => String(l.msg).startsWith('waiting for Kafka: ')).length, 2);
+  // The same bare error through the generic wait is what ended start-up.
+  await assert.rejects(
+    waitForService(
+      'Kafka',
+      async () => {
+        throw reset();
+      },
+      { waitMs: 10_000, retryMaxMs: 20, logger },
+    ),
+    (err: unknown) => (err as Error).name === 'KafkaJSNumberOfRetriesExceeded',
+  );
+
+  // Refused credentials and errors that are no outage are thrown at once.
+  for (const thrown of [
+    // Its declared constructor takes nothing; kafkajs passes the message.
+    new (kafkajs.KafkaJSSASLAuthenticationError as unknown as new (m: string) => Error)(
+      'SASL PLAIN authentication failed',
+    ),
+    new TypeError('not an outage'),
+  ]) {
+    let tries = 0;
+    await assert.rejects(
+      waitForKafka(
+        cfg,
+        async () => {
+          tries += 1;
+          throw thrown;
+        },
+        { waitMs: 10_000, retryMaxMs: 20, logger },
+      ),
+      (err: unknown) =>
+        thrown instanceof TypeError
+          ? err === thrown
+          : err instanceof ServiceConnectionError && err.permanent && err.kind === 'auth',
+    );
+    assert.equal(tries, 1);
+  }
 });
