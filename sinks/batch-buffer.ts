@@ -104,6 +104,11 @@ export class BatchBuffer {
    */
   readonly encoded = new Map<string, EncodedRows>();
   readonly deadLetters: Message[] = [];
+  /**
+   * How many of the dead letters' requests an earlier attempt at writing this buffer sent (written by
+   * the flush queue's writer, which owns a sealed buffer): a retry does not send them twice.
+   */
+  deadLetterRequestsSent = 0;
   readonly ranges = new Map<number, PartitionRange>();
   /** Records buffered (a record may add rows to several tables). */
   records = 0;

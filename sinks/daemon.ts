@@ -11,6 +11,7 @@ import {
   pipelineTopicSpecs,
   resourceTopic,
   sinkDlqTopic,
+  topicMessageLimitsWith,
 } from '../core/topics.ts';
 import { WireDecoder } from './decoder.ts';
 import { SinkRunner } from './runner.ts';
@@ -57,6 +58,16 @@ export async function startSinks(
           ...resources.map((r) => dlqTopicSpec(config, sinkDlqTopic(config, r))),
         ],
         logger,
+      ),
+    { waitMs: config.startup.waitMs, retryMaxMs: config.startup.retryMaxMs, logger },
+  );
+  // What each dead-letter topic takes: one made beforehand may take less than kafka.maxMessageBytes.
+  const deadLetterLimits = await waitForKafka(
+    config,
+    () =>
+      topicMessageLimitsWith(
+        kafka,
+        resources.map((r) => sinkDlqTopic(config, r)),
       ),
     { waitMs: config.startup.waitMs, retryMaxMs: config.startup.retryMaxMs, logger },
   );
@@ -114,6 +125,7 @@ export async function startSinks(
     flushMs: config.sinks.flushMs,
     flushBytes: config.sinks.flushBytes,
     retryMaxMs: config.sinks.retryMaxMs,
+    deadLetterLimits,
     groupTimeouts: groupTimeouts(config),
     features,
     fromBeginning: options.fromBeginning ?? true,

@@ -26,6 +26,8 @@ export interface SinkRunnerOptions {
   flushMs: number;
   flushBytes: number;
   retryMaxMs: number;
+  /** `max.message.bytes` of each dead-letter topic (topicMessageLimits), which their requests must fit. */
+  deadLetterLimits?: ReadonlyMap<string, number>;
   /** The group's timeouts (groupTimeouts(config)): how long a killed member holds its partitions. */
   groupTimeouts: Pick<ConsumerConfig, 'sessionTimeout' | 'heartbeatInterval' | 'rebalanceTimeout'>;
   /** What the ClickHouse server takes (dedup tokens, async_insert). */
@@ -125,6 +127,7 @@ export class SinkRunner {
           await this.dlqProducer!.send({ topic, messages, acks: -1 });
         },
       },
+      ...(o.deadLetterLimits ? { deadLetterLimits: o.deadLetterLimits } : {}),
       flushRows: o.flushRows,
       flushBytes: o.flushBytes,
       flushMs: o.flushMs,

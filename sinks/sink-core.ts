@@ -5,6 +5,7 @@ import { metrics } from '../core/metrics.ts';
 import { redact } from '../core/secrets.ts';
 import { BatchBuffer } from './batch-buffer.ts';
 import { isPermanentClickHouseError } from './clickhouse-errors.ts';
+import { deadLetterRequests, fitDeadLetter, requestBudget } from './dead-letter-requests.ts';
 import { DecodeError, type Peeked } from './decoder.ts';
 import { FatalSinkError, UnmappableSchemaError } from './errors.ts';
 import { RebuildingBuffer, encodeIntent, intentsToRebuild } from './flush-intent.ts';
@@ -29,6 +30,11 @@ export interface SinkCoreOptions {
   consumer: ConsumerPort;
   writer: RowWriter;
   deadLetters: DeadLetterWriter;
+  /**
+   * `max.message.bytes` of each dead-letter topic, which a request of its dead letters must fit; a
+   * topic absent here is taken to take Kafka's default.
+   */
+  deadLetterLimits?: ReadonlyMap<string, number>;
   flushRows: number;
   flushBytes: number;
   flushMs: number;
@@ -48,6 +54,8 @@ export interface SinkCoreOptions {
  * bounded by the open buffers plus two sealed ones while ClickHouse is slow or down.
  */
 const MAX_QUEUED = 2;
+/** Kafka's default `max.message.bytes`, for a dead-letter topic whose own was not read. */
+const KAFKA_DEFAULT_MAX_MESSAGE_BYTES = 1_048_588;
 /** How often a wait heart-beats so that the group keeps the member through a long outage. */
 const HEARTBEAT_EVERY_MS = 1_000;
 
@@ -500,7 +508,12 @@ export class SinkCore {
       );
       metrics.rowsInserted.inc({ table }, encoded.rows);
     }
-    if (buffer.deadLetters.length > 0) await this.o.deadLetters.send(target.dlqTopic, buffer.deadLetters);
+    // In requests the topic takes; those sent by an earlier attempt at this buffer are not sent again.
+    const requests = deadLetterRequests(buffer.deadLetters, this.deadLetterBudget(target.dlqTopic));
+    for (let i = buffer.deadLetterRequestsSent; i < requests.length; i += 1) {
+      await this.o.deadLetters.send(target.dlqTopic, requests[i]!);
+      buffer.deadLetterRequestsSent = i + 1;
+    }
     metrics.sinkFlushDuration.observe(
       { resource: target.resource },
       Number(process.hrtime.bigint() - started) / 1e9,
@@ -586,17 +599,30 @@ export class SinkCore {
     );
     metrics.deadLettered.inc({ resource: target.resource, stage: 'sink' });
     this.stats.deadLetters += 1;
-    return {
-      key: message.key,
-      value: message.value,
-      headers: {
-        'x-error-reason': reason,
-        'x-error-message': redact(err.message).slice(0, 2_000),
-        'x-source-topic': coords.topic,
-        'x-source-partition': String(coords.partition),
-        'x-source-offset': String(coords.offset),
+    const letter = fitDeadLetter(
+      {
+        key: message.key,
+        value: message.value,
+        headers: {
+          'x-error-reason': reason,
+          'x-error-message': redact(err.message).slice(0, 2_000),
+          'x-source-topic': coords.topic,
+          'x-source-partition': String(coords.partition),
+          'x-source-offset': String(coords.offset),
+        },
       },
-    };
+      this.deadLetterBudget(target.dlqTopic),
+    );
+    if (letter.value !== message.value)
+      this.o.logger.warn(
+        { ...coords, bytes: message.value?.length, kept: letter.value?.length, dlqTopic: target.dlqTopic },
+        'a dead letter larger than its topic takes keeps only the start of its value (x-value-bytes)',
+      );
+    return letter;
+  }
+
+  private deadLetterBudget(dlqTopic: string): number {
+    return requestBudget(this.o.deadLetterLimits?.get(dlqTopic) ?? KAFKA_DEFAULT_MAX_MESSAGE_BYTES);
   }
 
   private fail(err: Error): void {

@@ -134,3 +134,74 @@ describe('sinks: poison messages go to the DLQ, valid ones keep flowing', { time
     assert.equal(sinks.runner.failure, undefined);
   });
 });
+
+/**
+ * A flood of poison (a foreign writer, a schema id from another registry) fills one buffer with more
+ * dead letters than the dead-letter topic takes in one record batch. The sink sent a buffer's dead
+ * letters in one request: the broker refused it (MESSAGE_TOO_LARGE) at every retry, and the sink
+ * stalled there for good, its lag growing. They now go out in requests that fit, and a dead letter over
+ * what the topic takes keeps a cut of its bytes.
+ */
+describe('sinks: more dead letters in one buffer than one request takes', { timeout: 240_000 }, () => {
+  const prefix = uniqueName('itdf');
+  let config: Config;
+  let sinks: RunningSinks | undefined;
+
+  before(async () => {
+    // One buffer holds the whole flood: the sink starts after it is written, and seals at 5 s.
+    config = testConfig(prefix, {
+      kafka: { maxMessageBytes: 200_000 },
+      sinks: { flushRows: 50_000, flushMs: 5_000, group: `${prefix}-sink` },
+    });
+    const admin = plainKafka(config).admin();
+    await admin.connect();
+    try {
+      await ensureTopics(admin, pipelineTopicSpecs(config, ['batches']), quietLogger);
+    } finally {
+      await admin.disconnect();
+    }
+  });
+  after(async () => {
+    await sinks?.stop().catch(() => undefined);
+    if (config) await cleanUp(config);
+  });
+
+  test('every poison message is dead-lettered exactly once, in order, and the offsets move on', async () => {
+    const topic = resourceTopic(config, 'batches');
+    // 2,000 of 500 bytes: 1 MB of values, five times what one request to the dead-letter topic takes.
+    const flood = Array.from({ length: 2_000 }, (_, i) => ({
+      key: `flood-${i}`,
+      value: Buffer.from(`{"not": "avro", "i": ${String(i).padStart(6, '0')}}`.padEnd(500, ' ')),
+      partition: 0,
+    }));
+    // One over what the topic takes on its own (a foreign writer's; ours never publish one).
+    const huge = { key: 'huge', value: Buffer.alloc(250_000, 0x7b), partition: 0 };
+    for (let i = 0; i < flood.length; i += 250) await produce(config, topic, flood.slice(i, i + 250));
+    await produce(config, topic, [huge]);
+
+    sinks = await startSinks(config, quietLogger, { resources: ['batches'] });
+    await waitCommitted(config, config.sinks.group, [topic], 120_000, () => {
+      if (sinks!.runner.failure) throw sinks!.runner.failure;
+    });
+
+    const letters = await readAll(config, sinkDlqTopic(config, 'batches'));
+    assert.equal(letters.length, flood.length + 1, 'each poison message once');
+    assert.deepEqual(
+      letters.map((l) => Number(l.headers['x-source-offset'])),
+      Array.from({ length: flood.length + 1 }, (_, i) => i),
+      'in source order, none twice',
+    );
+    for (const [i, message] of flood.entries()) {
+      assert.equal(letters[i]!.key?.toString(), message.key);
+      assert.deepEqual(letters[i]!.value, message.value, `letter ${i}: the original bytes`);
+      assert.equal(letters[i]!.headers['x-error-reason'], 'not-wire-format');
+    }
+    const last = letters.at(-1)!;
+    assert.equal(last.key?.toString(), 'huge');
+    assert.equal(last.headers['x-value-bytes'], String(huge.value.length), 'the size it had');
+    // The topic takes 200,000 + 64 KiB (core/topics.ts); requests are kept to nine tenths of it.
+    assert.ok(last.value && last.value.length < 0.9 * 265_536, `cut to fit: ${last.value?.length}`);
+    assert.deepEqual(last.value, huge.value.subarray(0, last.value.length), 'a prefix of its bytes');
+    assert.equal(sinks.runner.stats.deadLetters, flood.length + 1);
+  });
+});

@@ -13,6 +13,11 @@
  *      that landed it was sent without its flush intent committed (flush-intent.ts). With the intent,
  *      the rebuilt insert after a kill or rebalance is the same block, byte for byte, and is dropped. (An
  *      insert a killed process had sent may land after its successor's: landing order proves nothing.)
+ *   5. every request to a dead-letter topic fits what the topic takes (the broker refuses one that does
+ *      not at every retry, and the sink stalled there), a dead letter cut to fit is a prefix of its
+ *      value with its size in `x-value-bytes`, and no delivery of a poison message is dead-lettered
+ *      twice (a retry after a failed request sends only what did not go out; a record read again after a
+ *      rebalance or a restart is a new delivery).
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -20,6 +25,7 @@ import fc from 'fast-check';
 import type { Message } from 'kafkajs';
 import pino from 'pino';
 import type { BatchBuffer } from '../../../sinks/batch-buffer.ts';
+import { messageBytes } from '../../../sinks/dead-letter-requests.ts';
 import { DecodeError, type Decoded } from '../../../sinks/decoder.ts';
 import { decodeIntent } from '../../../sinks/flush-intent.ts';
 import type { TopicPartitionOffset } from '../../../sinks/offset-tracker.ts';
@@ -31,9 +37,11 @@ import { sequence } from '../../../sim/rng.ts';
 const logger = pino({ level: 'silent' });
 const TOPICS = ['t.a', 't.b'];
 const PARTITIONS = 2;
+/** max.message.bytes of the dead-letter topics: about two dead letters, and less than a large one. */
+const DLQ_LIMIT = 1_000;
 
 /** One partition's log: a record (poison = undecodable) or a transaction marker per offset. */
-type Entry = { kind: 'record'; poison: boolean } | { kind: 'marker' };
+type Entry = { kind: 'record'; poison: boolean; large?: boolean } | { kind: 'marker' };
 
 interface Scenario {
   logs: Entry[][]; // TOPICS.length * PARTITIONS logs
@@ -50,6 +58,8 @@ interface Scenario {
 const entry = fc.oneof(
   { weight: 8, arbitrary: fc.constant<Entry>({ kind: 'record', poison: false }) },
   { weight: 1, arbitrary: fc.constant<Entry>({ kind: 'record', poison: true }) },
+  // Poison larger than its dead-letter topic takes.
+  { weight: 1, arbitrary: fc.constant<Entry>({ kind: 'record', poison: true, large: true }) },
   { weight: 2, arbitrary: fc.constant<Entry>({ kind: 'marker' }) },
 );
 
@@ -97,6 +107,10 @@ async function runScenario(sc: Scenario, s: fc.Scheduler): Promise<void> {
   /** Delivery ids that were in an insert that failed (before or after landing). */
   const failedDeliveries = new Set<number>();
   const dlq = new Set<string>();
+  /** The deliveries (fetches) of poison messages whose dead letter was sent. */
+  const dlqDeliveries = new Set<number>();
+  /** Each delivery of a poison message, by delivery id: its value as the log delivered it. */
+  const poisonValues = new Map<number, Buffer>();
 
   const checkCommitted = (offsets: readonly TopicPartitionOffset[]) => {
     for (const o of offsets) {
@@ -167,6 +181,7 @@ async function runScenario(sc: Scenario, s: fc.Scheduler): Promise<void> {
       flushBytes: Number.MAX_SAFE_INTEGER,
       flushMs: sc.flushMs,
       retryMaxMs: 10,
+      deadLetterLimits: new Map(TOPICS.map((t) => [`${t}.sink-dlq`, DLQ_LIMIT])),
       features: LEGACY_FEATURES,
       logger,
       now: () => clock,
@@ -268,11 +283,27 @@ async function runScenario(sc: Scenario, s: fc.Scheduler): Promise<void> {
         async send(_topic, messages: Message[]) {
           if (me !== incarnation) return dead();
           await step('dlq');
+          const bytes = messages.reduce((n, m) => n + messageBytes(m), 0);
+          if (bytes > DLQ_LIMIT) violations.push(`invariant 5: a dead-letter request of ${bytes} bytes`);
+          if (faults.insert > 0 && random() < 0.3) {
+            faults.insert -= 1;
+            throw new Error('NOT_ENOUGH_REPLICAS');
+          }
           for (const m of messages) {
             const h = m.headers!;
-            dlq.add(
-              `${String(h['x-source-topic'])}:${String(h['x-source-partition'])}:${String(h['x-source-offset'])}`,
-            );
+            const k = `${String(h['x-source-topic'])}:${String(h['x-source-partition'])}:${String(h['x-source-offset'])}`;
+            dlq.add(k);
+            const value = m.value as Buffer;
+            // Even cut, a value keeps its start, which names the delivery.
+            const delivery = Number(/"delivery":(\d+)/.exec(value.toString())![1]);
+            if (dlqDeliveries.has(delivery))
+              violations.push(`invariant 5: delivery ${delivery} of ${k} dead-lettered twice`);
+            dlqDeliveries.add(delivery);
+            const original = poisonValues.get(delivery)!;
+            if (h['x-value-bytes'] !== undefined) {
+              assert.equal(h['x-value-bytes'], String(original.length), `invariant 5: ${k} size`);
+              assert.deepEqual(value, original.subarray(0, value.length), `invariant 5: ${k} a prefix`);
+            } else assert.deepEqual(value, original, `invariant 5: ${k} unchanged`);
           }
         },
       },
@@ -344,8 +375,15 @@ async function runScenario(sc: Scenario, s: fc.Scheduler): Promise<void> {
       for (let off = from; off < to; off += 1) {
         const e = log[off]!;
         if (e.kind !== 'record') continue;
-        const value = { schema: off % 3 === 0 ? 2 : 1, poison: e.poison, delivery: nextDelivery++ };
-        messages.push({ offset: String(off), key: null, value: Buffer.from(JSON.stringify(value)) });
+        const value = {
+          schema: off % 3 === 0 ? 2 : 1,
+          poison: e.poison,
+          delivery: nextDelivery++,
+          ...(e.large ? { pad: 'x'.repeat(1_200) } : {}),
+        };
+        const bytes = Buffer.from(JSON.stringify(value));
+        if (e.poison) poisonValues.set(value.delivery, bytes);
+        messages.push({ offset: String(off), key: null, value: bytes });
       }
       const gen = generation;
       if (messages.length === 0) {
@@ -409,7 +447,7 @@ async function runScenario(sc: Scenario, s: fc.Scheduler): Promise<void> {
     if (behind.length === 0) break;
   }
 
-  assert.deepEqual(violations, [], 'invariant 1: a commit passed an offset whose record was not durable');
+  assert.deepEqual(violations, [], 'invariants 1 and 5: what broke them, as it happened');
   assert.equal(core.failure, undefined);
   for (const topic of TOPICS) {
     for (let p = 0; p < PARTITIONS; p += 1) {
