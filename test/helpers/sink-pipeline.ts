@@ -9,7 +9,13 @@ import avro from 'avsc';
 import { Kafka, logLevel, type Message } from 'kafkajs';
 import type { Config, ConfigInput } from '../../core/config.ts';
 import type { ResourceName } from '../../core/resources.ts';
-import { keySubject, resourceTopic, valueSubject } from '../../core/topics.ts';
+import {
+  ensureTopics,
+  keySubject,
+  pipelineTopicSpecs,
+  resourceTopic,
+  valueSubject,
+} from '../../core/topics.ts';
 import { startProducers } from '../../producers/daemon.ts';
 import { avroOptions, entityKey, valueSchema } from '../../schemas/index.ts';
 import { startSimulator, type Simulator, type SimScale } from '../../sim/index.ts';
@@ -161,6 +167,17 @@ export function plainKafka(config: Config): Kafka {
     brokers: config.kafka.brokers,
     logLevel: logLevel.NOTHING,
   });
+}
+
+/** The pipeline's topics of `resources`, made as the daemons make them. */
+export async function makePipelineTopics(config: Config, resources: ResourceName[]): Promise<void> {
+  const admin = plainKafka(config).admin();
+  await admin.connect();
+  try {
+    await ensureTopics(admin, pipelineTopicSpecs(config, resources), quietLogger);
+  } finally {
+    await admin.disconnect();
+  }
 }
 
 /** "topic:partition" → high-water mark, for SinkRunner.caughtUp. */

@@ -56,7 +56,7 @@ import {
   cleanUp,
   encodeMessages,
   makeRecords,
-  plainKafka,
+  makePipelineTopics,
   produce,
   registerResource,
   scalar,
@@ -64,7 +64,7 @@ import {
   testClickHouse,
   waitCommitted,
 } from '../helpers/sink-pipeline.ts';
-import { ensureTopics, pipelineTopicSpecs, resourceTopic } from '../../core/topics.ts';
+import { resourceTopic } from '../../core/topics.ts';
 import { startSinks, type RunningSinks } from '../../sinks/daemon.ts';
 import { SAMPLES } from '../unit/schemas/samples.ts';
 import { withStoredKey } from '../helpers/stored-key.ts';
@@ -651,13 +651,7 @@ describe(
         { CLICKHOUSE_URL: server.url },
       );
       ch = testClickHouse(config);
-      const admin = plainKafka(config).admin();
-      await admin.connect();
-      try {
-        await ensureTopics(admin, pipelineTopicSpecs(config, ['batches', 'audit_logs']), quietLogger);
-      } finally {
-        await admin.disconnect();
-      }
+      await makePipelineTopics(config, ['batches', 'audit_logs']);
     });
     after(async () => {
       await sinks?.stop().catch(() => undefined);

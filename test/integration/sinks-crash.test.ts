@@ -7,9 +7,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Config } from '../../core/config.ts';
-import { pipelineTopicSpecs, resourceTopic } from '../../core/topics.ts';
-import { ensureTopics } from '../../core/topics.ts';
-import { quietLogger, testConfig, uniqueName } from '../helpers/pipeline.ts';
+import { resourceTopic } from '../../core/topics.ts';
+import { testConfig, uniqueName } from '../helpers/pipeline.ts';
 import {
   batchRecords,
   cleanUp,
@@ -17,7 +16,7 @@ import {
   countRows,
   decodeValue,
   encodeMessages,
-  plainKafka,
+  makePipelineTopics,
   produce,
   readAll,
   registerResource,
@@ -46,13 +45,7 @@ describe('sinks: kill -9 mid-stream and restart', { timeout: 240_000 }, () => {
     });
     ch = testClickHouse(config);
     topic = resourceTopic(config, 'batches');
-    const admin = plainKafka(config).admin();
-    await admin.connect();
-    try {
-      await ensureTopics(admin, pipelineTopicSpecs(config, ['batches']), quietLogger);
-    } finally {
-      await admin.disconnect();
-    }
+    await makePipelineTopics(config, ['batches']);
     const schema = await registerResource(config, 'batches');
     await produce(config, topic, encodeMessages(schema, batchRecords(1, IDS)));
     // A newer version of the first entities, later in the same partitions.

@@ -9,14 +9,14 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import type { Message } from 'kafkajs';
 import type { Config } from '../../core/config.ts';
 import { metrics } from '../../core/metrics.ts';
-import { ensureTopics, pipelineTopicSpecs, resourceTopic, sinkDlqTopic } from '../../core/topics.ts';
+import { resourceTopic, sinkDlqTopic } from '../../core/topics.ts';
 import { startSinks, type RunningSinks } from '../../sinks/daemon.ts';
 import { quietLogger, testConfig, uniqueName } from '../helpers/pipeline.ts';
 import {
   batchRecords,
   cleanUp,
   encodeMessages,
-  plainKafka,
+  makePipelineTopics,
   produce,
   readAll,
   registerResource,
@@ -43,13 +43,7 @@ describe('sinks: poison messages go to the DLQ, valid ones keep flowing', { time
   before(async () => {
     config = testConfig(prefix, { sinks: { flushRows: 100, flushMs: 200, group: `${prefix}-sink` } });
     ch = testClickHouse(config);
-    const admin = plainKafka(config).admin();
-    await admin.connect();
-    try {
-      await ensureTopics(admin, pipelineTopicSpecs(config, ['batches']), quietLogger);
-    } finally {
-      await admin.disconnect();
-    }
+    await makePipelineTopics(config, ['batches']);
   });
   after(async () => {
     await sinks?.stop().catch(() => undefined);
@@ -153,13 +147,7 @@ describe('sinks: more dead letters in one buffer than one request takes', { time
       kafka: { maxMessageBytes: 200_000 },
       sinks: { flushRows: 50_000, flushMs: 5_000, group: `${prefix}-sink` },
     });
-    const admin = plainKafka(config).admin();
-    await admin.connect();
-    try {
-      await ensureTopics(admin, pipelineTopicSpecs(config, ['batches']), quietLogger);
-    } finally {
-      await admin.disconnect();
-    }
+    await makePipelineTopics(config, ['batches']);
   });
   after(async () => {
     await sinks?.stop().catch(() => undefined);

@@ -10,7 +10,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import type { Consumer, Producer } from 'kafkajs';
 import type { Config } from '../../core/config.ts';
 import { metrics } from '../../core/metrics.ts';
-import { ensureTopics, pipelineTopicSpecs, resourceTopic } from '../../core/topics.ts';
+import { resourceTopic } from '../../core/topics.ts';
 import { startSinks, type RunningSinks } from '../../sinks/daemon.ts';
 import { quietLogger, testConfig, uniqueName, waitFor } from '../helpers/pipeline.ts';
 import { PrivateClickHouse } from '../helpers/sink-clickhouse.ts';
@@ -21,6 +21,7 @@ import {
   countRows,
   encodeMessages,
   makeRecords,
+  makePipelineTopics,
   plainKafka,
   registerResource,
   scalar,
@@ -54,13 +55,7 @@ describe('sinks: ClickHouse down for 30 s mid-stream', { timeout: 240_000 }, () 
       { CLICKHOUSE_URL: server.url },
     );
     ch = testClickHouse(config);
-    const admin = plainKafka(config).admin();
-    await admin.connect();
-    try {
-      await ensureTopics(admin, pipelineTopicSpecs(config, ['batches', 'audit_logs']), quietLogger);
-    } finally {
-      await admin.disconnect();
-    }
+    await makePipelineTopics(config, ['batches', 'audit_logs']);
     producer = plainKafka(config).producer({ idempotent: true, allowAutoTopicCreation: false });
     await producer.connect();
   });

@@ -8,10 +8,10 @@ import { after, before, describe, test } from 'node:test';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Config } from '../../core/config.ts';
 import { createLogger } from '../../core/log.ts';
-import { ensureTopics, pipelineTopicSpecs, resourceTopic, valueSubject } from '../../core/topics.ts';
+import { resourceTopic, valueSubject } from '../../core/topics.ts';
 import { valueSchema, type AvroRecordSchema } from '../../schemas/index.ts';
 import { startSinks, type RunningSinks } from '../../sinks/daemon.ts';
-import { quietLogger, testConfig, uniqueName, waitFor } from '../helpers/pipeline.ts';
+import { testConfig, uniqueName, waitFor } from '../helpers/pipeline.ts';
 import {
   batchRecords,
   cleanUp,
@@ -19,7 +19,7 @@ import {
   encodeMessages,
   highWaterMarks,
   makeRecords,
-  plainKafka,
+  makePipelineTopics,
   produce,
   registerResource,
   scalar,
@@ -56,13 +56,7 @@ describe('sinks: schema evolution while running', { timeout: 180_000 }, () => {
     config = testConfig(prefix, { sinks: { flushRows: 100, flushMs: 200, group: `${prefix}-sink` } });
     ch = testClickHouse(config);
     topic = resourceTopic(config, 'batches');
-    const admin = plainKafka(config).admin();
-    await admin.connect();
-    try {
-      await ensureTopics(admin, pipelineTopicSpecs(config, ['batches', 'audit_logs']), quietLogger);
-    } finally {
-      await admin.disconnect();
-    }
+    await makePipelineTopics(config, ['batches', 'audit_logs']);
   });
   after(async () => {
     await removeSinkProcesses();
