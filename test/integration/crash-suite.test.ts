@@ -6,7 +6,7 @@
  * twice) and every dead-letter topic must be empty. The first run then has the simulator delete some
  * batches and conversations, kills again, and checks the same against the new ground truth (the
  * tombstones of the deleted and of all below them). A second run does the same with the simulator's
- * fault knobs on (without deletions), and a third, with deletions, with the producers as a group of two
+ * fault knobs on, and a third, with deletions, with the producers as a group of two
  * members. The broker and ClickHouse it kills are its own (a private stack on free ports), so
  * other test files are never disturbed; given external services, it kills only its own processes.
  * The run itself is test/helpers/crash-run.ts (shared with crash-suite-cluster.test.ts).
@@ -95,6 +95,10 @@ describe('crash suite: random SIGKILLs, then every key exactly once', { timeout:
       flush: { flushRows: 3_000, flushMs: 150 },
       perTarget,
       services,
+      // Deletions under faults too: a walk cut short by a 5xx or a truncated page must not conclude
+      // that what it did not reach is gone, and the tombstones of what is gone must still go out.
+      removals: { batches: 0.1, conversations: 0.25 },
+      removalKills: { producers: 2, sinks: 1, kafka: 0, clickhouse: 1 },
     });
   });
 
