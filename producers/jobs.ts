@@ -321,6 +321,9 @@ function follow(poll: Poll, root: Declaration): Promise<void> {
         settleMs: knobs[f.settleMs],
         initialLookbackMs: knobs.initialLookbackMs,
         pageSize: knobs[f.pageSize],
+        // The state topic takes twice kafka.maxMessageBytes; half of what a record may be leaves the
+        // tail ample room below that even on a state topic made smaller beforehand.
+        tailStateBytes: Math.floor(ctx.config.kafka.maxMessageBytes / 2),
       });
     case 'ready-children':
       throw new Error(`${root.name} is walked by its parent's job, it has none of its own`);

@@ -30,6 +30,11 @@ export interface AppendWindowOptions {
   settleMs: number;
   initialLookbackMs: number;
   pageSize?: number;
+  /**
+   * Most bytes of JSON the tail's keys may take in the state (one record on the state topic, rewritten
+   * with each page): a tail page that would take it past this is left to its settled window.
+   */
+  tailStateBytes: number;
 }
 
 /**
@@ -58,10 +63,24 @@ export async function walkAppendWindow(
   if (start > now) return;
   // The tail's page count says nothing of a settled window's: it does not teach the page budget.
   await walkPages(ctx, decl, options, start, now, 0, false, (step, _page, published) => {
-    if (published.size === 0) return;
+    if (published.size === 0) return true;
     const keys = { ...ctx.state.get<TailState>(tailKey(decl.name))?.keys };
     for (const key of published) keys[key] = now;
-    step.state.push({ key: tailKey(decl.name), value: { keys } });
+    const value = { keys };
+    // A tail busier than its state can remember (a state record over what the state topic takes
+    // would fail every transaction) is read only as far as it can; the settled windows publish the
+    // rest, later: freshness suffers, not the data.
+    const bytes = Buffer.byteLength(JSON.stringify(value));
+    if (bytes > options.tailStateBytes) {
+      ctx.logger.warn(
+        { resource: decl.name, entries: Object.keys(keys).length, bytes, limit: options.tailStateBytes },
+        'the unsettled tail holds more entries than its state may remember; the rest of it is ' +
+          'published by its settled window, after settleMs (kafka.maxMessageBytes bounds the tail)',
+      );
+      return false;
+    }
+    step.state.push({ key: tailKey(decl.name), value });
+    return true;
   });
 }
 
@@ -91,6 +110,7 @@ async function walkSettled(
         step.state.push({ key: tailKey(decl.name), value: Object.keys(keys).length ? { keys } : null });
       }
     }
+    return true;
   });
   return end;
 }
@@ -108,7 +128,8 @@ async function walkPages(
   startOffset: number,
   /** Whether a complete walk sets the page budget of the next (./page-budget.ts). */
   teachesBudget: boolean,
-  finish: (step: Step, page: Page<unknown>, published: ReadonlySet<string>) => void,
+  /** Adds the page's state; false leaves the page unpublished and ends the walk. */
+  finish: (step: Step, page: Page<unknown>, published: ReadonlySet<string>) => boolean,
 ): Promise<void> {
   const { body, query } = options.bounds(start, end);
   const budget = pageBudget(ctx, decl);
@@ -129,7 +150,7 @@ async function walkPages(
         published.add(shaped.key);
         step.emits.push(emitOf(decl, shaped, page));
       }
-      finish(step, page, published);
+      if (!finish(step, page, published)) return;
       if (page.last && teachesBudget) step.state.push(...budget.complete(page.pageIndex + 1));
       await ctx.commit(step);
     }

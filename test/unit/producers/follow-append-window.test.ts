@@ -15,6 +15,7 @@ const options: AppendWindowOptions = {
   bounds: (start, end) => ({ query: { start: String(start), end: String(end) } }),
   settleMs: 1_000,
   initialLookbackMs: 10_000,
+  tailStateBytes: 1_000_000,
 };
 
 /** Entries at times `t`, listed by [start, end] from the query, in time order. */
@@ -149,5 +150,35 @@ describe('walkAppendWindow', () => {
       ['999001', '1000000', 1],
     ]);
     assert.deepEqual(p.state.get('_pages/audit_logs'), { n: 30 });
+  });
+
+  it('a tail busier than its state may remember is read as far as it fits; its settled window publishes the rest', async () => {
+    const entries = Array.from({ length: 20 }, (_, i) => entry(i + 10, 999_100 + i * 10));
+    const api = auditApi(entries);
+    const p = port(api, 1_000_000);
+    // {"keys":{"10":1000000,...}}: 13 bytes an entry, so two pages of five fit in 150 and three do not.
+    const bounded = { ...options, pageSize: 5, tailStateBytes: 150 };
+    await walkAppendWindow(p.ctx, audit, bounded);
+    assert.deepEqual(
+      emitted(p),
+      entries.slice(0, 10).map((e) => `${e.id}:${e.v}`),
+      'the tail stopped before the page that would not fit',
+    );
+    const tail = p.state.get('audit_logs/_tail') as { keys: Record<string, number> };
+    assert.equal(Object.keys(tail.keys).length, 10);
+    assert.ok(Buffer.byteLength(JSON.stringify(tail)) <= 150);
+    // A poll while the tail is still unsettled publishes nothing new from it, and nothing twice.
+    p.setNow(1_000_050);
+    await walkAppendWindow(p.ctx, audit, bounded);
+    assert.equal(emitted(p).length, 10);
+    // Once settled, the window publishes the other ten, and the tail's keys are forgotten.
+    p.setNow(1_002_000);
+    await walkAppendWindow(p.ctx, audit, bounded);
+    assert.deepEqual(
+      emitted(p),
+      entries.map((e) => `${e.id}:${e.v}`),
+      'every entry once',
+    );
+    assert.equal(p.state.get('audit_logs/_tail'), undefined);
   });
 });
