@@ -188,6 +188,17 @@ export function kafkaConnectionError(config: Config, err: unknown): Error {
   );
 }
 
+/** Whether Kafka refused the client's credentials or permissions: waiting does not fix that. */
+export function isKafkaAuthError(err: unknown): boolean {
+  return errorChain(err).some((e) => {
+    const { name, type } = (e ?? {}) as { name?: unknown; type?: unknown };
+    return (
+      name === 'KafkaJSSASLAuthenticationError' ||
+      (typeof type === 'string' && /AUTHORIZATION_FAILED|SASL_AUTHENTICATION_FAILED/.test(type))
+    );
+  });
+}
+
 /**
  * What a Kafka request made after connecting failed with, for the start-up wait: a broker restarting
  * under a started process resets the connection mid-request (describeConfigs, createTopics,

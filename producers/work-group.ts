@@ -13,16 +13,10 @@
  * gives a member only units it runs.
  */
 import { createHash } from 'node:crypto';
-import {
-  AssignerProtocol,
-  type Admin,
-  type Consumer,
-  type ITopicConfig,
-  type Kafka,
-  type PartitionAssigner,
-} from 'kafkajs';
+import { AssignerProtocol, type Admin, type ITopicConfig, type Kafka, type PartitionAssigner } from 'kafkajs';
 import type { Config } from '../core/config.ts';
 import { groupTimeouts } from '../core/kafka.ts';
+import { lastingConsumer } from '../core/lasting-consumer.ts';
 import type { Logger } from '../core/log.ts';
 import { rootOfShare } from './follow/shard.ts';
 
@@ -222,32 +216,44 @@ export async function joinWorkGroup(options: WorkGroupOptions): Promise<WorkGrou
   } finally {
     await admin.disconnect();
   }
-  const consumer: Consumer = kafka.consumer({
-    groupId: groupId(config.producers.group),
-    partitionAssigners: [unitAssignor(layout, () => ({ runs, owns: options.owns() }), logger)],
-    allowAutoTopicCreation: false,
-    ...groupTimeouts(config),
-    // The topic is empty: a long poll would only delay the heartbeat that learns of a rebalance.
-    maxWaitTimeInMs: 500,
+  // A member kafkajs gave up on (an error it deems not retriable, in a broker outage) is replaced: the
+  // units it runs would otherwise stay here while the group hands them to the other members.
+  const member = await lastingConsumer({
+    what: 'the producers group membership',
+    logger,
+    retryMaxMs: config.kafka.retryMaxMs,
+    create: () => {
+      const consumer = kafka.consumer({
+        groupId: groupId(config.producers.group),
+        partitionAssigners: [unitAssignor(layout, () => ({ runs, owns: options.owns() }), logger)],
+        allowAutoTopicCreation: false,
+        ...groupTimeouts(config),
+        // The topic is empty: a long poll would only delay the heartbeat that learns of a rebalance.
+        maxWaitTimeInMs: 500,
+      });
+      consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+        const partitions = payload.memberAssignment[topic] ?? [];
+        const units = new Set(partitions.map((p) => layout[p]).filter((u): u is string => u !== undefined));
+        logger.info(
+          { group: config.producers.group, memberId: payload.memberId, units: [...units].sort() },
+          'producers group rebalanced',
+        );
+        options.onAssignment(units);
+      });
+      consumer.on(consumer.events.CRASH, ({ payload }) =>
+        logger.warn({ err: payload.error, restart: payload.restart }, 'producers group membership failed'),
+      );
+      return consumer;
+    },
+    begin: async (consumer) => {
+      await consumer.connect();
+      await consumer.subscribe({ topic, fromBeginning: false });
+      await consumer.run({ autoCommit: false, eachMessage: async () => undefined });
+    },
   });
-  consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
-    const partitions = payload.memberAssignment[topic] ?? [];
-    const units = new Set(partitions.map((p) => layout[p]).filter((u): u is string => u !== undefined));
-    logger.info(
-      { group: config.producers.group, memberId: payload.memberId, units: [...units].sort() },
-      'producers group rebalanced',
-    );
-    options.onAssignment(units);
-  });
-  consumer.on(consumer.events.CRASH, ({ payload }) =>
-    logger.warn({ err: payload.error, restart: payload.restart }, 'producers group membership failed'),
-  );
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: false });
-  await consumer.run({ autoCommit: false, eachMessage: async () => undefined });
   return {
     async leave() {
-      await consumer.disconnect().catch(() => undefined);
+      await member.stop();
     },
   };
 }

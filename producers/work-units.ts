@@ -7,9 +7,10 @@
  * `producers.shards` units, each following the parents whose id hashes to it (./follow/shard.ts).
  */
 import { createHash } from 'node:crypto';
-import type { Consumer, Kafka } from 'kafkajs';
+import type { Kafka } from 'kafkajs';
 import type { Config } from '../core/config.ts';
 import { groupTimeouts } from '../core/kafka.ts';
+import { lastingConsumer, type LastingConsumer } from '../core/lasting-consumer.ts';
 import type { Logger } from '../core/log.ts';
 import type { ResourceName } from '../core/resources.ts';
 import { queriesTopic, stateTopic } from '../core/topics.ts';
@@ -188,10 +189,10 @@ export async function startUnit(unit: WorkUnit, deps: UnitDeps): Promise<Running
       onReset: (send) => state.load(kafka, send, logger),
       ...(deps.fencedOut ? { fencedOut: deps.fencedOut } : {}),
     });
-  let queries: Consumer | undefined;
+  let queries: LastingConsumer | undefined;
   const scheduled: string[] = [];
   const stop = async () => {
-    await queries?.disconnect().catch(() => undefined);
+    await queries?.stop();
     // Both at once: a poll waiting for Kafka during an outage holds its removal until the publisher
     // gives its step up, which closing the publisher does (within a few seconds).
     await Promise.all([Promise.all(scheduled.map((name) => scheduler.remove(name))), publisher.close()]);
@@ -253,7 +254,11 @@ export async function takeOver(
  * Tracks the configured query ids, and those other systems announce on the queries topic: an id is
  * tracked (durably, in the unit's state) before its offset commits.
  */
-async function followQueryIds(deps: UnitDeps, runtime: ProducerRuntime, logger: Logger): Promise<Consumer> {
+async function followQueryIds(
+  deps: UnitDeps,
+  runtime: ProducerRuntime,
+  logger: Logger,
+): Promise<LastingConsumer> {
   const { config, kafka, scheduler } = deps;
   const ctx = runtime.context(new AbortController().signal, logger);
   const track = async (ids: string[]) => {
@@ -262,27 +267,36 @@ async function followQueryIds(deps: UnitDeps, runtime: ProducerRuntime, logger: 
     return added.length;
   };
   await track(config.producers.queryIds);
-  const consumer = kafka.consumer({
-    groupId: `${config.kafka.clientId}-queries`,
-    allowAutoTopicCreation: false,
-    // After a SIGKILL the dead member holds the group until its session times out; a short session
-    // (kafka.sessionTimeoutMs) keeps that wait to seconds.
-    ...groupTimeouts(config),
+  // kafkajs gives up on errors it deems not retriable; a follower it gave up on is replaced, or ids
+  // announced later would silently go untracked.
+  return lastingConsumer({
+    what: 'the query id follower',
+    logger,
+    retryMaxMs: config.kafka.retryMaxMs,
+    create: () =>
+      kafka.consumer({
+        groupId: `${config.kafka.clientId}-queries`,
+        allowAutoTopicCreation: false,
+        // After a SIGKILL the dead member holds the group until its session times out; a short session
+        // (kafka.sessionTimeoutMs) keeps that wait to seconds.
+        ...groupTimeouts(config),
+      }),
+    begin: async (consumer) => {
+      await consumer.connect();
+      await consumer.subscribe({ topic: queriesTopic(config), fromBeginning: true });
+      // Joining the group can wait for a dead predecessor's session to expire; polling does not wait for it.
+      consumer
+        .run({
+          eachMessage: async ({ message }) => {
+            const id = parseQueryId(message.value?.toString() ?? '');
+            if (id && (await track([id]))) scheduler.pollNow('queries_status');
+          },
+        })
+        .catch((err: unknown) =>
+          logger.error({ err }, 'the query id consumer stopped; ids announced on the topic are not tracked'),
+        );
+    },
   });
-  await consumer.connect();
-  await consumer.subscribe({ topic: queriesTopic(config), fromBeginning: true });
-  // Joining the group can wait for a dead predecessor's session to expire; polling does not wait for it.
-  consumer
-    .run({
-      eachMessage: async ({ message }) => {
-        const id = parseQueryId(message.value?.toString() ?? '');
-        if (id && (await track([id]))) scheduler.pollNow('queries_status');
-      },
-    })
-    .catch((err: unknown) =>
-      logger.error({ err }, 'the query id consumer stopped; ids announced on the topic are not tracked'),
-    );
-  return consumer;
 }
 
 /** A query id message is the bare id or JSON `{"query_id": "…"}`. */

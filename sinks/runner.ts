@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Admin, Consumer, ConsumerConfig, Kafka, Producer } from 'kafkajs';
+import { isKafkaAuthError } from '../core/kafka.ts';
 import type { Logger } from '../core/log.ts';
 import { failpoint } from '../core/failpoints.ts';
 import { metrics } from '../core/metrics.ts';
@@ -62,19 +63,6 @@ export async function insertEncoded(
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function isAuthError(err: unknown): boolean {
-  for (
-    let e = err as { name?: string; type?: string; cause?: unknown } | undefined;
-    e;
-    e = e.cause as typeof e
-  ) {
-    if (e.name === 'KafkaJSSASLAuthenticationError') return true;
-    if (typeof e.type === 'string' && /AUTHORIZATION_FAILED|SASL_AUTHENTICATION_FAILED/.test(e.type))
-      return true;
-  }
-  return false;
-}
 
 /**
  * The thin kafkajs adapter around SinkCore: it runs the consumer group member, hands each batch to the
@@ -230,7 +218,7 @@ export class SinkRunner {
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       const { error, restart } = payload as { error: Error; restart: boolean };
       if (restart || this.stopping || consumer !== this.consumer) return;
-      if (isAuthError(error)) {
+      if (isKafkaAuthError(error)) {
         this.o.onFatal?.(
           new FatalSinkError(`Kafka refused the sink: ${redact(error.message)}`, { cause: error }),
         );
