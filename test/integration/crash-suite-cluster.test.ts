@@ -9,7 +9,9 @@
  *
  * At quiescence: both replicas' `<t>_local` converge to the same rows, `<resource>_current` through the
  * Distributed tables equals the simulator's ground truth key for key read from either replica, and the
- * dead-letter topics are empty. Printed, not asserted: per resource and replica, the raw rows of
+ * dead-letter topics are empty. The clean run then has the simulator delete a tenth of the batches and
+ * a quarter of the conversations, kills four more times, and checks the same against the new ground
+ * truth on both replicas. Printed, not asserted: per resource and replica, the raw rows of
  * `<resource>_local` against their distinct (_partition, _offset), i.e. how many redelivered records
  * reached a table and were not yet merged away (a lower bound: ReplacingMergeTree merges fold them), and
  * each replica's DuplicatedInsertedBlocks (retried flushes the replicated engine dropped whole).
@@ -179,7 +181,14 @@ describe(
       });
 
     test('clean API', { timeout: 10 * 60_000 }, async (t) => {
-      await run(t, { name: 'crashc', seed: CRASH_SEED, flush: { flushRows: 20_000, flushMs: 100 } });
+      await run(t, {
+        name: 'crashc',
+        seed: CRASH_SEED,
+        flush: { flushRows: 20_000, flushMs: 100 },
+        // Deletions as in the single-server suite: the tombstones must reach both replicas' `_current`.
+        removals: { batches: 0.1, conversations: 0.25 },
+        removalKills: { producers: 2, sinks: 1, kafka: 0, clickhouse: 1 },
+      });
     });
 
     test(
