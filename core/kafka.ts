@@ -200,16 +200,43 @@ export function isKafkaAuthError(err: unknown): boolean {
 }
 
 /**
+ * kafkajs errors that say a broker or the coordinator is away for now, though kafkajs marks them not
+ * retriable (it gave up on its own retries, or on a lock or a coordinator lookup).
+ */
+const AWAY = new Set([
+  'KafkaJSConnectionError',
+  'KafkaJSConnectionClosedError',
+  'KafkaJSRequestTimeoutError',
+  'KafkaJSBrokerNotFound',
+  'KafkaJSNoBrokerAvailableError',
+  'KafkaJSMetadataNotLoaded',
+  'KafkaJSTopicMetadataNotLoaded',
+  'KafkaJSGroupCoordinatorNotFound',
+  'KafkaJSTimeout',
+  'KafkaJSLockTimeout',
+]);
+
+/**
  * What a Kafka request made after connecting failed with, for the start-up wait: a broker restarting
  * under a started process resets the connection mid-request (describeConfigs, createTopics,
- * initTransactions), and kafkajs throws that bare, not from `connect`. Any kafkajs failure is mapped
- * like a failed connection (so refused credentials stay permanent); anything else (a bad schema, a bug)
- * is no outage and comes back as it was.
+ * initTransactions), and kafkajs throws that bare, not from `connect`. Such a failure (one kafkajs
+ * calls retriable, or one of AWAY) becomes a transient ServiceConnectionError. Anything else (refused
+ * permissions, a bad replication factor, a bug) is no outage and comes back as it was, to fail at once.
+ * Unlike kafkaConnectionError it does not guess at TLS or SASL settings: those were fine at connect.
  */
 export function kafkaFailure(config: Config, err: unknown): unknown {
-  if (err instanceof ServiceConnectionError) return err;
-  const fromKafkajs = errorChain(err).some((e) => /^KafkaJS/.test(String((e as Error)?.name)));
-  return fromKafkajs ? kafkaConnectionError(config, err) : err;
+  if (err instanceof ServiceConnectionError || isKafkaAuthError(err)) return err;
+  const away = errorChain(err).some((e) => {
+    const { name, retriable } = (e ?? {}) as { name?: unknown; retriable?: unknown };
+    return retriable === true || AWAY.has(String(name));
+  });
+  if (!away) return err;
+  return new ServiceConnectionError(
+    'Kafka',
+    'unreachable',
+    `Kafka at ${config.kafka.brokers.join(',')} failed mid-request: ${firstLine(err)}`,
+    err,
+  );
 }
 
 /**

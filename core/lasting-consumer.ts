@@ -7,6 +7,7 @@
  * capped backoff, until it runs; refused credentials are not retried.
  */
 import type { Consumer } from 'kafkajs';
+import { abortableSleep } from './abortable-sleep.ts';
 import { isKafkaAuthError } from './kafka.ts';
 import type { Logger } from './log.ts';
 import { redact } from './secrets.ts';
@@ -21,7 +22,7 @@ export interface LastingConsumerOptions {
   logger: Logger;
   /** Cap of the backoff between replacements. */
   retryMaxMs: number;
-  /** Between replacements; tests pass a fake. */
+  /** Between replacements (cut short by stop()); tests pass a fake. */
   sleep?: (ms: number) => Promise<void>;
 }
 
@@ -32,20 +33,31 @@ export interface LastingConsumer {
   stop(): Promise<void>;
 }
 
-const realSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
 /** Starts the first member (its failure is the caller's); later crashes kafkajs gives up on are handled here. */
 export async function lastingConsumer(options: LastingConsumerOptions): Promise<LastingConsumer> {
-  const sleep = options.sleep ?? realSleep;
-  let stopped = false;
+  const stopping = new AbortController();
+  const sleep = options.sleep ?? ((ms: number) => abortableSleep(ms, stopping.signal));
   let current: Consumer;
+  /**
+   * Replacements since a member last joined its group. kafkajs reports a failed join as a CRASH after
+   * run() has resolved, so a replacement that "started" may fail at once: the backoff grows until one
+   * joins, not until one starts.
+   */
+  let failures = 0;
+  let replacing = false;
+  /** The current member crashed while a replacement was being made: make another. */
+  let crashedAgain = false;
 
   const start = async (): Promise<void> => {
     const consumer = options.create();
     current = consumer;
+    consumer.on(consumer.events.GROUP_JOIN, () => {
+      if (failures > 0) options.logger.info(`${options.what} is running again`);
+      failures = 0;
+    });
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       const { error, restart } = payload as { error: Error; restart: boolean };
-      if (restart || stopped || consumer !== current) return;
+      if (restart || stopping.signal.aborted || consumer !== current) return;
       if (isKafkaAuthError(error)) {
         options.logger.error(
           { err: redact(String(error)) },
@@ -65,23 +77,35 @@ export async function lastingConsumer(options: LastingConsumerOptions): Promise<
       await consumer.disconnect().catch(() => undefined);
       throw err;
     }
+    // stop() came while it was starting: what began after stop's disconnect must not stay.
+    if (stopping.signal.aborted) await consumer.disconnect().catch(() => undefined);
   };
 
+  /** One replacement loop at a time; a crash of the member it makes sends it round again. */
   const replace = async (): Promise<void> => {
-    for (let attempt = 0; !stopped; attempt += 1) {
-      await current.disconnect().catch(() => undefined);
-      try {
-        await start();
-        options.logger.info(`${options.what} is running again`);
-        return;
-      } catch (err) {
-        const delayMs = Math.min(options.retryMaxMs, 1_000 * 2 ** Math.min(attempt, 5));
-        options.logger.warn(
-          { err: redact(String(err)), delayMs },
-          `${options.what}: Kafka unreachable; retrying`,
-        );
+    crashedAgain = true;
+    if (replacing) return;
+    replacing = true;
+    try {
+      while (crashedAgain && !stopping.signal.aborted) {
+        crashedAgain = false;
+        await current.disconnect().catch(() => undefined);
+        const delayMs = Math.min(options.retryMaxMs, 1_000 * 2 ** Math.min(failures, 5));
+        failures += 1;
         await sleep(delayMs);
+        if (stopping.signal.aborted) return;
+        try {
+          await start();
+        } catch (err) {
+          crashedAgain = true;
+          options.logger.warn(
+            { err: redact(String(err)), delayMs },
+            `${options.what}: Kafka unreachable; retrying`,
+          );
+        }
       }
+    } finally {
+      replacing = false;
     }
   };
 
@@ -91,7 +115,7 @@ export async function lastingConsumer(options: LastingConsumerOptions): Promise<
       return current;
     },
     async stop() {
-      stopped = true;
+      stopping.abort();
       await current.disconnect().catch(() => undefined);
     },
   };

@@ -4,6 +4,7 @@
  * saying what it waits for and why, instead of exiting; it gives up only after `startup.waitMs`.
  * Refused credentials and untrusted certificates do not fix themselves, so they still fail at once.
  */
+import { abortableSleep } from './abortable-sleep.ts';
 import { checkClickHouse } from './clickhouse.ts';
 import type { Config } from './config.ts';
 import { checkKafka, kafkaFailure } from './kafka.ts';
@@ -26,18 +27,6 @@ export interface WaitOptions {
 /** A failure worth waiting out: the service may come up. Auth and TLS failures are not. */
 export function isTransient(err: unknown): boolean {
   return err instanceof ServiceConnectionError && !err.permanent;
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }
 
 /**
@@ -82,7 +71,7 @@ export async function waitForService<T>(
         { service, attempt: attempts, retryInMs: wait, giveUpInMs: left },
         `waiting for ${service}: ${(err as Error).message}`,
       );
-      await sleep(wait, options.signal);
+      await abortableSleep(wait, options.signal);
       delay = Math.min(delay * 2, options.retryMaxMs);
     }
   }

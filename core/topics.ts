@@ -1,5 +1,6 @@
 import type { Admin, ConfigResourceTypes, ITopicConfig, Kafka } from 'kafkajs';
 import type { Config } from './config.ts';
+import { isKafkaAuthError } from './kafka.ts';
 import type { Logger } from './log.ts';
 import { resourceMeta } from '../schemas/index.ts';
 import type { ResourceName } from './resources.ts';
@@ -181,11 +182,25 @@ export async function topicMessageLimits(admin: Admin, topics: string[]): Promis
 }
 
 /** topicMessageLimits through an admin client of its own. */
-export async function topicMessageLimitsWith(kafka: Kafka, topics: string[]): Promise<Map<string, number>> {
+export async function topicMessageLimitsWith(
+  kafka: Kafka,
+  topics: string[],
+  logger: Logger,
+): Promise<Map<string, number>> {
   const admin = kafka.admin();
   await admin.connect();
   try {
     return await topicMessageLimits(admin, topics);
+  } catch (err) {
+    // A principal without DescribeConfigs on the topics: their limits are taken to be what the pipeline
+    // creates them with, as before they were read.
+    if (!isKafkaAuthError(err)) throw err;
+    logger.warn(
+      { err: String(err) },
+      "Kafka refused to describe the topics' configs (DescribeConfigs): their max.message.bytes is " +
+        'taken to be what kafka.maxMessageBytes makes; grant DescribeConfigs for them to have it read',
+    );
+    return new Map();
   } finally {
     await admin.disconnect();
   }

@@ -132,6 +132,7 @@ export async function startProducers(
       topicMessageLimitsWith(
         kafka,
         topics.map((t) => t.topic),
+        logger,
       ),
     startupWait(),
   );

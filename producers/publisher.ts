@@ -9,6 +9,7 @@ import type {
   Transaction,
 } from 'kafkajs';
 import { CompressionTypes, Partitioners } from 'kafkajs';
+import { abortableSleep } from '../core/abortable-sleep.ts';
 import type { Logger } from '../core/log.ts';
 import { errorChain, firstLine } from '../core/secrets.ts';
 import { keyPartition } from './key-partition.ts';
@@ -250,17 +251,6 @@ class LeaderMoved extends Error {
   }
 }
 
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
-
 /**
  * Publishes records and their cursor state in one Kafka transaction, the way Kafka Connect's
  * exactly-once source support does: a crash either loses both (the source re-reads the page) or
@@ -422,7 +412,7 @@ export class TransactionalPublisher implements Publisher {
           { err, attempt, retryInMs: wait },
           `waiting for Kafka to take transactions again: ${firstLine(err)}`,
         );
-        await sleep(wait, this.closing.signal);
+        await abortableSleep(wait, this.closing.signal);
         delay = Math.min(delay * 2, this.options.retryMaxMs);
       }
     }
@@ -441,7 +431,7 @@ export class TransactionalPublisher implements Publisher {
     }
     const topicMessages = [...byTopic].map(([topic, messages]) => ({ topic, messages }));
     const settle = this.lastCommitAt + (this.options.commitSettleMs ?? COMMIT_SETTLE_MS) - Date.now();
-    if (settle > 0) await sleep(settle, this.closing.signal);
+    if (settle > 0) await abortableSleep(settle, this.closing.signal);
     const transaction = await producer.transaction();
     try {
       // One broker per send: a multi-broker sendBatch can commit records twice (see PartitionRouter).

@@ -68,6 +68,7 @@ export async function startSinks(
       topicMessageLimitsWith(
         kafka,
         resources.map((r) => sinkDlqTopic(config, r)),
+        logger,
       ),
     { waitMs: config.startup.waitMs, retryMaxMs: config.startup.retryMaxMs, logger },
   );

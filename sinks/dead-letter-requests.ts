@@ -34,16 +34,33 @@ export function messageBytes(message: Message): number {
 
 /**
  * The message as it fits in one request of `budget`: unchanged when it does; otherwise its value cut
- * to what is left, with `x-value-bytes` saying how long it was (the whole value stays in the source
- * topic, at the coordinates the other headers give).
+ * to what is left, with `x-value-bytes` saying how long it was (the whole message stays in the source
+ * topic, at the coordinates the other headers give), and its key too, with `x-key-bytes`, when the key
+ * alone is over what is left.
  */
 export function fitDeadLetter(message: Message, budget: number): Message {
   if (messageBytes(message) <= budget) return message;
-  const value = message.value === null || message.value === undefined ? Buffer.alloc(0) : message.value;
-  const bytes = Buffer.isBuffer(value) ? value : Buffer.from(value);
-  const headers = { ...message.headers, 'x-value-bytes': String(bytes.length) };
-  const rest = messageBytes({ ...message, value: null, headers });
-  return { ...message, value: bytes.subarray(0, Math.max(0, budget - rest)), headers };
+  const value = bytesOf(message.value);
+  let key = message.key;
+  let headers: NonNullable<Message['headers']> = {
+    ...message.headers,
+    'x-value-bytes': String(value.length),
+  };
+  const overKey = messageBytes({ key, value: null, headers }) - budget;
+  if (overKey > 0) {
+    const whole = bytesOf(key);
+    headers = { ...headers, 'x-key-bytes': String(whole.length) };
+    // The new header's own bytes come out of the key too.
+    const left = whole.length - (messageBytes({ key, value: null, headers }) - budget);
+    key = whole.subarray(0, Math.max(0, left));
+  }
+  const rest = messageBytes({ key, value: null, headers });
+  return { ...message, key, value: value.subarray(0, Math.max(0, budget - rest)), headers };
+}
+
+function bytesOf(data: Message['key'] | Message['value'] | undefined): Buffer {
+  if (data === null || data === undefined) return Buffer.alloc(0);
+  return Buffer.isBuffer(data) ? data : Buffer.from(data);
 }
 
 /** The messages, in order, as consecutive requests of at most `budget` bytes (each at least one message). */

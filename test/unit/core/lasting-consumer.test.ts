@@ -12,7 +12,7 @@ import { lastingConsumer } from '../../../core/lasting-consumer.ts';
 const logger = pino({ level: 'silent' });
 
 class FakeConsumer {
-  readonly events = { CRASH: 'consumer.crash' };
+  readonly events = { CRASH: 'consumer.crash', GROUP_JOIN: 'consumer.group_join' };
   private readonly listeners = new Map<string, Array<(e: { payload: unknown }) => void>>();
   began = 0;
   disconnected = 0;
@@ -22,6 +22,9 @@ class FakeConsumer {
   }
   crash(error: Error, restart: boolean) {
     for (const l of this.listeners.get(this.events.CRASH) ?? []) l({ payload: { error, restart } });
+  }
+  join() {
+    for (const l of this.listeners.get(this.events.GROUP_JOIN) ?? []) l({ payload: {} });
   }
   async disconnect() {
     this.disconnected += 1;
@@ -34,7 +37,7 @@ const named = (name: string, extra: Record<string, unknown> = {}) =>
 /** Lets the replacement loop (a few awaits deep) run. */
 const settle = () => new Promise((r) => setImmediate(r));
 
-function harness(failBegins = 0) {
+function harness(failBegins = 0, during?: (c: FakeConsumer) => Promise<void>) {
   const made: FakeConsumer[] = [];
   const delays: number[] = [];
   let failures = failBegins;
@@ -59,6 +62,7 @@ function harness(failBegins = 0) {
             throw named('KafkaJSConnectionError');
           }
           (c as unknown as FakeConsumer).began += 1;
+          await during?.(c as unknown as FakeConsumer);
         },
       }),
   };
@@ -79,7 +83,7 @@ test('a member kafkajs gave up on is replaced, after capped backoff while Kafka 
   first.crash(named('KafkaJSGroupCoordinatorNotFound'), false);
   for (let i = 0; i < 20; i += 1) await settle();
   assert.equal(h.made.length, 5, 'three replacements failed to begin, the fourth runs');
-  assert.deepEqual(h.delays, [1_000, 2_000, 4_000]);
+  assert.deepEqual(h.delays, [1_000, 2_000, 4_000, 4_000], 'capped at retryMaxMs');
   const running = h.made[4]!;
   assert.equal(running.began, 1);
   assert.equal(lasting.current, running as unknown as Consumer);
@@ -127,4 +131,42 @@ test("the first member's failure is the caller's, with nothing left connected", 
   );
   assert.equal(made.length, 1);
   assert.equal(made[0]!.disconnected, 1);
+});
+
+/**
+ * kafkajs reports a failed join as a CRASH after run() resolved: a replacement that "started" may be
+ * given up on at once. Each such round waits longer; a member that joins resets the backoff.
+ */
+test('replacements that start but fail to join back off until one joins', async () => {
+  const h = harness();
+  await h.start();
+  const giveUp = () => h.made.at(-1)!.crash(named('KafkaJSGroupCoordinatorNotFound'), false);
+  for (let round = 0; round < 5; round += 1) {
+    giveUp();
+    for (let i = 0; i < 10; i += 1) await settle();
+  }
+  assert.equal(h.made.length, 6);
+  assert.deepEqual(h.delays, [1_000, 2_000, 4_000, 4_000, 4_000]);
+  h.made.at(-1)!.join();
+  giveUp();
+  for (let i = 0; i < 10; i += 1) await settle();
+  assert.equal(h.delays.at(-1), 1_000, 'a member that joined resets the backoff');
+});
+
+test('stop() while a replacement is starting leaves nothing running, and no more follow', async () => {
+  let release!: () => void;
+  const h = harness(0, async (c) => {
+    if (c === h.made[1]) await new Promise<void>((r) => (release = r));
+  });
+  const lasting = await h.start();
+  h.made[0]!.crash(named('KafkaJSGroupCoordinatorNotFound'), false);
+  for (let i = 0; i < 10; i += 1) await settle();
+  assert.equal(h.made.length, 2, 'the replacement is starting');
+  await lasting.stop();
+  release();
+  for (let i = 0; i < 10; i += 1) await settle();
+  assert.equal(h.made[1]!.disconnected, 2, 'disconnected by stop, and again once its start finished');
+  h.made[1]!.crash(named('KafkaJSGroupCoordinatorNotFound'), false);
+  for (let i = 0; i < 10; i += 1) await settle();
+  assert.equal(h.made.length, 2);
 });

@@ -51,3 +51,15 @@ test('a letter over the budget keeps a prefix of its value and says how long it 
   assert.ok(messageBytes(text) <= 500);
   assert.equal(text.headers?.['x-value-bytes'], '2000');
 });
+
+test('a key over the budget is cut too, so that the letter fits whatever it carried', () => {
+  const fitted = fitDeadLetter(
+    { key: Buffer.alloc(3_000, 0x6b), value: Buffer.alloc(100), headers: {} },
+    1_000,
+  );
+  assert.ok(messageBytes(fitted) <= 1_000, `${messageBytes(fitted)} bytes`);
+  assert.equal(fitted.headers?.['x-key-bytes'], '3000');
+  assert.equal(fitted.headers?.['x-value-bytes'], '100');
+  assert.deepEqual(fitted.key, Buffer.alloc((fitted.key as Buffer).length, 0x6b));
+  assert.equal((fitted.value as Buffer).length, 0);
+});
