@@ -78,6 +78,8 @@ export class SinkRunner {
   private readonly topics: string[];
   private timer: NodeJS.Timeout | undefined;
   private stopping = false;
+  /** Consumers started again since one last joined the group: the pause before the next grows with it. */
+  private restarts = 0;
   /** Per "topic:partition", the high-water mark of the last fetch: the lag metric's reference. */
   private readonly highWatermarks = new Map<string, number>();
 
@@ -195,13 +197,14 @@ export class SinkRunner {
       maxBytes: 16 * 1024 * 1024,
     });
     this.consumer = consumer;
-    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) =>
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      this.restarts = 0;
       this.core.assigned(
         new Map(
           Object.entries(payload.memberAssignment).map(([topic, partitions]) => [topic, new Set(partitions)]),
         ),
-      ),
-    );
+      );
+    });
     // kafkajs hands batches with records to eachBatch; a batch left with only transaction markers or
     // aborted records never reaches it, and is seen here (batchSize 0) so that its offsets can be
     // committed: otherwise a caught-up group would show lag forever.
@@ -250,16 +253,20 @@ export class SinkRunner {
   }
 
   private async restartConsumer(): Promise<void> {
-    for (let attempt = 0; !this.stopping; attempt += 1) {
+    while (!this.stopping) {
       await this.consumer?.disconnect().catch(() => undefined);
       this.core.assigned();
+      // kafkajs reports a failed join as a crash after run() has resolved, so a consumer that "started"
+      // may be given up on at once: the pause grows until one joins, not until one starts.
+      const delayMs = Math.min(this.o.retryMaxMs, 1_000 * 2 ** Math.min(this.restarts, 5));
+      this.restarts += 1;
+      await sleep(delayMs);
+      if (this.stopping) return;
       try {
         await this.startConsumer();
         return;
       } catch (err) {
-        const delay = Math.min(this.o.retryMaxMs, 1_000 * 2 ** Math.min(attempt, 5));
-        this.o.logger.warn({ err: redact(String(err)), delayMs: delay }, 'Kafka unreachable; retrying');
-        await sleep(delay);
+        this.o.logger.warn({ err: redact(String(err)), delayMs }, 'Kafka unreachable; retrying');
       }
     }
   }
