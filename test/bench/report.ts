@@ -62,6 +62,9 @@ export function sinkTable(r: SinkBenchResult): string {
     `  peak RSS during (a): ${fixed(r.sink.peakRssMb, 1)} MB (target < 300 MB: ${r.sink.peakRssMb < 300 ? 'met' : 'not met'}); ` +
       `RSS of this process, which runs the sink in-process, sampled every 100 ms during (a) only ` +
       `(${fixed(r.sink.rssAtStartMb, 1)} MB when (a) started; peak heap used ${fixed(r.sink.peakHeapUsedMb, 1)} MB)`,
+    `  during (a): ${fixed(r.sink.cpuMicrosPerRow, 2)} µs CPU per row; steal ${r.sink.host.stealPercent ?? '?'} % of the machine's CPU time; ` +
+      `GC ${r.sink.host.gc.minorCount} scavenges (${int(r.sink.host.gc.minorMs)} ms), ` +
+      `${r.sink.host.gc.majorCount} old-generation (${int(r.sink.host.gc.majorMs)} ms)`,
     `  verified: ${int(r.verified.sinkRows)} rows in the sink's table, ` +
       `${Object.values(r.verified.ceilingRows).map(int).join(' and ')} in the ceiling's; ` +
       `same content (all columns but _ingested_at): ${r.verified.identicalContent ? 'yes' : 'NO'}`,

@@ -41,6 +41,7 @@ import { fillInChild, readPlacement, type Filled } from './fill.ts';
 import { profiled, startProfile } from './profile.ts';
 import { measureServerIngest, type ServerFormat, type ServerIngestResult } from './server-ingest.ts';
 import { batchRecord } from './records.ts';
+import { watchHost, type HostStats } from './host.ts';
 
 /** The sink's consumer fetch settings (sinks/runner.ts), mirrored by the raw read so a/c compares like with like. */
 export const SINK_FETCH = { maxBytes: 16 * 1024 * 1024, partitionsConsumedConcurrently: 1 };
@@ -82,6 +83,8 @@ export interface SinkBenchResult {
     /** V8 heap reserved, and Buffer memory (Kafka fetches, request bodies), at their peaks. */
     peakHeapTotalMb: number;
     peakArrayBuffersMb: number;
+    /** Steal on the machine's CPUs and this process's GC during (a): what a slow run can be blamed on. */
+    host: HostStats;
   };
   /**
    * (b) the same rows straight into identical tables, by each insert method; insert time only,
@@ -272,6 +275,7 @@ async function measureSink(
   }, 100);
   const progress = new Progress(`(a) sink ${topic}`, total);
   const stopProfile = await startProfile(hooks.profile);
+  const stopWatching = watchHost();
   const cpuAtStart = process.cpuUsage();
   const started = performance.now();
   let fatal: Error | undefined;
@@ -285,6 +289,7 @@ async function measureSink(
   const startupSeconds = seconds(started);
   let elapsed: number;
   let cpu: NodeJS.CpuUsage;
+  let host: HostStats;
   try {
     for (;;) {
       await sleep(100);
@@ -295,6 +300,7 @@ async function measureSink(
     }
     elapsed = seconds(started);
     cpu = process.cpuUsage(cpuAtStart);
+    host = stopWatching();
   } finally {
     await stopProfile();
     clearInterval(sampler);
@@ -316,6 +322,7 @@ async function measureSink(
     peakHeapUsedMb: mb(peakHeap),
     peakHeapTotalMb: mb(peakHeapTotal),
     peakArrayBuffersMb: mb(peakBuffers),
+    host,
   };
 }
 
