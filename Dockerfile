@@ -52,5 +52,7 @@ EXPOSE 3000
 # /healthz answers 200 once the daemon is up and 503 while it is unhealthy (core/http.ts). Slim has no curl.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
     CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.HTTP_PORT||3000)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
-ENTRYPOINT ["node", "dist/cli/main.js"]
+# --no-memory-reducer: what a sink must be started with (core/node-flags.ts); the compose file's producers
+# start through deploy/docker/demo-switch.sh without it.
+ENTRYPOINT ["node", "--no-memory-reducer", "dist/cli/main.js"]
 CMD ["--help"]

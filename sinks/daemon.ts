@@ -1,6 +1,7 @@
 import type { Config } from '../core/config.ts';
 import { createClickHouse } from '../core/clickhouse.ts';
 import { createKafka, groupTimeouts } from '../core/kafka.ts';
+import { missingSinkNodeFlags } from '../core/node-flags.ts';
 import type { Logger } from '../core/log.ts';
 import { createRegistry } from '../core/registry.ts';
 import { waitForKafka, waitForService, waitForServices } from '../core/service-wait.ts';
@@ -44,6 +45,13 @@ export async function startSinks(
 ): Promise<RunningSinks> {
   const resources = options.resources ?? config.sinks.resources;
   const database = options.database ?? config.clickhouse.database;
+  const missingFlags = missingSinkNodeFlags();
+  if (missingFlags.length > 0)
+    logger.warn(
+      { missing: missingFlags },
+      `node was started without ${missingFlags.join(' ')}: after an idle spell, catching up can cost ` +
+        `about half as much CPU again per row (core/node-flags.ts; README: "Sinks' CPU and memory")`,
+    );
   const kafka = createKafka(config, logger, 'sink');
   // A service that is down at start-up is waited out (bounded by startup.waitMs), saying which and why;
   // refused credentials and untrusted certificates still stop the process at once.

@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import type { ConfigInput } from '../../core/config.ts';
 import { createKafka } from '../../core/kafka.ts';
 import type { Logger } from '../../core/log.ts';
+import { isSinkNodeFlag } from '../../core/node-flags.ts';
 import { build, builtModule } from '../helpers/built.ts';
 import { testConfig, uniqueName } from '../helpers/pipeline.ts';
 import type { Phase, PhaseReply, PhaseRequest } from './producers-child.ts';
@@ -121,7 +122,8 @@ function phaseInChild(
           execArgv: [...splitProfiler(process.execArgv).profiler, ...nodeOptions],
         })
       : fork(fileURLToPath(new URL('./producers-child.ts', import.meta.url)), [], {
-          execArgv: [...process.execArgv, ...nodeOptions],
+          // The bench's own node flags are the sinks' (package.json): the producers get only nodeOptions.
+          execArgv: [...process.execArgv.filter((a) => !isSinkNodeFlag(a)), ...nodeOptions],
         });
   const killChild = () => child.kill();
   process.once('exit', killChild);

@@ -8,7 +8,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { SINK_NODE_FLAGS } from '../../core/node-flags.ts';
 import { builtModule } from './built.ts';
+
+/** Whether a command line of the CLI runs a sink (`sinks`, `start`, `replay`), with or without global options. */
+const runsSinks = (command: readonly string[]) =>
+  command.some((a) => ['sinks', 'start', 'replay'].includes(a));
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -59,7 +64,14 @@ export class DaemonProcess {
     const log = fs.openSync(this.logFile, 'a');
     const child = spawn(
       process.execPath,
-      [builtModule('cli/main.ts'), '--config', this.configFile, ...this.spec.command],
+      [
+        // As the README's commands and the image start them (core/node-flags.ts).
+        ...(runsSinks(this.spec.command) ? SINK_NODE_FLAGS : []),
+        builtModule('cli/main.ts'),
+        '--config',
+        this.configFile,
+        ...this.spec.command,
+      ],
       {
         cwd: ROOT,
         env: { ...this.spec.env, HTTP_PORT: String(this.spec.httpPort) },
