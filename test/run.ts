@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { SINK_NODE_FLAGS } from '../core/node-flags.ts';
 import { build } from './helpers/built.ts';
 import { ensureStack, StackError, stopStack, type ServiceName, type StackEnv } from '../stack/index.ts';
 import { loadStackConfig, paths } from '../stack/config.ts';
@@ -144,6 +145,8 @@ async function main(): Promise<number> {
     return 2;
   }
   const args = [
+    // Tests run sinks in their own processes too, which start as the README's commands do.
+    ...SINK_NODE_FLAGS,
     '--import',
     'tsx',
     '--test',

@@ -85,7 +85,7 @@ function simulatorInChild(args: number[]): Promise<ChildSimulator> {
     args.map(String),
     // The loader (tsx) comes along; a profiler flag given to the bench does not: the profile is the
     // producers'.
-    { execArgv: splitProfiler(process.execArgv).rest },
+    { execArgv: splitProfiler(process.execArgv).rest.filter((a) => !isSinkNodeFlag(a)) },
   );
   // An interrupted bench exits without closing it: the child goes with it.
   const killChild = () => child.kill();

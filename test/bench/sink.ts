@@ -284,6 +284,9 @@ async function measureSink(
     groupId,
     fromBeginning: true,
     onFatal: (err) => void (fatal = err),
+  }).catch(async (err: unknown) => {
+    await stopWatching();
+    throw err;
   });
   hooks.onStart(sinks);
   const startupSeconds = seconds(started);
@@ -300,8 +303,8 @@ async function measureSink(
     }
     elapsed = seconds(started);
     cpu = process.cpuUsage(cpuAtStart);
-    host = stopWatching();
   } finally {
+    host = await stopWatching();
     await stopProfile();
     clearInterval(sampler);
     progress.done();

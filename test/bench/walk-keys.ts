@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isSinkNodeFlag } from '../../core/node-flags.ts';
 import { WalkKeys } from '../../producers/follow/walk-keys.ts';
 import { rssParts } from './rss.ts';
 
@@ -102,7 +103,7 @@ export async function runWalkKeysBench(
     variants.push(
       await new Promise<WalkKeysVariant>((resolve, reject) => {
         const child = fork(fileURLToPath(import.meta.url), [String(variant), String(n)], {
-          execArgv: [...process.execArgv, '--expose-gc', ...nodeOptions],
+          execArgv: [...process.execArgv.filter((a) => !isSinkNodeFlag(a)), '--expose-gc', ...nodeOptions],
           stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
         });
         let stderr = '';

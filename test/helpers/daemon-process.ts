@@ -8,12 +8,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SINK_NODE_FLAGS } from '../../core/node-flags.ts';
+import { cliNodeArgs } from '../../core/node-flags.ts';
 import { builtModule } from './built.ts';
-
-/** Whether a command line of the CLI runs a sink (`sinks`, `start`, `replay`), with or without global options. */
-const runsSinks = (command: readonly string[]) =>
-  command.some((a) => ['sinks', 'start', 'replay'].includes(a));
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -64,14 +60,8 @@ export class DaemonProcess {
     const log = fs.openSync(this.logFile, 'a');
     const child = spawn(
       process.execPath,
-      [
-        // As the README's commands and the image start them (core/node-flags.ts).
-        ...(runsSinks(this.spec.command) ? SINK_NODE_FLAGS : []),
-        builtModule('cli/main.ts'),
-        '--config',
-        this.configFile,
-        ...this.spec.command,
-      ],
+      // With the node flags that the README's commands and the image give them (core/node-flags.ts).
+      cliNodeArgs(builtModule('cli/main.ts'), ['--config', this.configFile], this.spec.command),
       {
         cwd: ROOT,
         env: { ...this.spec.env, HTTP_PORT: String(this.spec.httpPort) },

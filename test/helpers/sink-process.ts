@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../../core/config.ts';
-import { SINK_NODE_FLAGS } from '../../core/node-flags.ts';
+import { cliNodeArgs } from '../../core/node-flags.ts';
 import { builtModule } from './built.ts';
 import { daemonEnv } from './daemon-env.ts';
 
@@ -55,7 +55,7 @@ export class SinkProcess {
     const env = daemonEnv(config, { LOG_LEVEL: process.env.SINK_LOG_LEVEL ?? 'info', HTTP_PORT: '0' });
     const child = spawn(
       process.execPath,
-      [...SINK_NODE_FLAGS, builtModule('cli/main.ts'), '--config', configFile, 'sinks', ...args],
+      cliNodeArgs(builtModule('cli/main.ts'), ['--config', configFile], ['sinks', ...args]),
       { cwd: ROOT, env, stdio: ['ignore', log, log] },
     );
     fs.closeSync(log);

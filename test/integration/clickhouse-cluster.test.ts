@@ -17,7 +17,7 @@ import { after, before, describe, test } from 'node:test';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Config } from '../../core/config.ts';
 import { createKafka } from '../../core/kafka.ts';
-import { SINK_NODE_FLAGS } from '../../core/node-flags.ts';
+import { cliNodeArgs } from '../../core/node-flags.ts';
 import { RESOURCE_NAMES, type ResourceName } from '../../core/resources.ts';
 import { resourceTopic } from '../../core/topics.ts';
 import { resourceMeta, valueSchema, type AvroRecordSchema } from '../../schemas/index.ts';
@@ -358,15 +358,11 @@ describe(
         // The process kills itself right after its fourth insert has landed, before it commits.
         const child = spawn(
           process.execPath,
-          [
-            ...SINK_NODE_FLAGS,
+          cliNodeArgs(
             builtModule('cli/main.ts'),
-            '--config',
-            configFile,
-            'sinks',
-            '--resources',
-            'audit_logs',
-          ],
+            ['--config', configFile],
+            ['sinks', '--resources', 'audit_logs'],
+          ),
           {
             cwd: ROOT,
             stdio: ['ignore', 'ignore', fs.openSync(path.join(work, 'sink.log'), 'a')],
