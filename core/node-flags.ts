@@ -1,7 +1,7 @@
 // The V8 flag every process that runs a sink is started with, and the check a sink makes at start-up.
 // Where it is passed: `npm start` and `npm run sinks`, the image's ENTRYPOINT and the `instabase-stream`
 // bin (both run every command), `npm test` and `npm run bench` (sinks run in their processes), and the
-// tests' sink processes (sinkNodeArgs). test/unit/core/node-flags.test.ts checks each of them.
+// tests' sink processes (cliNodeArgs). test/unit/core/node-flags.test.ts checks each of them.
 //
 // Why: V8's memory reducer shrinks an idle process's heap. When it is done, V8 raises the old
 // generation's limit by at most 1.3× per mark-compact until the committed old generation has grown by
