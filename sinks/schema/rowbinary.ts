@@ -1,8 +1,9 @@
 // Avro binary → ClickHouse RowBinary, straight from the message bytes: no avsc decode, no row objects,
 // no JSON. The profile of the JSON path (test/bench/README.md) spent about half of the sink's CPU time
 // building objects (avsc's record, the row), stringifying them, encoding the text to UTF-8 and
-// collecting the garbage; here a record is two walks over its bytes: one that checks it and notes where
-// each field starts, one that writes the rows. Strings (`_raw_json` first of all) are copied byte for
+// collecting the garbage; here a record is one walk over its bytes that checks each field and writes
+// it (two walks, check then write, where the columns need the fields out of order, and for a child
+// table's items). Strings (`_raw_json` first of all) are copied byte for
 // byte; integers and floats change only their width or stay as they are.
 //
 // Why RowBinary and not TabSeparated: TabSeparated would need every integer and float printed as text
@@ -20,8 +21,9 @@
 // they are (avsc would have replaced invalid UTF-8 with U+FFFD).
 //
 // A message that does not decode (truncated, trailing bytes, a bad union or enum index, an overlong
-// varint) throws DecodeError before anything is written, so the sink dead-letters it as before; a null
-// key without a content hash to stand in for it throws RowMappingError, as the row mapper does.
+// varint) throws DecodeError and leaves nothing of itself written, so the sink dead-letters it as
+// before; a null key without a content hash to stand in for it throws RowMappingError, as the row
+// mapper does.
 import { DecodeError } from '../decoder.ts';
 import type { ResourceLayout, TableLayout } from './layout.ts';
 import { INDEX_COLUMN } from './layout.ts';
@@ -50,10 +52,12 @@ export interface RowBinaryTable {
 export interface Transcoder {
   /** Child tables first, the main table last, as RowMapper.tables (children's items land first). */
   readonly tables: readonly RowBinaryTable[];
+  /** Whether main rows are written in one walk over the record (createTranscoder says when). */
+  readonly oneWalk: boolean;
   /**
    * Appends the rows of the Avro record in `src` from `start` to the end of the buffer, for a message
-   * of `partition` at `offset`, to outs[i] (tables[i]). Throws before writing anything when the record
-   * cannot be decoded or mapped.
+   * of `partition` at `offset`, to outs[i] (tables[i]). Throws, leaving nothing of the record in outs,
+   * when it cannot be decoded or mapped.
    */
   transcode(
     src: Buffer,
@@ -92,26 +96,33 @@ interface Shape {
 
 type Json = unknown;
 
+/**
+ * A shape with every property set, in one order: shapes of different property sets would give V8 one
+ * hidden class each, and the per-value reads of skip() and copy() would turn megamorphic (#14).
+ */
+function makeShape(k: number, o: Omit<Partial<Shape>, 'k'> = {}): Shape {
+  return { k, nullIndex: o.nullIndex, inner: o.inner, item: o.item, symbols: o.symbols, fields: o.fields };
+}
+
 function shapeOf(s: Json, where: string): Shape {
   if (typeof s === 'string') {
     const k = { boolean: BOOL, int: INT, long: LONG, float: FLOAT, double: DOUBLE, string: STRING }[s];
     if (k === undefined) throw new Error(`${where}: unsupported Avro type ${s}`);
-    return { k };
+    return makeShape(k);
   }
   if (Array.isArray(s)) {
     const nullIndex = s.indexOf('null');
     if (s.length !== 2 || nullIndex < 0) throw new Error(`${where}: only ["null", T] unions are supported`);
-    return { k: NULLABLE, nullIndex, inner: shapeOf(s[1 - nullIndex], where) };
+    return makeShape(NULLABLE, { nullIndex, inner: shapeOf(s[1 - nullIndex], where) });
   }
   if (typeof s === 'object' && s !== null) {
     const o = s as { type: Json; items?: Json; symbols?: string[]; fields?: { name: string; type: Json }[] };
-    if (o.type === 'enum') return { k: ENUM, symbols: (o.symbols ?? []).map((x) => Buffer.from(x)) };
-    if (o.type === 'array') return { k: ARRAY, item: shapeOf(o.items, `${where}[]`) };
+    if (o.type === 'enum') return makeShape(ENUM, { symbols: (o.symbols ?? []).map((x) => Buffer.from(x)) });
+    if (o.type === 'array') return makeShape(ARRAY, { item: shapeOf(o.items, `${where}[]`) });
     if (o.type === 'record') {
-      return {
-        k: RECORD,
+      return makeShape(RECORD, {
         fields: (o.fields ?? []).map((f) => ({ name: f.name, shape: shapeOf(f.type, `${where}.${f.name}`) })),
-      };
+      });
     }
     return shapeOf(o.type, where);
   }
@@ -388,6 +399,87 @@ function copy(c: Cursor, shape: Shape, out: ByteSink): void {
   throw new Error(`no RowBinary form for Avro shape ${shape.k}`);
 }
 
+/**
+ * copy() for a value not checked yet: each check of skip(), then the write, in one walk. An array is
+ * walked twice anyway (its count comes first in RowBinary), so it is skipped and then copied.
+ */
+function checkedCopy(c: Cursor, shape: Shape, out: ByteSink): void {
+  switch (shape.k) {
+    case BOOL:
+    case FLOAT:
+    case DOUBLE:
+    case ARRAY: {
+      const at = c.pos;
+      skip(c, shape);
+      c.pos = at;
+      copy(c, shape, out);
+      return;
+    }
+    case INT:
+      copy(c, shape, out);
+      return;
+    case LONG: {
+      const at = c.pos;
+      skipVarint(c);
+      c.pos = at;
+      copyLong(c, out);
+      return;
+    }
+    case STRING: {
+      const len = readSmall(c);
+      if (len < 0) malformed('a negative string length');
+      if (c.pos + len > c.end) malformed('truncated buffer');
+      out.ensure(len + 5);
+      writeLeb(out, len);
+      copyBytes(c.buf, c.pos, len, out);
+      c.pos += len;
+      return;
+    }
+    case ENUM: {
+      const i = readSmall(c);
+      if (i < 0 || i >= shape.symbols!.length) malformed(`invalid enum index ${i}`);
+      const symbol = shape.symbols![i]!;
+      out.ensure(symbol.length + 5);
+      writeLeb(out, symbol.length);
+      copyBytes(symbol, 0, symbol.length, out);
+      return;
+    }
+    case NULLABLE: {
+      const i = readSmall(c);
+      if (i !== 0 && i !== 1) malformed(`invalid union index ${i}`);
+      const isNull = i === shape.nullIndex;
+      out.ensure(1);
+      out.buf[out.pos++] = isNull ? 1 : 0;
+      if (!isNull) checkedCopy(c, shape.inner!, out);
+      return;
+    }
+  }
+  throw new Error(`no RowBinary form for Avro shape ${shape.k}`);
+}
+
+/**
+ * The most bytes copy() writes per byte of Avro it reads: 8 for a long or an int (a varint of one
+ * byte becomes 8 or 4), or an enum's longest symbol and its length for the index byte that names it;
+ * every other value writes at most what it reads (a string's length prefix is never longer than its
+ * zigzag varint, an array's count is covered by its blocks' bytes).
+ */
+function maxGrowth(shape: Shape): number {
+  switch (shape.k) {
+    case ENUM:
+      return Math.max(8, ...shape.symbols!.map((x) => x.length + 5));
+    case NULLABLE:
+      return maxGrowth(shape.inner!);
+    case ARRAY:
+      return maxGrowth(shape.item!);
+    case RECORD:
+      return Math.max(8, ...shape.fields!.map((f) => maxGrowth(f.shape)));
+  }
+  return 8;
+}
+
+/** Records up to this size write their main row in one walk (below); larger ones take two. */
+const ONE_WALK_MAX_BYTES = 64 * 1024;
+
 /** How a column gets its value. */
 interface ColumnOp {
   readonly name: string;
@@ -422,6 +514,19 @@ const META: Readonly<Record<string, ColumnOp['meta']>> = {
   _ingested_at: 'ingested_at',
 };
 
+/** A column op with every property set, in one order, for the reason makeShape gives. */
+function columnOp(o: ColumnOp): ColumnOp {
+  return {
+    name: o.name,
+    field: o.field,
+    itemField: o.itemField,
+    shape: o.shape,
+    standIn: o.standIn,
+    nullAsEmpty: o.nullAsEmpty ?? false,
+    meta: o.meta,
+  };
+}
+
 /** The columns a row of `table` is inserted with: its data and meta columns, in layout order. */
 export function insertColumns(table: TableLayout): string[] {
   return table.columns.filter((c) => c.source === 'data' || c.source === 'meta').map((c) => c.name);
@@ -439,7 +544,7 @@ function planTable(
     if (col.source === 'meta') {
       const meta = META[name];
       if (!meta) throw new Error(`${table.name}.${name}: no RowBinary writer for this meta column`);
-      return { name, field: -1, itemField: -1, meta };
+      return columnOp({ name, field: -1, itemField: -1, meta });
     }
     const fromItem = child !== undefined && !child.keys.has(name);
     const index = fromItem ? itemIndex.get(name) : fieldIndex.get(name);
@@ -450,22 +555,22 @@ function planTable(
     // plain one (key stand-in, optional array) where the layout says so.
     if (shape.k === NULLABLE && !nullableColumn) {
       if (col.standIn)
-        return { name, field: index, itemField: -1, shape: shape.inner!, standIn: col.standIn };
+        return columnOp({ name, field: index, itemField: -1, shape: shape.inner!, standIn: col.standIn });
       if (shape.inner!.k === ARRAY && col.type.startsWith('Array('))
-        return {
+        return columnOp({
           name,
           field: fromItem ? -1 : index,
           itemField: fromItem ? index : -1,
           shape,
           nullAsEmpty: true,
-        };
+        });
       throw new Error(`${table.name}.${name}: Avro union into non-Nullable ${col.type}`);
     }
     if (shape.k !== NULLABLE && nullableColumn)
       throw new Error(`${table.name}.${name}: Avro non-union into ${col.type}`);
     return fromItem
-      ? { name, field: -1, itemField: index, shape }
-      : { name, field: index, itemField: -1, shape };
+      ? columnOp({ name, field: -1, itemField: index, shape })
+      : columnOp({ name, field: index, itemField: -1, shape });
   });
   return { table, ops, childField: child?.field ?? -1, ...(child ? { item: child.item } : {}) };
 }
@@ -474,7 +579,13 @@ function planTable(
  * The transcoder for records of `writerSchema` (the JSON of the writer type, as deriveLayout read it)
  * into the tables of `layout`, derived from that same schema; `topic` is written as `_topic`.
  */
-export function createTranscoder(layout: ResourceLayout, writerSchema: unknown, topic: string): Transcoder {
+export function createTranscoder(
+  layout: ResourceLayout,
+  writerSchema: unknown,
+  topic: string,
+  /** Tests only: 2 writes every main row in two walks, as records over ONE_WALK_MAX_BYTES are. */
+  walks: 1 | 2 = 1,
+): Transcoder {
   const record = shapeOf(writerSchema, layout.table.name);
   if (record.k !== RECORD) throw new Error(`${layout.table.name}: the value schema must be a record`);
   const fields = record.fields!;
@@ -492,6 +603,19 @@ export function createTranscoder(layout: ResourceLayout, writerSchema: unknown, 
   const mainIndex = plans.length - 1;
   const topicBytes = Buffer.from(topic);
   const needsHash = plans.some((p) => p.ops.some((o) => o.standIn));
+  // The main row in one walk over the record, checking and writing field by field, when its data
+  // columns are fields in the record's own order, each as it is (no stand-in, no null as empty): two
+  // walks (check, then write) were a third of the transcoder's time (#14). A record that fails midway
+  // takes back what its row wrote; room for the whole row is made first, so the row is in one chunk.
+  const mainOps = plans[mainIndex]!.ops;
+  const dataFields = mainOps.filter((o) => o.meta === undefined).map((o) => o.field);
+  const oneWalk =
+    walks === 1 &&
+    !needsHash &&
+    mainOps.every((o) => o.meta !== undefined || (o.field >= 0 && !o.standIn && !o.nullAsEmpty)) &&
+    dataFields.every((f, i) => i === 0 || f > dataFields[i - 1]!);
+  const growth = maxGrowth(record);
+  const metaBytes = topicBytes.length + 5 + 4 + 4 + 8 + 4;
 
   const cursor: Cursor = { buf: Buffer.alloc(0), pos: 0, end: 0 };
   /** Per field of the record, where its value starts in the source. */
@@ -532,6 +656,44 @@ export function createTranscoder(layout: ResourceLayout, writerSchema: unknown, 
     return v;
   };
 
+  const writeMeta = (
+    meta: NonNullable<ColumnOp['meta']>,
+    out: ByteSink,
+    idx: number,
+    partition: number,
+    offset: number,
+    ingestedAt: number,
+  ) => {
+    switch (meta) {
+      case 'idx':
+        out.ensure(4);
+        out.buf.writeUInt32LE(idx, out.pos);
+        out.pos += 4;
+        return;
+      case 'topic':
+        out.ensure(topicBytes.length + 5);
+        writeLeb(out, topicBytes.length);
+        copyBytes(topicBytes, 0, topicBytes.length, out);
+        return;
+      case 'partition':
+        out.ensure(4);
+        out.buf.writeInt32LE(partition, out.pos);
+        out.pos += 4;
+        return;
+      case 'offset':
+        out.ensure(8);
+        out.buf.writeUInt32LE(offset % 2 ** 32, out.pos);
+        out.buf.writeUInt32LE(Math.floor(offset / 2 ** 32), out.pos + 4);
+        out.pos += 8;
+        return;
+      case 'ingested_at':
+        out.ensure(4);
+        out.buf.writeUInt32LE(ingestedAt, out.pos);
+        out.pos += 4;
+        return;
+    }
+  };
+
   const writeRow = (
     plan: TablePlan,
     istarts: Int32Array | undefined,
@@ -544,34 +706,7 @@ export function createTranscoder(layout: ResourceLayout, writerSchema: unknown, 
     const c = cursor;
     for (const op of plan.ops) {
       if (op.meta !== undefined) {
-        switch (op.meta) {
-          case 'idx':
-            out.ensure(4);
-            out.buf.writeUInt32LE(idx, out.pos);
-            out.pos += 4;
-            break;
-          case 'topic':
-            out.ensure(topicBytes.length + 5);
-            writeLeb(out, topicBytes.length);
-            copyBytes(topicBytes, 0, topicBytes.length, out);
-            break;
-          case 'partition':
-            out.ensure(4);
-            out.buf.writeInt32LE(partition, out.pos);
-            out.pos += 4;
-            break;
-          case 'offset':
-            out.ensure(8);
-            out.buf.writeUInt32LE(offset % 2 ** 32, out.pos);
-            out.buf.writeUInt32LE(Math.floor(offset / 2 ** 32), out.pos + 4);
-            out.pos += 8;
-            break;
-          case 'ingested_at':
-            out.ensure(4);
-            out.buf.writeUInt32LE(ingestedAt, out.pos);
-            out.pos += 4;
-            break;
-        }
+        writeMeta(op.meta, out, idx, partition, offset, ingestedAt);
         continue;
       }
       const back = c.pos;
@@ -596,68 +731,128 @@ export function createTranscoder(layout: ResourceLayout, writerSchema: unknown, 
     }
   };
 
+  /**
+   * The main row in two walks: check the whole record and note where each field starts, then write.
+   * Nothing is written before the record is checked, so a record that fails leaves no partial row.
+   */
+  const transcodeMainRow = (
+    partition: number,
+    offset: number,
+    ingestedAt: number,
+    outs: readonly RowBinaryOut[],
+  ) => {
+    const c = cursor;
+    for (let f = 0; f < fields.length; f++) {
+      starts[f] = c.pos;
+      const shape = fields[f]!.shape;
+      if (shape.k === NULLABLE) {
+        const at = c.pos;
+        const i = readSmall(c);
+        c.pos = at;
+        nulls[f] = i === shape.nullIndex ? 1 : 0;
+      } else nulls[f] = 0;
+      skip(c, shape);
+    }
+    if (c.pos !== c.end) malformed('trailing data');
+    if (needsHash) {
+      for (const plan of plans) {
+        for (const op of plan.ops)
+          if (op.standIn && nulls[op.field]) standIn(op.standIn, plan.table.name, op.name);
+      }
+    }
+    // Pass 2: the rows. The main row first, as the row mapper appends it, then each child's items.
+    writeRow(
+      plans[mainIndex]!,
+      undefined,
+      outs[mainIndex]!.partition(partition),
+      0,
+      partition,
+      offset,
+      ingestedAt,
+    );
+    outs[mainIndex]!.rows += 1;
+  };
+
+  /** Each child table's rows, from the record's array field (checked by then). */
+  const writeChildRows = (
+    partition: number,
+    offset: number,
+    ingestedAt: number,
+    outs: readonly RowBinaryOut[],
+  ) => {
+    const c = cursor;
+    for (let t = 0; t < mainIndex; t++) {
+      const plan = plans[t]!;
+      const out = outs[t]!;
+      const sink = out.partition(partition);
+      const istarts = itemStarts[t]!;
+      const itemShapes = plan.item!.fields!;
+      c.pos = starts[plan.childField]!;
+      let idx = 0;
+      for (;;) {
+        const n = readBlockCount(c);
+        if (n === 0) break;
+        for (let i = 0; i < n; i++) {
+          for (let f = 0; f < itemShapes.length; f++) {
+            istarts[f] = c.pos;
+            skip(c, itemShapes[f]!.shape);
+          }
+          const after = c.pos;
+          writeRow(plan, istarts, sink, idx++, partition, offset, ingestedAt);
+          c.pos = after;
+          out.rows += 1;
+        }
+      }
+    }
+  };
+
   return {
     tables: plans.map((p) => ({ table: p.table.name, columns: p.ops.map((o) => o.name) })),
+    oneWalk,
     transcode(src, start, partition, offset, ingestedAt, outs) {
       const c = cursor;
       c.buf = src;
       c.pos = start;
       c.end = src.length;
       standIns.clear();
-      // Pass 1: check the whole record and note where each field starts. Nothing is written yet, so
-      // a record that fails leaves no partial row behind.
-      for (let f = 0; f < fields.length; f++) {
-        starts[f] = c.pos;
-        const shape = fields[f]!.shape;
-        if (shape.k === NULLABLE) {
-          const at = c.pos;
-          const i = readSmall(c);
-          c.pos = at;
-          nulls[f] = i === shape.nullIndex ? 1 : 0;
-        } else nulls[f] = 0;
-        skip(c, shape);
-      }
-      if (c.pos !== c.end) malformed('trailing data');
-      if (needsHash) {
-        for (const plan of plans) {
-          for (const op of plan.ops)
-            if (op.standIn && nulls[op.field]) standIn(op.standIn, plan.table.name, op.name);
-        }
-      }
-      // Pass 2: the rows. The main row first, as the row mapper appends it, then each child's items.
-      writeRow(
-        plans[mainIndex]!,
-        undefined,
-        outs[mainIndex]!.partition(partition),
-        0,
-        partition,
-        offset,
-        ingestedAt,
-      );
-      outs[mainIndex]!.rows += 1;
-      for (let t = 0; t < mainIndex; t++) {
-        const plan = plans[t]!;
-        const out = outs[t]!;
-        const sink = out.partition(partition);
-        const istarts = itemStarts[t]!;
-        const itemShapes = plan.item!.fields!;
-        c.pos = starts[plan.childField]!;
-        let idx = 0;
-        for (;;) {
-          const n = readBlockCount(c);
-          if (n === 0) break;
-          for (let i = 0; i < n; i++) {
-            for (let f = 0; f < itemShapes.length; f++) {
-              istarts[f] = c.pos;
-              skip(c, itemShapes[f]!.shape);
+      if (oneWalk && src.length - start <= ONE_WALK_MAX_BYTES) {
+        const sink = outs[mainIndex]!.partition(partition);
+        sink.ensure((src.length - start) * growth + metaBytes);
+        const buf = sink.buf;
+        const mark = sink.pos;
+        try {
+          let f = 0;
+          for (const op of mainOps) {
+            if (op.meta !== undefined) {
+              writeMeta(op.meta, sink, 0, partition, offset, ingestedAt);
+              continue;
             }
-            const after = c.pos;
-            writeRow(plan, istarts, sink, idx++, partition, offset, ingestedAt);
-            c.pos = after;
-            out.rows += 1;
+            for (; f < op.field; f++) {
+              starts[f] = c.pos;
+              skip(c, fields[f]!.shape);
+            }
+            starts[f] = c.pos;
+            checkedCopy(c, op.shape!, sink);
+            f += 1;
           }
+          for (; f < fields.length; f++) {
+            starts[f] = c.pos;
+            skip(c, fields[f]!.shape);
+          }
+          if (c.pos !== c.end) malformed('trailing data');
+        } catch (err) {
+          // maxGrowth bounds a row's bytes, so the row cannot have left the chunk it began in; if it
+          // did, its first bytes are in a chunk already full, and taking them back is not possible.
+          if (sink.buf !== buf)
+            throw new Error('a RowBinary row outgrew the room made for it', { cause: err });
+          sink.pos = mark;
+          throw err;
         }
+        outs[mainIndex]!.rows += 1;
+      } else {
+        transcodeMainRow(partition, offset, ingestedAt, outs);
       }
+      writeChildRows(partition, offset, ingestedAt, outs);
     },
   };
 }

@@ -8,6 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import fc from 'fast-check';
 import { RESOURCES, avroType, resourceMeta, valueSchema, type ResourceName } from '../../../schemas/index.ts';
 import { BatchBuffer } from '../../../sinks/batch-buffer.ts';
 import { DecodeError } from '../../../sinks/decoder.ts';
@@ -144,6 +145,74 @@ for (const features of [LEGACY_FEATURES, featuresFor([26, 9])]) {
     }
   });
 }
+
+/**
+ * What one transcode does to `outs`: the error it threw (class and message), if any. The caller
+ * compares the bytes in outs afterwards.
+ */
+function attempt(transcode: () => void): string {
+  try {
+    transcode();
+    return 'ok';
+  } catch (err) {
+    return `${(err as Error).name}: ${(err as Error).message}`;
+  }
+}
+
+test('one walk and two walks write the same bytes and refuse the same records, corrupted at random', () => {
+  // The main row is written in one walk when its columns allow (createTranscoder); records over
+  // ONE_WALK_MAX_BYTES, and every record in walks=2, take two. Both must agree on every input: the
+  // same rows, the same refusals, and a refused record leaves nothing of itself behind, also when
+  // it comes after rows that filled chunks (16 KiB, then 256 KiB) before it.
+  let walked = 0;
+  let refused = 0;
+  for (const features of [LEGACY_FEATURES, featuresFor([26, 9])]) {
+    for (const resource of RESOURCES) {
+      const layout = deriveLayout(resource, valueSchema(resource), { database: 'db', features });
+      const one = createTranscoder(layout, valueSchema(resource), TOPIC, 1);
+      const two = createTranscoder(layout, valueSchema(resource), TOPIC, 2);
+      assert.equal(two.oneWalk, false);
+      if (!one.oneWalk) continue;
+      walked += 1;
+      const values = edgeRecords(resource, resourceMeta(resource).key).map((r) => wire(resource, r));
+      const outsOne = new BatchBuffer(NOW * 1000).binary(7, one.tables);
+      const outsTwo = new BatchBuffer(NOW * 1000).binary(7, two.tables);
+      const mutation = fc.record({
+        value: fc.nat({ max: values.length - 1 }),
+        how: fc.constantFrom('truncate', 'set', 'append'),
+        at: fc.nat(),
+        byte: fc.nat({ max: 255 }),
+      });
+      fc.assert(
+        fc.property(fc.array(mutation, { minLength: 1, maxLength: 60 }), (mutations) => {
+          for (const [i, m] of mutations.entries()) {
+            const good = values[m.value]!;
+            const at = 5 + (m.at % (good.length - 5));
+            const bad =
+              m.how === 'truncate'
+                ? good.subarray(0, at)
+                : m.how === 'append'
+                  ? Buffer.concat([good, Buffer.from([m.byte])])
+                  : Buffer.from(good).fill(m.byte, at, at + 1);
+            for (const value of [good, bad]) {
+              const a = attempt(() => one.transcode(value, 5, i % 3, 100 + i, NOW, outsOne));
+              const b = attempt(() => two.transcode(value, 5, i % 3, 100 + i, NOW, outsTwo));
+              assert.equal(a, b, `${resource}: ${m.how} at ${at}`);
+              if (a !== 'ok') refused += 1;
+            }
+          }
+          outsOne.forEach((o, t) => {
+            assert.equal(o.rows, outsTwo[t]!.rows);
+            assert.ok(Buffer.concat(o.body()).equals(Buffer.concat(outsTwo[t]!.body())), `${resource} bytes`);
+          });
+        }),
+        { numRuns: 40, seed: 14 },
+      );
+    }
+  }
+  assert.ok(walked >= 10, `one walk taken by ${walked} resource layouts`);
+  assert.ok(refused > 100, `only ${refused} corrupted records were refused`);
+});
 
 test('malformed Avro is refused with DecodeError and writes nothing', () => {
   const layout = deriveLayout('runs_results', valueSchema('runs_results'), { database: 'db' });
