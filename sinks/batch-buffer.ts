@@ -1,17 +1,35 @@
 import type { Message } from 'kafkajs';
 import type { Row } from './schema/rows.ts';
 
-import type { ByteSink, RowBinaryOut, RowBinaryTable } from './schema/rowbinary.ts';
+import type { RowBinaryOut, RowBinaryTable, RowSink } from './schema/rowbinary.ts';
 
 /** Size of the chunks that encoded rows are written into; a table's first chunk is smaller. */
 const CHUNK_BYTES = 256 * 1024;
 const FIRST_CHUNK_BYTES = 16 * 1024;
 
 /** Encoded rows, in chunks: written in place (ByteSink), the full chunks kept in order. */
-class Chunks implements ByteSink {
+class Chunks implements RowSink {
   private readonly full: Buffer[] = [];
   buf: Buffer = Buffer.alloc(0);
   pos = 0;
+  // Where the row being written began (mark), so that rewind() can take it back.
+  private markBuf: Buffer = this.buf;
+  private markPos = 0;
+  private markFull = 0;
+
+  mark(): void {
+    this.markBuf = this.buf;
+    this.markPos = this.pos;
+    this.markFull = this.full.length;
+  }
+
+  rewind(): void {
+    // A chunk begun since the mark is dropped, and the one the row began in is current again: the
+    // subarray kept of it in `full` ended where the row went on.
+    this.full.length = this.markFull;
+    this.buf = this.markBuf;
+    this.pos = this.markPos;
+  }
 
   ensure(n: number): void {
     if (this.pos + n <= this.buf.length) return;

@@ -2,8 +2,8 @@
 // no JSON. The profile of the JSON path (test/bench/README.md) spent about half of the sink's CPU time
 // building objects (avsc's record, the row), stringifying them, encoding the text to UTF-8 and
 // collecting the garbage; here a record is one walk over its bytes that checks each field and writes
-// it (two walks, check then write, where the columns need the fields out of order, and for a child
-// table's items). Strings (`_raw_json` first of all) are copied byte for
+// it. Two walks (check, then write) remain where the columns need fields out of order, a key stand-in
+// or a null array as empty, and for a child table's items. Strings (`_raw_json` first of all) are copied byte for
 // byte; integers and floats change only their width or stay as they are.
 //
 // Why RowBinary and not TabSeparated: TabSeparated would need every integer and float printed as text
@@ -37,9 +37,17 @@ export interface ByteSink {
   ensure(n: number): void;
 }
 
+/** A ByteSink that can take back a row it was given part of. */
+export interface RowSink extends ByteSink {
+  /** Notes where the next row begins. */
+  mark(): void;
+  /** Takes back every byte written since mark(), also those that went into chunks begun since. */
+  rewind(): void;
+}
+
 /** One table's rows as the transcoder writes them: the sink for a partition, and a row count. */
 export interface RowBinaryOut {
-  partition(p: number): ByteSink;
+  partition(p: number): RowSink;
   rows: number;
 }
 
@@ -457,29 +465,6 @@ function checkedCopy(c: Cursor, shape: Shape, out: ByteSink): void {
   throw new Error(`no RowBinary form for Avro shape ${shape.k}`);
 }
 
-/**
- * The most bytes copy() writes per byte of Avro it reads: 8 for a long or an int (a varint of one
- * byte becomes 8 or 4), or an enum's longest symbol and its length for the index byte that names it;
- * every other value writes at most what it reads (a string's length prefix is never longer than its
- * zigzag varint, an array's count is covered by its blocks' bytes).
- */
-function maxGrowth(shape: Shape): number {
-  switch (shape.k) {
-    case ENUM:
-      return Math.max(8, ...shape.symbols!.map((x) => x.length + 5));
-    case NULLABLE:
-      return maxGrowth(shape.inner!);
-    case ARRAY:
-      return maxGrowth(shape.item!);
-    case RECORD:
-      return Math.max(8, ...shape.fields!.map((f) => maxGrowth(f.shape)));
-  }
-  return 8;
-}
-
-/** Records up to this size write their main row in one walk (below); larger ones take two. */
-const ONE_WALK_MAX_BYTES = 64 * 1024;
-
 /** How a column gets its value. */
 interface ColumnOp {
   readonly name: string;
@@ -583,7 +568,7 @@ export function createTranscoder(
   layout: ResourceLayout,
   writerSchema: unknown,
   topic: string,
-  /** Tests only: 2 writes every main row in two walks, as records over ONE_WALK_MAX_BYTES are. */
+  /** Tests only: 2 writes every main row in two walks, as layouts that cannot take one do. */
   walks: 1 | 2 = 1,
 ): Transcoder {
   const record = shapeOf(writerSchema, layout.table.name);
@@ -606,7 +591,7 @@ export function createTranscoder(
   // The main row in one walk over the record, checking and writing field by field, when its data
   // columns are fields in the record's own order, each as it is (no stand-in, no null as empty): two
   // walks (check, then write) were a third of the transcoder's time (#14). A record that fails midway
-  // takes back what its row wrote; room for the whole row is made first, so the row is in one chunk.
+  // takes back what its row wrote (RowSink.rewind).
   const mainOps = plans[mainIndex]!.ops;
   const dataFields = mainOps.filter((o) => o.meta === undefined).map((o) => o.field);
   const oneWalk =
@@ -614,8 +599,6 @@ export function createTranscoder(
     !needsHash &&
     mainOps.every((o) => o.meta !== undefined || (o.field >= 0 && !o.standIn && !o.nullAsEmpty)) &&
     dataFields.every((f, i) => i === 0 || f > dataFields[i - 1]!);
-  const growth = maxGrowth(record);
-  const metaBytes = topicBytes.length + 5 + 4 + 4 + 8 + 4;
 
   const cursor: Cursor = { buf: Buffer.alloc(0), pos: 0, end: 0 };
   /** Per field of the record, where its value starts in the source. */
@@ -760,7 +743,7 @@ export function createTranscoder(
           if (op.standIn && nulls[op.field]) standIn(op.standIn, plan.table.name, op.name);
       }
     }
-    // Pass 2: the rows. The main row first, as the row mapper appends it, then each child's items.
+    // Then the main row; the caller writes the children's items after it, as the row mapper appends them.
     writeRow(
       plans[mainIndex]!,
       undefined,
@@ -815,11 +798,9 @@ export function createTranscoder(
       c.pos = start;
       c.end = src.length;
       standIns.clear();
-      if (oneWalk && src.length - start <= ONE_WALK_MAX_BYTES) {
+      if (oneWalk) {
         const sink = outs[mainIndex]!.partition(partition);
-        sink.ensure((src.length - start) * growth + metaBytes);
-        const buf = sink.buf;
-        const mark = sink.pos;
+        sink.mark();
         try {
           let f = 0;
           for (const op of mainOps) {
@@ -841,11 +822,7 @@ export function createTranscoder(
           }
           if (c.pos !== c.end) malformed('trailing data');
         } catch (err) {
-          // maxGrowth bounds a row's bytes, so the row cannot have left the chunk it began in; if it
-          // did, its first bytes are in a chunk already full, and taking them back is not possible.
-          if (sink.buf !== buf)
-            throw new Error('a RowBinary row outgrew the room made for it', { cause: err });
-          sink.pos = mark;
+          sink.rewind();
           throw err;
         }
         outs[mainIndex]!.rows += 1;

@@ -112,6 +112,15 @@ const rec = fc.record({
   ),
 });
 
+const DecoderProto = (Decoder as unknown as { prototype: { readVarIntBytes(this: unknown): Buffer | null } })
+  .prototype;
+const readVarIntBytes = DecoderProto.readVarIntBytes;
+let reads = 0;
+DecoderProto.readVarIntBytes = function (this: unknown) {
+  reads += 1;
+  return readVarIntBytes.call(this);
+};
+
 describe('kafkajs record batch decoder (patched)', () => {
   it('gives every record of a batch as Kafka encoded it', async () => {
     await fc.assert(
@@ -140,7 +149,14 @@ describe('kafkajs record batch decoder (patched)', () => {
           // Two batches back to back in one buffer, as a fetch response has them.
           const decoder = new Decoder(Buffer.concat(batches.map((b) => b.bytes)));
           for (const b of batches) {
+            // In place, a record reads its key, its value and each header's value: no slice of its
+            // own (which would be one more read each, and a Decoder), so the in-place path was taken.
+            reads = 0;
             const { records } = await decodeBatch(decoder);
+            assert.equal(
+              reads,
+              b.recs.reduce((n, r) => n + 2 + r.headers.length, 0),
+            );
             assert.equal(records.length, b.recs.length);
             records.forEach((got, i) => {
               const want = b.recs[i]!;
@@ -173,42 +189,87 @@ describe('kafkajs record batch decoder (patched)', () => {
       headers: [['h', Buffer.from('v')]],
     };
     const next: Rec = { ...r, offsetDelta: 1, key: Buffer.from('next') };
-    let checked = 0;
-    // Shorter by a byte or more: the record's own slice cuts its headers or its value short. Longer: it
-    // takes the next record's first bytes as its own, and the next record is read from the wrong place.
-    for (const lengthDelta of [-1, -2, -5, 1, 3]) {
-      const batch = batchBytes(500n, 1_700_000_000_000n, [recordBytes(r, lengthDelta), recordBytes(next)]);
+    // A record's body with raw lengths for its key and value (below -1 is no length Kafka writes).
+    const hostile = (keyLength: number, valueLength: number): number[] => {
+      const body = [
+        0,
+        ...varlong(3n),
+        ...varint(0),
+        ...varint(keyLength),
+        ...varint(valueLength),
+        1,
+        2,
+        3,
+        0,
+      ];
+      return [...varint(body.length), ...body];
+    };
+    const variants: [string, number[]][] = [
+      ...[-1, -2, -5, 1, 3].map((d): [string, number[]] => [
+        `length ${d > 0 ? '+' : ''}${d}`,
+        recordBytes(r, d),
+      ]),
+      ['key length -3', hostile(-3, 2)],
+      ['value length -2', hostile(1, -2)],
+      ['key length -8', hostile(-8, -1)],
+    ];
+    const outcome = (f: () => Decoded[]): Decoded[] | string => {
+      try {
+        return f();
+      } catch (err) {
+        return `${(err as Error).name}: ${(err as Error).message}`;
+      }
+    };
+    let compared = 0;
+    for (const [what, own] of variants) {
+      const batch = batchBytes(500n, 1_700_000_000_000n, [own, recordBytes(next)]);
       // What kafkajs 2.2.4 did: each record's length read, its slice decoded on its own. The records
       // begin after the offset and length (12 bytes) and the batch's header (49).
-      let expected: Decoded[] | string;
-      try {
+      const expected = outcome(() => {
         const d = new Decoder(batch) as { offset: number; readVarIntBytes(): Buffer };
         d.offset = 12 + 49;
-        expected = [0, 1].map(() => decodeRecord(new Decoder(d.readVarIntBytes()), context));
-      } catch (err) {
-        expected = (err as Error).name;
-      }
+        return [0, 1].map(() => decodeRecord(new Decoder(d.readVarIntBytes()), context));
+      });
       let got: Decoded[] | string;
       try {
         got = (await decodeBatch(new Decoder(batch))).records;
       } catch (err) {
-        got = (err as Error).name;
+        got = `${(err as Error).name}: ${(err as Error).message}`;
       }
       if (typeof expected === 'string' || typeof got === 'string') {
-        assert.equal(got, expected, `${lengthDelta}`);
+        assert.equal(got, expected, what);
         continue;
       }
-      assert.equal(got.length, 2);
+      assert.equal(got.length, 2, what);
       got.forEach((g, i) => {
         const e = (expected as Decoded[])[i]!;
-        assert.deepEqual(g.key, e.key, `${lengthDelta}`);
-        assert.deepEqual(g.value, e.value, `${lengthDelta}`);
-        assert.deepEqual(g.headers, e.headers, `${lengthDelta}`);
-        assert.equal(g.offset, e.offset);
-        assert.equal(g.timestamp, e.timestamp);
+        assert.deepEqual(g.key, e.key, what);
+        assert.deepEqual(g.value, e.value, what);
+        assert.deepEqual(g.headers, e.headers, what);
+        assert.equal(g.offset, e.offset, what);
+        assert.equal(g.timestamp, e.timestamp, what);
       });
-      checked += 1;
+      compared += 1;
     }
-    assert.ok(checked >= 1);
+    // A key length of -20 sends kafkajs's Decoder back into the record before (kafkajs adds a length
+    // to its offset whatever its sign), where a value length of 24 sends it on to exactly this record's
+    // end: in place, that would decode to bytes of both records; from its own slice it is what kafkajs
+    // made of it before.
+    const before: Rec = { ...r, key: null, value: Buffer.from('x'.repeat(30)), headers: [] };
+    const beforeBytes = recordBytes(before);
+    beforeBytes[beforeBytes.length - 15] = 0x30; // varint 24, 16 bytes before the next record's body
+    const back = [0, ...varlong(3n), ...varint(1), ...varint(-20), 9, 9, 9, 9, 9, 0];
+    const backBatch = batchBytes(500n, 1_700_000_000_000n, [beforeBytes, [...varint(back.length), ...back]]);
+    const stock = outcome(() => {
+      const d = new Decoder(backBatch) as { offset: number; readVarIntBytes(): Buffer };
+      d.offset = 12 + 49;
+      return [0, 1].map(() => decodeRecord(new Decoder(d.readVarIntBytes()), context));
+    });
+    const patched = (await decodeBatch(new Decoder(backBatch))).records;
+    assert.ok(typeof stock !== 'string');
+    assert.deepEqual(patched[1]!.value, stock[1]!.value);
+    assert.notEqual(patched[1]!.value?.length, 24);
+    // Some variants decode (to what the slice gives), the others fail as kafkajs failed.
+    assert.ok(compared >= 2, `only ${compared} variants decoded`);
   });
 });

@@ -2,7 +2,7 @@
  * The RowBinary transcoder (sinks/schema/rowbinary.ts) against the row mapper it replaces: for every
  * resource, every sample and edge variant (rowbinary-cases.ts) gives, column for column, the values the
  * JSONEachRow rows carried, read back from the RowBinary bytes by the reader below (which follows the
- * tables' column types, as ClickHouse does). Malformed Avro is refused before anything is written, and
+ * tables' column types, as ClickHouse does). Malformed Avro is refused and leaves nothing written, and
  * the same messages give the same bytes whatever order partitions arrive in. What ClickHouse itself
  * stores from both is compared in test/integration/sinks-rowbinary.test.ts.
  */
@@ -212,6 +212,36 @@ test('one walk and two walks write the same bytes and refuse the same records, c
   }
   assert.ok(walked >= 10, `one walk taken by ${walked} resource layouts`);
   assert.ok(refused > 100, `only ${refused} corrupted records were refused`);
+});
+
+test('a refused record whose row began new chunks takes them back, and the rows before it stay whole', () => {
+  // Rows of 100-300 KB cross the chunks (16 KiB first, then 256 KiB) as they are written; a record
+  // cut short at its end fails only after most of its row is written, into a chunk begun for it.
+  const layout = deriveLayout('batches', valueSchema('batches'), { database: 'db' });
+  const one = createTranscoder(layout, valueSchema('batches'), TOPIC, 1);
+  const two = createTranscoder(layout, valueSchema('batches'), TOPIC, 2);
+  assert.equal(one.oneWalk, true);
+  const base = edgeRecords('batches', resourceMeta('batches').key)[0]!;
+  const outsOne = new BatchBuffer(NOW * 1000).binary(7, one.tables);
+  const outsTwo = new BatchBuffer(NOW * 1000).binary(7, two.tables);
+  let refused = 0;
+  for (let i = 0; i < 12; i++) {
+    const good = wire('batches', {
+      ...base,
+      _raw_json: JSON.stringify({ pad: 'x'.repeat(100_000 + i * 20_000) }),
+    });
+    for (const value of [good, good.subarray(0, good.length - 1), good]) {
+      const a = attempt(() => one.transcode(value, 5, i % 2, 100 + i, NOW, outsOne));
+      const b = attempt(() => two.transcode(value, 5, i % 2, 100 + i, NOW, outsTwo));
+      assert.equal(a, b);
+      if (a !== 'ok') refused += 1;
+    }
+  }
+  assert.equal(refused, 12);
+  assert.equal(outsOne[0]!.rows, 24);
+  const bytes = Buffer.concat(outsOne[0]!.body());
+  assert.ok(bytes.equals(Buffer.concat(outsTwo[0]!.body())));
+  assert.ok(bytes.length > 24 * 100_000);
 });
 
 test('malformed Avro is refused with DecodeError and writes nothing', () => {
