@@ -29,7 +29,11 @@ export function sinkTable(r: SinkBenchResult): string {
       `ClickHouse parsing prepared bytes, ${r.serverIngest.inserts} inserts per format, insert time only; fastest ` +
         `${r.serverIngest.format}; ${Object.entries(r.serverIngest.formats)
           .map(([f, v]) => `${f} ${int(v.rowsPerSecond)}/s (${v.bytesPerRow} B/row)`)
-          .join(', ')}`,
+          .join(', ')}; each after the server's merges had finished (waited ${Object.values(
+          r.serverIngest.formats,
+        )
+          .map((v) => `${fixed(v.quietWaitSeconds, 1)} s`)
+          .join(', ')})`,
     ],
     [
       '(c) raw kafkajs read',

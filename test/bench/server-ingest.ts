@@ -24,9 +24,35 @@ export interface ServerIngestResult {
   format: ServerFormat;
   formats: Record<
     ServerFormat,
-    { rowsPerSecond: number; seconds: number; table: string; bytesPerRow: number }
+    {
+      rowsPerSecond: number;
+      seconds: number;
+      table: string;
+      bytesPerRow: number;
+      /** How long the server's merges (of (a), (b) and the format before) took to finish first. */
+      quietWaitSeconds: number;
+    }
   >;
   inserts: number;
+}
+
+/** How long to wait for the server's merges to finish before the clock starts. */
+const QUIET_TIMEOUT_MS = 120_000;
+
+/**
+ * Waits until the server runs no merges (or QUIET_TIMEOUT_MS has passed), and says how long that took.
+ * (a) and (b) leave each of their tables 40 parts to merge, and so does each format here; merges that
+ * ran into (d) made it vary 124k-236k rows/s between runs (2026-12-03). (a) starts on a quiet server
+ * too (the fill writes only to Kafka), so both are measured with only their own merges running.
+ */
+async function waitForQuiet(ch: ClickHouseClient): Promise<number> {
+  const started = performance.now();
+  while (performance.now() - started < QUIET_TIMEOUT_MS) {
+    const rs = await ch.query({ query: 'SELECT count() AS n FROM system.merges', format: 'JSONEachRow' });
+    if (Number((await rs.json<{ n: string }>())[0]?.n ?? 0) === 0) break;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  return Math.round(performance.now() - started) / 1000;
 }
 
 /** Columns an INSERT may name: everything but ALIAS and MATERIALIZED ones. */
@@ -107,6 +133,7 @@ export async function measureServerIngest(
       scratch,
       format,
     );
+    const quietWaitSeconds = await waitForQuiet(ch);
     const progress = new Progress(`(d) server ingest ${format}`, files.length);
     let ms = 0;
     let done = 0;
@@ -133,6 +160,7 @@ export async function measureServerIngest(
       seconds: Math.round(ms) / 1000,
       rowsPerSecond: Math.round(rows / (ms / 1000)),
       bytesPerRow: Math.round(bytes / Math.max(1, rows)),
+      quietWaitSeconds,
     };
     inserts = files.length;
   }
