@@ -40,10 +40,11 @@ export interface ServerIngestResult {
 const QUIET_TIMEOUT_MS = 120_000;
 
 /**
- * Waits until the server runs no merges (or QUIET_TIMEOUT_MS has passed), and says how long that took.
- * (a) and (b) leave each of their tables 40 parts to merge, and so does each format here; merges that
- * ran into (d) made it vary 124k-236k rows/s between runs (2026-12-03). (a) starts on a quiet server
- * too (the fill writes only to Kafka), so both are measured with only their own merges running.
+ * Waits until the server runs no merges (or QUIET_TIMEOUT_MS has passed), and says how long that took,
+ * so that (d) is measured as (a) is: on a server running only the merges of its own inserts ((a) starts
+ * after a fill that writes only to Kafka). (a) and (b) leave 40 parts per table, and each format here
+ * as many. In the first 4 runs with the wait (2026-12-03) there was nothing to wait for (0.01 s at
+ * most), so (d)'s spread between runs (163k-210k rows/s in those 4) does not come from merges.
  */
 async function waitForQuiet(ch: ClickHouseClient): Promise<number> {
   const started = performance.now();
