@@ -3,8 +3,8 @@
 // building objects (avsc's record, the row), stringifying them, encoding the text to UTF-8 and
 // collecting the garbage; here a record is one walk over its bytes that checks each field and writes
 // it. Two walks (check, then write) remain where the columns need fields out of order, a key stand-in
-// or a null array as empty, and for a child table's items. Strings (`_raw_json` first of all) are copied byte for
-// byte; integers and floats change only their width or stay as they are.
+// or a null array as empty, and for a child table's items. Strings (`_raw_json` first of all) are
+// copied byte for byte; integers and floats change only their width or stay as they are.
 //
 // Why RowBinary and not TabSeparated: TabSeparated would need every integer and float printed as text
 // and every string scanned for characters to escape; RowBinary needs neither, and ClickHouse takes both
